@@ -1,0 +1,220 @@
+import { type ChildProcess, execFileSync, spawn } from 'node:child_process';
+import { once } from 'node:events';
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { createServer } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+/**
+ * `npm run bench`: every figure is a ratio to a bare node:http server measured
+ * in the same run. Servers run on core 0, the load generator on core 1
+ * (taskset), so the two never compete for a core.
+ */
+const ROOT = resolve(fileURLToPath(import.meta.url), '../../..');
+const DURATION_S = Number(process.env.BENCH_SECONDS ?? 8);
+const CONNECTIONS = Number(process.env.BENCH_CONNECTIONS ?? 64);
+const SERVER_CORE = process.env.BENCH_SERVER_CORE ?? '0';
+const LOAD_CORE = process.env.BENCH_LOAD_CORE ?? '1';
+
+interface Result {
+  name: string;
+  rps: number;
+  p50ms: number;
+  p99ms: number;
+}
+
+const children: ChildProcess[] = [];
+process.on('exit', () => {
+  for (const c of children) c.kill('SIGKILL');
+});
+
+function has(cmd: string): boolean {
+  try {
+    execFileSync('sh', ['-c', `command -v ${cmd}`], { stdio: 'ignore' });
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+const TASKSET = has('taskset');
+const WRK = has('wrk');
+
+function pinned(core: string, cmd: string, args: string[]): [string, string[]] {
+  return TASKSET ? ['taskset', ['-c', core, cmd, ...args]] : [cmd, args];
+}
+
+async function freePort(): Promise<number> {
+  const srv = createServer();
+  srv.listen(0, '127.0.0.1');
+  await once(srv, 'listening');
+  const address = srv.address();
+  const port = typeof address === 'object' && address !== null ? address.port : 0;
+  srv.close();
+  return port;
+}
+
+function start(cmd: string, args: string[], env: NodeJS.ProcessEnv = {}): ChildProcess {
+  const [c, a] = pinned(SERVER_CORE, cmd, args);
+  const child = spawn(c, a, { env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'inherit'] });
+  children.push(child);
+  return child;
+}
+
+async function waitHttp(url: string, timeoutMs = 20_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    try {
+      const res = await fetch(url);
+      await res.arrayBuffer();
+      return;
+    } catch {
+      if (Date.now() > deadline) throw new Error(`${url} did not answer within ${timeoutMs} ms`);
+      await new Promise((r) => setTimeout(r, 100));
+    }
+  }
+}
+
+function toMs(value: string): number {
+  const m = /^([\d.]+)(us|ms|s)$/.exec(value.trim());
+  if (m === null) return Number.NaN;
+  const n = Number(m[1]);
+  return m[2] === 'us' ? n / 1000 : m[2] === 's' ? n * 1000 : n;
+}
+
+async function load(name: string, url: string, rate?: number): Promise<Result> {
+  if (WRK && rate === undefined) {
+    const [c, a] = pinned(LOAD_CORE, 'wrk', [
+      '-t1',
+      `-c${CONNECTIONS}`,
+      `-d${DURATION_S}s`,
+      '--latency',
+      url,
+    ]);
+    const out = execFileSync(c, a, { encoding: 'utf8' });
+    const rps = Number(/Requests\/sec:\s+([\d.]+)/.exec(out)?.[1] ?? Number.NaN);
+    const p50 = toMs(/\s50%\s+(\S+)/.exec(out)?.[1] ?? '');
+    const p99 = toMs(/\s99%\s+(\S+)/.exec(out)?.[1] ?? '');
+    const errors = /Non-2xx or 3xx responses: (\d+)/.exec(out)?.[1];
+    if (errors !== undefined) process.stderr.write(`  ${name}: ${errors} non-2xx answers\n`);
+    return { name, rps, p50ms: p50, p99ms: p99 };
+  }
+  const cannon = join(ROOT, 'node_modules/autocannon/autocannon.js');
+  const args = [cannon, '-c', String(CONNECTIONS), '-d', String(DURATION_S), '-j'];
+  if (rate !== undefined) args.push('-R', String(Math.round(rate)));
+  const [c, a] = pinned(LOAD_CORE, process.execPath, [...args, url]);
+  const out = execFileSync(c, a, { encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] });
+  const json = JSON.parse(out) as {
+    requests: { average: number };
+    latency: { p50: number; p99: number };
+    non2xx: number;
+  };
+  if (json.non2xx > 0) process.stderr.write(`  ${name}: ${json.non2xx} non-2xx answers\n`);
+  return { name, rps: json.requests.average, p50ms: json.latency.p50, p99ms: json.latency.p99 };
+}
+
+async function startProxy(
+  originUrl: string,
+  extraEnv: NodeJS.ProcessEnv,
+  routesFile: string,
+): Promise<{ url: string; child: ChildProcess }> {
+  const port = await freePort();
+  const adminPort = await freePort();
+  const child = start(process.execPath, [join(ROOT, 'dist/src/main.js')], {
+    UPSTREAM_URL: originUrl,
+    PORT: String(port),
+    HOST: '127.0.0.1',
+    ADMIN_PORT: String(adminPort),
+    ROUTES_FILE: routesFile,
+    LOG_LEVEL: 'info',
+    ...extraEnv,
+  });
+  child.stdout?.resume();
+  const url = `http://127.0.0.1:${port}`;
+  await waitHttp(`http://127.0.0.1:${adminPort}/health/live`);
+  return { url, child };
+}
+
+async function stop(child: ChildProcess): Promise<void> {
+  if (child.exitCode !== null) return;
+  child.kill('SIGTERM');
+  await once(child, 'exit');
+}
+
+async function main(): Promise<void> {
+  const results: Result[] = [];
+  const dir = mkdtempSync(join(tmpdir(), 'tagcache-bench-'));
+  const routesFile = join(dir, 'routes.json');
+  writeFileSync(routesFile, JSON.stringify({ routes: [], default: { name: 'bench' } }));
+  process.stderr.write(
+    `tagcache bench: ${DURATION_S}s per case, ${CONNECTIONS} connections, servers on core ${SERVER_CORE}, load on core ${LOAD_CORE}` +
+      ` (${WRK ? 'wrk' : 'autocannon'}${TASKSET ? ', taskset' : ', no taskset: figures are noisier'})\n`,
+  );
+
+  const originPort = await freePort();
+  const origin = start(process.execPath, [join(ROOT, 'dist/bench/origin-server.js')], {
+    PORT: String(originPort),
+  });
+  origin.stdout?.resume();
+  const originUrl = `http://127.0.0.1:${originPort}`;
+  await waitHttp(`${originUrl}/warm`);
+  results.push(await load('bare node:http (baseline)', `${originUrl}/item`));
+
+  const mem = await startProxy(originUrl, {}, routesFile);
+  await waitHttp(`${mem.url}/item`);
+  results.push(await load('proxy, memory store, hit', `${mem.url}/item`));
+  results.push(await load('proxy, pass-through (no-store)', `${mem.url}/nostore`));
+  const peak = results[1]?.rps ?? 0;
+  if (peak > 0) {
+    const half = await load('proxy, memory hit at 50% of peak', `${mem.url}/item`, peak / 2);
+    results.push(half);
+  }
+  await stop(mem.child);
+
+  if (has('redis-server')) {
+    const redisPort = await freePort();
+    const redis = start('redis-server', [
+      '--port',
+      String(redisPort),
+      '--bind',
+      '127.0.0.1',
+      '--save',
+      '',
+      '--appendonly',
+      'no',
+    ]);
+    redis.stdout?.resume();
+    await new Promise((r) => setTimeout(r, 300));
+    const red = await startProxy(originUrl, { REDIS_URL: `redis://127.0.0.1:${redisPort}` }, routesFile);
+    await waitHttp(`${red.url}/item`);
+    await waitHttp(`${red.url}/item`);
+    results.push(await load('proxy, redis store, hit', `${red.url}/item`));
+    await stop(red.child);
+    redis.kill('SIGTERM');
+  } else {
+    process.stderr.write('  redis-server not found: the Redis case is skipped\n');
+  }
+  await stop(origin);
+
+  const base = results[0]?.rps ?? 1;
+  const rows = results.map((r) => [
+    r.name,
+    r.rps.toFixed(0),
+    r.p50ms.toFixed(3),
+    r.p99ms.toFixed(3),
+    `${(r.rps / base).toFixed(2)}x`,
+  ]);
+  const header = ['case', 'req/s', 'p50 ms', 'p99 ms', 'vs baseline'];
+  const widths = header.map((h, i) => Math.max(h.length, ...rows.map((row) => (row[i] ?? '').length)));
+  const line = (cells: string[]) =>
+    cells.map((c, i) => (i === 0 ? c.padEnd(widths[i] ?? 0) : c.padStart(widths[i] ?? 0))).join('  ');
+  process.stdout.write(
+    `\n${line(header)}\n${widths.map((w) => '-'.repeat(w)).join('  ')}\n${rows.map(line).join('\n')}\n`,
+  );
+}
+
+main().catch((err: unknown) => {
+  process.stderr.write(`bench failed: ${err instanceof Error ? err.message : String(err)}\n`);
+  process.exit(1);
+});

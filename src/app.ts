@@ -1,0 +1,188 @@
+import type { Server } from 'node:http';
+import { AggregatorRegistry } from 'prom-client';
+import { createAdminHandler } from './handlers/admin.js';
+import { createHealthHandlers, type ReadyReport, runChecks } from './handlers/health.js';
+import { createInvalidateHandler } from './handlers/invalidate.js';
+import { createMetricsHandler, type Exposition } from './handlers/metrics.js';
+import { createProxyHandler } from './handlers/proxy.js';
+import { cacheStage } from './modules/cache/index.js';
+import { createMetrics, createRequestRecorder, metricsStage } from './modules/metrics/index.js';
+import type { RequestContext } from './modules/pipeline/context.js';
+import { createRouteSource, routerStage } from './modules/router/index.js';
+import { createStore } from './modules/store/index.js';
+import {
+  createInvalidator,
+  type InvalidationReport,
+  type InvalidationRequest,
+  surrogateStage,
+} from './modules/surrogate/index.js';
+import { createOriginProbe, createUpstreamClient, upstreamStage } from './modules/upstream/index.js';
+import { createHttpServer, drain, listen } from './server.js';
+import { compose } from './utils/compose.js';
+import type { Config } from './utils/config.js';
+import { errorMessage } from './utils/errors.js';
+import { createAccessLogger, type Logger } from './utils/logger.js';
+
+export interface App {
+  readonly config: Config;
+  readonly proxyServer: Server;
+  /** Absent in a cluster worker: the primary runs the admin listener for all workers. */
+  readonly adminServer: Server | undefined;
+  /** Listens on PORT (and ADMIN_PORT); resolves with the bound ports (0 in config picks free ones). */
+  listen(): Promise<{ port: number; adminPort: number | undefined }>;
+  /** What the admin endpoints run; a cluster primary reaches them over IPC. */
+  readonly ops: AppOps;
+  /** Graceful stop: stop accepting, drain in-flight requests for up to SHUTDOWN_GRACE_MS, release resources. */
+  close(): Promise<void>;
+}
+
+export interface AppOps {
+  ready(): Promise<ReadyReport>;
+  invalidate(req: InvalidationRequest): Promise<InvalidationReport>;
+  metrics(): Promise<Exposition>;
+  /** Re-reads routes.json; false when the new file was rejected (the old table stays). */
+  reloadRoutes(): boolean;
+}
+
+export interface AppOptions {
+  /** Run the admin listener in this process (false in cluster workers). */
+  readonly admin?: boolean;
+  /** Watch routes.json for changes (tests of other things turn it off). */
+  readonly watchRoutes?: boolean;
+}
+
+/**
+ * The composition root: builds the store, the route table, the pipeline and
+ * both listeners from one Config. Dependencies point down from here.
+ */
+export async function createApp(config: Config, log: Logger, opts: AppOptions = {}): Promise<App> {
+  const metrics = createMetrics();
+  // A clustered worker answers the primary's aggregation requests from this registry.
+  AggregatorRegistry.setRegistries([metrics.registry]);
+  const routes = createRouteSource({
+    file: config.routesFile,
+    log,
+    metrics,
+    watch: opts.watchRoutes ?? true,
+  });
+  const store = createStore(config, log);
+  const upstream = createUpstreamClient({
+    connectTimeoutMs: config.upstreamConnectTimeoutMs,
+    headersTimeoutMs: config.upstreamHeadersTimeoutMs,
+    bodyTimeoutMs: config.upstreamBodyTimeoutMs,
+    connections: config.upstreamConnections,
+  });
+
+  const downstream = compose<RequestContext>([
+    routerStage(routes),
+    surrogateStage(config),
+    metricsStage(metrics),
+    upstreamStage({ client: upstream, config, preserveHost: config.preserveHost }),
+  ]);
+  const cache = cacheStage({ store, routes, metrics, config, log, downstream });
+  const run = compose<RequestContext>([cache, (ctx) => downstream(ctx)]);
+
+  const proxyServer = createHttpServer(
+    createProxyHandler({
+      run,
+      log,
+      accessLog: createAccessLogger(log),
+      metrics,
+      record: createRequestRecorder(metrics),
+      accessLogEnabled: config.accessLog,
+    }),
+    config,
+  );
+
+  const probe = createOriginProbe();
+  let live = true;
+  const invalidate = createInvalidator({ store, routes, metrics, log });
+  const ops: AppOps = {
+    ready: () =>
+      runChecks({
+        store: () => store.ping(),
+        upstream: () => (config.upstreamUrl === undefined ? Promise.resolve() : probe(config.upstreamUrl)),
+      }),
+    invalidate,
+    metrics: async () => ({
+      contentType: metrics.registry.contentType,
+      body: await metrics.registry.metrics(),
+    }),
+    reloadRoutes: () => routes.reload(),
+  };
+  const memoryStats = () => {
+    const stats = store.stats();
+    if (stats === undefined) return;
+    metrics.memoryStoreBytes.set(stats.bytes);
+    metrics.memoryStoreEntries.set(stats.entries);
+  };
+
+  const adminServer =
+    opts.admin === false
+      ? undefined
+      : createHttpServer(
+          createAdminRouter({
+            log,
+            live: () => live,
+            ops: {
+              ...ops,
+              metrics: () => {
+                memoryStats();
+                return ops.metrics();
+              },
+            },
+            config,
+          }),
+          config,
+        );
+
+  return {
+    config,
+    proxyServer,
+    adminServer,
+    ops,
+    async listen() {
+      const port = await listen(proxyServer, config.port, config.host);
+      const adminPort =
+        adminServer === undefined ? undefined : await listen(adminServer, config.adminPort, config.adminHost);
+      return { port, adminPort };
+    },
+    async close() {
+      live = false;
+      await Promise.all([
+        drain(proxyServer, config.shutdownGraceMs),
+        adminServer === undefined ? undefined : drain(adminServer, Math.min(config.shutdownGraceMs, 1_000)),
+      ]);
+      routes.close();
+      await cache.close();
+      await Promise.allSettled([store.close(), upstream.close()]).then((results) => {
+        for (const r of results)
+          if (r.status === 'rejected') log.warn({ err: errorMessage(r.reason) }, 'closing failed');
+      });
+    },
+  };
+}
+
+/** The admin listener's table, shared by a single process and a cluster primary. */
+export function createAdminRouter(deps: {
+  log: Logger;
+  live: () => boolean;
+  ops: Pick<AppOps, 'ready' | 'invalidate' | 'metrics'>;
+  config: Pick<Config, 'invalidateToken' | 'maxTagBytes'>;
+}) {
+  const health = createHealthHandlers({ live: deps.live, ready: deps.ops.ready });
+  return createAdminHandler(
+    {
+      '/health/live': health.live,
+      '/health/ready': health.ready,
+      '/metrics': createMetricsHandler(deps.ops.metrics, deps.log),
+      '/invalidate': createInvalidateHandler({
+        token: deps.config.invalidateToken,
+        invalidate: deps.ops.invalidate,
+        log: deps.log,
+        maxTagBytes: deps.config.maxTagBytes,
+      }),
+    },
+    deps.log,
+  );
+}

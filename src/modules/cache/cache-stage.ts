@@ -1,0 +1,183 @@
+import type { Config } from '../../utils/config.js';
+import { TagcacheError } from '../../utils/errors.js';
+import type { Logger } from '../../utils/logger.js';
+import type { Metrics } from '../metrics/registry.js';
+import type { RequestContext, Stage } from '../pipeline/context.js';
+import { matchRoute, type RouteSource } from '../router/router-stage.js';
+import type { Store } from '../store/types.js';
+import { cacheKey } from './cache-key.js';
+import { forwardStatus, hitStatus } from './cache-status.js';
+import { createCollapser } from './collapse.js';
+import { hasPreconditions } from './conditional.js';
+import { decide, type RequestDirectives, requestDirectives, staleAt } from './decide.js';
+import { type Found, lookup } from './lookup.js';
+import { createRefresher } from './refresher.js';
+import { answerFromEntry } from './respond.js';
+import { createRevalidator } from './revalidate.js';
+import { createStoreAccess } from './store-access.js';
+import { absorbResponse } from './store-response.js';
+import { invalidateAfterUnsafe, isSafeMethod } from './unsafe.js';
+
+export type CacheConfig = Pick<
+  Config,
+  'maxObjectBytes' | 'collapseTimeoutMs' | 'collapseMaxWaiters' | 'hitForMissSeconds' | 'staleKeepSeconds'
+>;
+
+export interface CacheDeps {
+  readonly store: Store;
+  readonly routes: RouteSource;
+  readonly metrics: Metrics;
+  readonly log: Logger;
+  readonly config: CacheConfig;
+  /** The stages after the cache, for revalidations that run with no client waiting. */
+  readonly downstream: (ctx: RequestContext) => Promise<void>;
+}
+
+export type CacheStage = Stage & { close(): Promise<void> };
+
+/**
+ * The outermost stage: answers from the store when RFC 9111 allows it,
+ * revalidates or refreshes stale entries, collapses concurrent misses, and on
+ * the way back stores what the backend said may be stored.
+ */
+export function cacheStage(deps: CacheDeps): CacheStage {
+  const { routes, metrics, log, config } = deps;
+  const store = createStoreAccess(deps.store, metrics, log);
+  const collapser = createCollapser({
+    timeoutMs: config.collapseTimeoutMs,
+    maxWaiters: config.collapseMaxWaiters,
+    hitForMissMs: config.hitForMissSeconds * 1000,
+  });
+  const refresher = createRefresher((err) => log.warn({ err: String(err) }, 'background refresh failed'));
+  const absorbDeps = {
+    store,
+    metrics,
+    maxObjectBytes: config.maxObjectBytes,
+    staleKeepSeconds: config.staleKeepSeconds,
+  };
+  const revalidator = createRevalidator({
+    store,
+    metrics,
+    absorbDeps,
+    downstream: deps.downstream,
+    refresher,
+    collapser,
+  });
+
+  function serve(ctx: RequestContext, found: Found, status: 'HIT' | 'STALE', detail?: string): void {
+    const now = Date.now();
+    ctx.response = answerFromEntry(ctx, found.entry, found.policy, now);
+    ctx.cache = status;
+    ctx.tags = found.entry.tags;
+    const ttl = Math.round((staleAt(found.policy, found.entry.softPurgedAt) - now) / 1000);
+    ctx.cacheStatusDetail = hitStatus(ttl, detail);
+  }
+
+  async function miss(
+    ctx: RequestContext,
+    next: () => Promise<void>,
+    key: string,
+    fwd: 'uri-miss' | 'vary-miss',
+    req: RequestDirectives | undefined,
+  ): Promise<void> {
+    const route = ctx.route?.route.name ?? 'unknown';
+    // Only plain GETs collapse: a HEAD, a range or a conditional gets an answer the others could not reuse.
+    const plain =
+      ctx.method === 'GET' &&
+      ctx.headers.range === undefined &&
+      ctx.headers['if-none-match'] === undefined &&
+      ctx.headers['if-modified-since'] === undefined;
+    const role = plain && req?.noStore !== true ? collapser.join(key) : undefined;
+    if (role?.role === 'follower') {
+      const entry = await role.result;
+      const found = entry === undefined ? undefined : await revalidator.usable(entry, ctx);
+      if (found !== undefined) {
+        metrics.collapsed.labels(route).inc();
+        serve(ctx, found, 'HIT', 'collapsed');
+        return;
+      }
+    }
+    const leader = role?.role === 'leader' ? role : undefined;
+    ctx.cache = 'MISS';
+    const requestTime = Date.now();
+    try {
+      await next();
+    } catch (err) {
+      leader?.settle(undefined);
+      throw err;
+    }
+    const res = ctx.response;
+    if (res === undefined) {
+      leader?.settle(undefined);
+      return;
+    }
+    const absorbed = absorbResponse(
+      ctx,
+      key,
+      { requestTime, responseTime: Date.now() },
+      absorbDeps,
+      req?.noStore === true,
+    );
+    if (!absorbed.stored) {
+      leader?.settle(undefined);
+      if (leader !== undefined) collapser.markUncacheable(key);
+      ctx.cacheStatusDetail = forwardStatus(fwd, res.status);
+      return;
+    }
+    if (leader !== undefined) absorbed.entry.then(leader.settle, () => leader.settle(undefined));
+    collapser.forget(key);
+    ctx.cacheStatusDetail = forwardStatus(fwd, res.status, { stored: true, ttl: absorbed.ttlSeconds });
+  }
+
+  async function cache(ctx: RequestContext, next: () => Promise<void>): Promise<void> {
+    const { route } = matchRoute(ctx, routes);
+    const method = ctx.method;
+    if (method !== 'GET' && method !== 'HEAD') {
+      ctx.cache = 'BYPASS';
+      ctx.cacheStatusDetail = forwardStatus('method', undefined);
+      await next();
+      if (!isSafeMethod(method)) await invalidateAfterUnsafe(ctx, store, routes, metrics);
+      if (ctx.response !== undefined) ctx.cacheStatusDetail = forwardStatus('method', ctx.response.status);
+      return;
+    }
+    if (!route.cache || hasPreconditions(ctx.headers)) {
+      ctx.cache = 'BYPASS';
+      await next();
+      ctx.cacheStatusDetail = forwardStatus(route.cache ? 'request' : 'bypass', ctx.response?.status);
+      return;
+    }
+    const key = cacheKey(ctx.scheme, ctx.host, ctx.path, ctx.query, route.cacheKeyQuery);
+    const req = requestDirectives(ctx.headers);
+    const found = await lookup(store, key, ctx.headers);
+    if (typeof found !== 'string') {
+      const d = decide(found.policy, found.entry.softPurgedAt, req, ctx.now);
+      if (d.kind === 'hit') {
+        if (d.stale) metrics.staleServed.labels(route.name, 'max-stale').inc();
+        serve(ctx, found, d.stale ? 'STALE' : 'HIT');
+        return;
+      }
+      if (d.kind === 'stale-refresh') {
+        metrics.staleServed.labels(route.name, 'swr').inc();
+        serve(ctx, found, 'STALE', 'detail=stale-while-revalidate');
+        revalidator.refreshInBackground(ctx, key, found);
+        return;
+      }
+      if (req?.onlyIfCached) return onlyIfCached(ctx);
+      await revalidator.revalidate(ctx, next, key, found, req, d.fwd, serve);
+      return;
+    }
+    if (req?.onlyIfCached) return onlyIfCached(ctx);
+    await miss(ctx, next, key, found, req);
+  }
+
+  return Object.assign(cache, {
+    close: () => refresher.settle(),
+  });
+}
+
+/** RFC 9111 §5.2.1.7: only-if-cached with nothing usable stored is a 504. */
+function onlyIfCached(ctx: RequestContext): void {
+  ctx.cache = 'MISS';
+  ctx.cacheStatusDetail = 'fwd=miss; detail=only-if-cached';
+  throw new TagcacheError('TC_UPSTREAM_TIMEOUT', 'only-if-cached and no stored response can be used', 504);
+}

@@ -1,0 +1,87 @@
+import { LRUCache } from 'lru-cache';
+import type { StoredEntry } from '../store/types.js';
+
+export interface CollapseOptions {
+  /** How long a follower waits for the leader before going upstream itself. */
+  readonly timeoutMs: number;
+  /** Followers beyond this go upstream without waiting. */
+  readonly maxWaiters: number;
+  /** After an uncacheable answer, requests for the key skip waiting this long ("hit-for-miss"). */
+  readonly hitForMissMs: number;
+}
+
+export type Role =
+  | { readonly role: 'leader'; settle(entry: StoredEntry | undefined): void }
+  | { readonly role: 'follower'; readonly result: Promise<StoredEntry | undefined> }
+  | { readonly role: 'alone' };
+
+interface Flight {
+  readonly promise: Promise<StoredEntry | undefined>;
+  readonly resolve: (entry: StoredEntry | undefined) => void;
+  waiters: number;
+}
+
+const ALONE: Role = { role: 'alone' };
+
+/**
+ * Request collapsing within one process: the first miss for a key goes
+ * upstream, later ones wait for its entry. When the leader's answer cannot be
+ * stored, followers are released at once to go upstream in parallel, and the
+ * key is remembered as uncacheable for a while so nobody queues behind it.
+ */
+export function createCollapser(opts: CollapseOptions) {
+  const flights = new Map<string, Flight>();
+  const uncacheable = new LRUCache<string, true>({ max: 100_000, ttl: Math.max(1, opts.hitForMissMs) });
+
+  return {
+    join(key: string): Role {
+      if (opts.hitForMissMs > 0 && uncacheable.has(key)) return ALONE;
+      const flight = flights.get(key);
+      if (flight !== undefined) {
+        if (flight.waiters >= opts.maxWaiters) return ALONE;
+        flight.waiters++;
+        return { role: 'follower', result: withTimeout(flight.promise, opts.timeoutMs) };
+      }
+      let resolve: (entry: StoredEntry | undefined) => void = () => undefined;
+      const promise = new Promise<StoredEntry | undefined>((r) => {
+        resolve = r;
+      });
+      const created: Flight = { promise, resolve, waiters: 0 };
+      flights.set(key, created);
+      let settled = false;
+      return {
+        role: 'leader',
+        settle(entry) {
+          if (settled) return;
+          settled = true;
+          if (flights.get(key) === created) flights.delete(key);
+          created.resolve(entry);
+        },
+      };
+    },
+    /** The key's answer was uncacheable: skip collapsing for it for a while. */
+    markUncacheable(key: string): void {
+      if (opts.hitForMissMs > 0) uncacheable.set(key, true);
+    },
+    /** Stored again (or invalidated): collapsing may resume. */
+    forget(key: string): void {
+      uncacheable.delete(key);
+    },
+    get inFlight(): number {
+      return flights.size;
+    },
+  };
+}
+
+export type Collapser = ReturnType<typeof createCollapser>;
+
+function withTimeout<T>(promise: Promise<T | undefined>, ms: number): Promise<T | undefined> {
+  if (ms <= 0) return Promise.resolve(undefined);
+  return new Promise((resolve) => {
+    const timer = setTimeout(() => resolve(undefined), ms);
+    promise.then((value) => {
+      clearTimeout(timer);
+      resolve(value);
+    });
+  });
+}

@@ -1,0 +1,105 @@
+import type { HeaderMap } from '../../utils/headers.js';
+import type { StoredEntry } from '../store/types.js';
+import { encodePolicy, type Policy } from './policy.js';
+
+/** Fields tagcache sets per answer, or that describe one connection: never stored. */
+const NOT_STORED = new Set([
+  'age',
+  'x-request-id',
+  'x-cache',
+  'cache-status',
+  'content-length',
+  'transfer-encoding',
+]);
+
+/**
+ * Fields a 304 must not change in the stored response (RFC 9111 §3.2): the
+ * stored body is what it is, so its length, coding and range stay.
+ */
+const KEPT_ON_304 = new Set([
+  'content-length',
+  'content-encoding',
+  'transfer-encoding',
+  'content-range',
+  'content-type',
+]);
+
+/** The headers to store: the client's view of the response, minus per-answer fields, with an exact length. */
+export function storedHeaders(
+  headers: HeaderMap,
+  bodyLength: number | undefined,
+): Record<string, string | string[]> {
+  const out: Record<string, string | string[]> = {};
+  for (const name in headers) {
+    const value = headers[name];
+    if (value === undefined || NOT_STORED.has(name)) continue;
+    out[name] = value;
+  }
+  if (bodyLength !== undefined) out['content-length'] = String(bodyLength);
+  return out;
+}
+
+export interface EntryFields {
+  readonly id: string;
+  readonly key: string;
+  readonly status: number;
+  readonly headers: Record<string, string | string[]>;
+  readonly body: Buffer;
+  readonly policy: Policy;
+  readonly tags: readonly string[];
+  readonly url: string;
+  readonly route: string;
+  readonly storedAt: number;
+}
+
+export function buildEntry(f: EntryFields): StoredEntry {
+  return {
+    id: f.id,
+    key: f.key,
+    status: f.status,
+    headers: f.headers,
+    body: f.body,
+    policy: encodePolicy(f.policy),
+    tags: f.tags,
+    url: f.url,
+    route: f.route,
+    storedAt: f.storedAt,
+    softPurgedAt: 0,
+  };
+}
+
+/** Stored headers updated from a 304's (RFC 9111 §4.3.4), except the fields the body depends on. */
+export function mergeNotModified(
+  stored: Readonly<Record<string, string | string[]>>,
+  fresh: HeaderMap,
+): Record<string, string | string[]> {
+  const out: Record<string, string | string[]> = { ...stored };
+  for (const name in fresh) {
+    const value = fresh[name];
+    if (value === undefined || KEPT_ON_304.has(name) || NOT_STORED.has(name)) continue;
+    out[name] = value;
+  }
+  return out;
+}
+
+/** A vary marker: the entry at a key's own id that names the fields its variants are selected by. */
+export const VARY_MARKER_STATUS = 0;
+
+export function varyMarker(
+  f: Omit<EntryFields, 'status' | 'headers' | 'body' | 'tags'>,
+  names: readonly string[],
+): StoredEntry {
+  return buildEntry({
+    ...f,
+    status: VARY_MARKER_STATUS,
+    headers: { vary: names.join(', ') },
+    body: EMPTY,
+    tags: [],
+  });
+}
+
+export function variantId(key: string, variant: string): string {
+  return `${key}\n${variant}`;
+}
+
+const EMPTY = Buffer.alloc(0);

@@ -1,0 +1,92 @@
+import { errorMessage, isTagcacheError } from '../../utils/errors.js';
+import type { Logger } from '../../utils/logger.js';
+import type { Metrics } from '../metrics/registry.js';
+import type { InvalidationMode, InvalidationTarget, Store, StoredEntry } from '../store/types.js';
+
+/**
+ * The cache's side of the store: every failure is counted, logged once per
+ * change of health at warn, and turned into "no entry" (fail open) so the
+ * client never sees it.
+ */
+export function createStoreAccess(store: Store, metrics: Metrics, log: Logger) {
+  let healthy = true;
+  const getDuration = metrics.storeDuration.labels('get');
+  const getErrors = metrics.storeErrors.labels('get');
+
+  const failed = (operation: string, err: unknown) => {
+    metrics.storeErrors.labels(operation).inc();
+    if (healthy) {
+      healthy = false;
+      log.warn(
+        { operation, err: errorMessage(err), code: isTagcacheError(err) ? err.code : undefined },
+        'store failing; serving from the backend (fail open)',
+      );
+    }
+  };
+  const succeeded = () => {
+    if (!healthy) {
+      healthy = true;
+      log.info('store answering again; caching resumed');
+    }
+  };
+
+  return {
+    /** The entry, or undefined when absent or the store failed. Memory answers without a promise. */
+    get(id: string): StoredEntry | undefined | Promise<StoredEntry | undefined> {
+      let found: StoredEntry | undefined | Promise<StoredEntry | undefined>;
+      try {
+        found = store.get(id);
+      } catch (err) {
+        getErrors.inc();
+        failed('get', err);
+        return undefined;
+      }
+      if (!(found instanceof Promise)) return found;
+      const started = performance.now();
+      return found.then(
+        (entry) => {
+          getDuration.observe((performance.now() - started) / 1000);
+          if (!healthy) succeeded();
+          return entry;
+        },
+        (err: unknown) => {
+          failed('get', err);
+          return undefined;
+        },
+      );
+    },
+    async put(entry: StoredEntry, ttlMs: number): Promise<boolean> {
+      const started = performance.now();
+      try {
+        await store.put(entry, ttlMs);
+        metrics.storeDuration.labels('put').observe((performance.now() - started) / 1000);
+        succeeded();
+        return true;
+      } catch (err) {
+        failed('put', err);
+        return false;
+      }
+    },
+    async invalidate(target: InvalidationTarget, mode: InvalidationMode): Promise<number> {
+      const started = performance.now();
+      try {
+        const { entries } = await store.invalidate(target, mode);
+        metrics.storeDuration.labels('invalidate').observe((performance.now() - started) / 1000);
+        succeeded();
+        return entries;
+      } catch (err) {
+        failed('invalidate', err);
+        return 0;
+      }
+    },
+    async delete(id: string): Promise<void> {
+      try {
+        await store.delete(id);
+      } catch (err) {
+        failed('delete', err);
+      }
+    },
+  };
+}
+
+export type StoreAccess = ReturnType<typeof createStoreAccess>;

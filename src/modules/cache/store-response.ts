@@ -1,0 +1,116 @@
+import { headerValue } from '../../utils/headers.js';
+import type { Metrics } from '../metrics/registry.js';
+import type { RequestContext } from '../pipeline/context.js';
+import type { StoredEntry } from '../store/types.js';
+import { collectBody } from './body-collector.js';
+import { buildEntry, storedHeaders, variantId, varyMarker } from './entry.js';
+import { computePolicy, type NotStorable, type Policy } from './policy.js';
+import type { StoreAccess } from './store-access.js';
+import { variantKey } from './vary.js';
+
+export interface AbsorbDeps {
+  readonly store: StoreAccess;
+  readonly metrics: Metrics;
+  readonly maxObjectBytes: number;
+  readonly staleKeepSeconds: number;
+}
+
+export type Absorbed =
+  | { readonly stored: false; readonly reason: NotStorable | 'too-large' | 'request-no-store' }
+  /** entry resolves when the body is complete (undefined if it was cut short or grew too large). */
+  | { readonly stored: true; readonly ttlSeconds: number; readonly entry: Promise<StoredEntry | undefined> };
+
+/**
+ * Decides whether ctx.response may be stored and, if so, wraps its body so a
+ * copy is kept while it streams to the client; the entry (with its tags and,
+ * for a varying response, its vary marker) is written once the body is whole.
+ * The client is never held up by the store.
+ */
+export function absorbResponse(
+  ctx: RequestContext,
+  key: string,
+  times: { requestTime: number; responseTime: number },
+  deps: AbsorbDeps,
+  requestNoStore: boolean,
+): Absorbed {
+  const res = ctx.response;
+  const route = ctx.route?.route;
+  if (res === undefined || route === undefined || res.upstreamHeaders === undefined)
+    return { stored: false, reason: 'status' };
+  if (requestNoStore) return { stored: false, reason: 'request-no-store' };
+  const result = computePolicy(
+    {
+      method: ctx.method,
+      requestHeaders: ctx.headers,
+      status: res.status,
+      headers: res.upstreamHeaders,
+      requestTime: times.requestTime,
+      responseTime: times.responseTime,
+      route,
+    },
+    deps.staleKeepSeconds,
+  );
+  if (!result.storable) return { stored: false, reason: result.reason };
+  const declared = Number(headerValue(res.upstreamHeaders, 'content-length') ?? Number.NaN);
+  if (declared > deps.maxObjectBytes) return { stored: false, reason: 'too-large' };
+
+  const policy = result.policy;
+  // Snapshot now: the handler adds per-answer headers to this object before the body ends.
+  const headers = res.headers;
+  const snapshot = { ...headers };
+  const status = res.status;
+  const tags = ctx.tags;
+  const url = `${ctx.scheme}://${ctx.host}${ctx.target}`;
+  const variant = policy.vary === undefined ? undefined : variantKey(policy.vary, ctx.headers);
+  const save = (body: Buffer): StoredEntry => {
+    const base = { key, policy, url, route: route.name, storedAt: times.responseTime };
+    const entry = buildEntry({
+      ...base,
+      id: variant === undefined ? key : variantId(key, variant),
+      status,
+      headers: storedHeaders(snapshot, body.length),
+      body,
+      tags,
+    });
+    void persist(
+      entry,
+      policy,
+      result.ttlMs,
+      deps,
+      route.name,
+      variant === undefined ? undefined : varyMarker({ ...base, id: key }, policy.vary ?? []),
+    );
+    return entry;
+  };
+
+  const ttlSeconds = Math.round((policy.fu - times.responseTime) / 1000);
+  const body = res.body;
+  if (body === null || Buffer.isBuffer(body)) {
+    const entry = save(body ?? Buffer.alloc(0));
+    return { stored: true, ttlSeconds, entry: Promise.resolve(entry) };
+  }
+  let resolve: (entry: StoredEntry | undefined) => void = () => undefined;
+  const entry = new Promise<StoredEntry | undefined>((r) => {
+    resolve = r;
+  });
+  res.body = collectBody(body, deps.maxObjectBytes, (whole) =>
+    resolve(whole === undefined ? undefined : save(whole)),
+  );
+  return { stored: true, ttlSeconds, entry };
+}
+
+async function persist(
+  entry: StoredEntry,
+  policy: Policy,
+  ttlMs: number,
+  deps: AbsorbDeps,
+  route: string,
+  marker: StoredEntry | undefined,
+): Promise<void> {
+  // The marker first: a variant is only reachable through it.
+  if (marker !== undefined && !(await deps.store.put(marker, ttlMs))) return;
+  if (await deps.store.put(entry, ttlMs)) {
+    deps.metrics.storedTtl.labels(route).observe(Math.max(0, policy.lt - policy.ia));
+    deps.metrics.storedBytes.labels(route).observe(entry.body.length);
+  }
+}

@@ -1,0 +1,33 @@
+import { isTagcacheError } from '../../utils/errors.js';
+import type { Stage } from '../pipeline/context.js';
+import { isAbort } from '../upstream/client.js';
+import type { Metrics } from './registry.js';
+
+/** Which upstream failure a thrown error or a status stands for, as the `reason` label. */
+export function upstreamFailureReason(err: unknown): string {
+  if (isTagcacheError(err, 'TC_UPSTREAM_TIMEOUT')) return 'timeout';
+  if (isTagcacheError(err, 'TC_UPSTREAM_RESET')) return 'reset';
+  if (isTagcacheError(err, 'TC_UPSTREAM_CIRCUIT_OPEN')) return 'circuit_open';
+  return 'connect';
+}
+
+/**
+ * Sits just before the upstream stage, so it sees exactly the requests that
+ * reach a backend: their time to headers and their failures by reason.
+ * Requests answered from cache never get here; the proxy handler counts those.
+ */
+export function metricsStage(metrics: Metrics): Stage {
+  return async function upstreamMetrics(ctx, next) {
+    const route = ctx.route?.route.name ?? 'unknown';
+    const started = performance.now();
+    try {
+      await next();
+    } catch (err) {
+      if (!isAbort(err)) metrics.upstreamErrors.labels(route, upstreamFailureReason(err)).inc();
+      throw err;
+    }
+    metrics.upstreamDuration.labels(route).observe((performance.now() - started) / 1000);
+    const status = ctx.response?.status ?? 0;
+    if (status >= 500) metrics.upstreamErrors.labels(route, '5xx').inc();
+  };
+}

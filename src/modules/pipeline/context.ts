@@ -1,0 +1,124 @@
+import { randomUUID } from 'node:crypto';
+import type { IncomingHttpHeaders } from 'node:http';
+import type { Readable } from 'node:stream';
+import type { Middleware } from '../../utils/compose.js';
+import type { TagcacheError } from '../../utils/errors.js';
+import type { HeaderMap } from '../../utils/headers.js';
+import type { Logger } from '../../utils/logger.js';
+import type { RouteMatch } from '../router/types.js';
+
+/** What X-Cache says, and the `cache` metric label. */
+export type CacheStatus = 'HIT' | 'MISS' | 'STALE' | 'REVALIDATED' | 'BYPASS';
+
+export interface ProxyResponse {
+  status: number;
+  /** What the client receives, lower-case names. Replace the object rather than mutate a shared one. */
+  headers: HeaderMap;
+  /** The backend's end-to-end headers as received; the cache policy reads these. Never mutated. */
+  readonly upstreamHeaders: HeaderMap | undefined;
+  /** A buffer (from cache, or a short generated answer), a stream (from the backend), or null. */
+  body: Buffer | Readable | null;
+}
+
+export interface RequestInit {
+  id: string;
+  method: string;
+  target: string;
+  headers: IncomingHttpHeaders;
+  scheme: 'http' | 'https';
+  clientIp: string;
+  body: Readable | null;
+  log: Logger;
+  /** Called the first time a stage asks for the abort signal. */
+  onAbortWanted?: (controller: AbortController) => void;
+  background?: boolean;
+}
+
+/**
+ * One request's state as it passes the pipeline. Built per request, so fields
+ * are plain and anything costly (the abort signal, a child logger) is made on
+ * first use: a fresh hit must not pay for what only a miss needs.
+ */
+export class RequestContext {
+  readonly id: string;
+  readonly method: string;
+  /** The request target as received: path and query. */
+  readonly target: string;
+  readonly path: string;
+  /** The query string including '?', or ''. */
+  readonly query: string;
+  readonly headers: IncomingHttpHeaders;
+  readonly scheme: 'http' | 'https';
+  readonly clientIp: string;
+  /** The request body to forward; null for requests without one. */
+  readonly body: Readable | null;
+  /** performance.now() at arrival, for durations. */
+  readonly startedAt: number;
+  /** Epoch ms at arrival, for cache arithmetic. */
+  readonly now: number;
+  /** A revalidation the cache runs on its own, with no client waiting. */
+  readonly background: boolean;
+  readonly log: Logger;
+
+  /** Memoised by whichever stage asks first (see matchRoute). */
+  route: RouteMatch | undefined = undefined;
+  /** The backend chosen for this request. */
+  origin: URL | undefined = undefined;
+  /** Headers a stage adds to the upstream request (conditional revalidation). */
+  upstreamExtraHeaders: HeaderMap | undefined = undefined;
+  response: ProxyResponse | undefined = undefined;
+  cache: CacheStatus = 'MISS';
+  /** RFC 9211 Cache-Status parameters after the cache name, e.g. "fwd=miss; stored". */
+  cacheStatusDetail: string | undefined = undefined;
+  tags: readonly string[] = [];
+  upstreamMs: number | undefined = undefined;
+  upstreamAddress: string | undefined = undefined;
+  /** The error behind a generated error answer, for the access log. */
+  error: TagcacheError | undefined = undefined;
+
+  #abort: AbortController | undefined = undefined;
+  readonly #onAbortWanted: ((controller: AbortController) => void) | undefined;
+
+  constructor(init: RequestInit) {
+    this.id = init.id;
+    this.method = init.method;
+    this.target = init.target;
+    const q = init.target.indexOf('?');
+    this.path = q === -1 ? init.target : init.target.slice(0, q);
+    this.query = q === -1 ? '' : init.target.slice(q);
+    this.headers = init.headers;
+    this.scheme = init.scheme;
+    this.clientIp = init.clientIp;
+    this.body = init.body;
+    this.startedAt = performance.now();
+    this.now = Date.now();
+    this.background = init.background ?? false;
+    this.log = init.log;
+    this.#onAbortWanted = init.onAbortWanted;
+  }
+
+  /** Aborted when the client goes away before its answer is complete. */
+  get signal(): AbortSignal {
+    if (this.#abort === undefined) {
+      this.#abort = new AbortController();
+      this.#onAbortWanted?.(this.#abort);
+    }
+    return this.#abort.signal;
+  }
+
+  /** The Host the client asked for, lower-case; '' when absent. */
+  get host(): string {
+    return (this.headers.host ?? '').toLowerCase();
+  }
+}
+
+export type Stage = Middleware<RequestContext>;
+
+const REQUEST_ID = /^[A-Za-z0-9._:@/+=-]{1,128}$/;
+
+/** The client's X-Request-Id when it is sane, else a fresh one. */
+export function requestIdFrom(headers: IncomingHttpHeaders): string {
+  const given = headers['x-request-id'];
+  if (typeof given === 'string' && REQUEST_ID.test(given)) return given;
+  return randomUUID();
+}

@@ -1,0 +1,34 @@
+/** A compiled route of routes.json. Durations are seconds, as in the file. */
+export interface Route {
+  readonly name: string;
+  readonly pattern: RegExp;
+  /** false: every request on the route bypasses the cache. */
+  readonly cache: boolean;
+  /** Freshness when the backend gives none (applied only to responses a shared cache may store). */
+  readonly defaultTtlSeconds: number | undefined;
+  /** stale-while-revalidate window when the backend gives none. */
+  readonly staleWhileRevalidateSeconds: number | undefined;
+  /** stale-if-error window when the backend gives none. */
+  readonly staleIfErrorSeconds: number | undefined;
+  /** Tag templates; `{name}` is filled from the pattern's named group. */
+  readonly tags: readonly string[];
+  /** Backends of this route; undefined means UPSTREAM_URL. */
+  readonly upstreams: readonly URL[] | undefined;
+  /** Which query parameters are part of the cache key. */
+  readonly cacheKeyQuery: 'all' | 'none' | readonly string[];
+  /** Store responses that carry Set-Cookie (the cookie is stored and replayed). */
+  readonly cacheSetCookie: boolean;
+}
+
+export interface RouteMatch {
+  readonly route: Route;
+  /** Named groups of the pattern that matched. */
+  readonly params: Readonly<Record<string, string>>;
+}
+
+export interface RouteTable {
+  readonly routes: readonly Route[];
+  readonly fallback: Route;
+  /** First match wins; the fallback answers the rest. */
+  match(path: string): RouteMatch;
+}

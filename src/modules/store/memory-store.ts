@@ -1,0 +1,178 @@
+import { randomUUID } from 'node:crypto';
+import { setImmediate as yieldToEventLoop } from 'node:timers/promises';
+import { LRUCache } from 'lru-cache';
+import type { Logger } from '../../utils/logger.js';
+import { entryWeight } from './entry-weight.js';
+import { createInvalidationListeners } from './listeners.js';
+import { MembershipIndex } from './memory-index.js';
+import type { InvalidationMode, InvalidationTarget, Store, StoredEntry, StoreStats } from './types.js';
+
+export interface MemoryStoreOptions {
+  /** Upper bound of what all entries weigh together, in bytes (see entryWeight). */
+  readonly maxBytes: number;
+  /** Heavier entries are not stored (a put of one drops any older entry of its id); defaults to maxBytes. */
+  readonly maxObjectBytes?: number;
+  /** Reported as the source of invalidation events; a random UUID by default. */
+  readonly instanceId?: string;
+  /** How often expired entries are swept out, taking their index memberships with them; 30 s by default. */
+  readonly sweepIntervalMs?: number;
+  /** Where a throwing invalidation listener is reported; a process warning when absent. */
+  readonly log?: Logger;
+}
+
+/** Sizes of the memory store's indexes: they must shrink as entries leave. For tests and debugging. */
+export interface MemoryIndexSizes {
+  readonly tags: number;
+  readonly keys: number;
+  readonly tagMemberships: number;
+  readonly keyMemberships: number;
+}
+
+export interface MemoryStore extends Store {
+  readonly kind: 'memory';
+  /** Synchronous: the cache-hit hot path never awaits the memory store. */
+  get(id: string): StoredEntry | undefined;
+  stats(): StoreStats;
+  indexSizes(): MemoryIndexSizes;
+}
+
+const DEFAULT_SWEEP_INTERVAL_MS = 30_000;
+/** Entries invalidated between two yields to the event loop, so a huge tag does not stall requests. */
+const INVALIDATION_BATCH = 5_000;
+
+/**
+ * The embedded store: an LRU bounded by bytes with a tag index and a URL key
+ * index. Entries are frozen; a soft purge swaps in a marked copy with the
+ * remaining TTL. Every way an entry leaves the cache (eviction, expiry,
+ * deletion, replacement) passes through lru-cache's dispose, which removes its
+ * index memberships, so the indexes only ever name live or not-yet-swept entries.
+ */
+export function createMemoryStore(options: MemoryStoreOptions): MemoryStore {
+  const { maxBytes, maxObjectBytes = maxBytes, instanceId = randomUUID(), log } = options;
+  const sweepIntervalMs = options.sweepIntervalMs ?? DEFAULT_SWEEP_INTERVAL_MS;
+  requireWholeNumber('maxBytes', maxBytes, 1);
+  requireWholeNumber('maxObjectBytes', maxObjectBytes, 1);
+  requireWholeNumber('sweepIntervalMs', sweepIntervalMs, 1);
+
+  const tags = new MembershipIndex();
+  const keys = new MembershipIndex();
+  const cache = new LRUCache<string, StoredEntry>({
+    maxSize: maxBytes,
+    maxEntrySize: Math.min(maxObjectBytes, maxBytes),
+    sizeCalculation: entryWeight,
+    dispose: (entry) => {
+      for (const tag of entry.tags) tags.remove(tag, entry.id);
+      keys.remove(entry.key, entry.id);
+    },
+  });
+  const listeners = createInvalidationListeners(
+    log === undefined ? undefined : (err) => log.error({ err }, 'an invalidation listener threw'),
+  );
+  // lru-cache only notices expiry when an entry is touched; the sweep frees the rest and their index ids.
+  const sweep = setInterval(() => cache.purgeStale(), sweepIntervalMs);
+  sweep.unref();
+
+  function softPurge(entry: StoredEntry, now: number): boolean {
+    const ttl = cache.getRemainingTTL(entry.id);
+    if (!(ttl > 0)) return false;
+    const marked = Object.freeze({ ...entry, softPurgedAt: now });
+    // Same id, same tags: the memberships stay valid, so the replaced value skips dispose.
+    cache.set(entry.id, marked, { ttl: Math.max(1, Math.ceil(ttl)), noDisposeOnSet: true });
+    return true;
+  }
+
+  async function invalidate(target: InvalidationTarget, mode: InvalidationMode) {
+    const now = Date.now();
+    const { ids, matches } = select(target);
+    let entries = 0;
+    let seen = 0;
+    for (const id of ids) {
+      if (++seen % INVALIDATION_BATCH === 0) await yieldToEventLoop();
+      // Re-checked after each yield: the entry may have expired or been re-put with other tags.
+      const entry = cache.peek(id);
+      if (entry === undefined || !matches(entry)) continue;
+      if (mode === 'hard') {
+        cache.delete(id);
+        entries++;
+      } else if (softPurge(entry, now)) {
+        entries++;
+      }
+    }
+    listeners.emit({ target, mode, source: instanceId });
+    return { entries };
+  }
+
+  function select(target: InvalidationTarget): {
+    ids: Iterable<string>;
+    matches: (e: StoredEntry) => boolean;
+  } {
+    if (target.kind === 'all') return { ids: [...cache.keys()], matches: () => true };
+    if (target.kind === 'tags') {
+      const wanted = new Set(target.tags);
+      return { ids: union(tags, wanted), matches: (e) => e.tags.some((tag) => wanted.has(tag)) };
+    }
+    const wanted = new Set(target.keys);
+    return { ids: union(keys, wanted), matches: (e) => wanted.has(e.key) };
+  }
+
+  return {
+    kind: 'memory',
+    get: (id) => cache.get(id),
+    async put(entry, ttlMs) {
+      if (!(ttlMs >= 1)) {
+        cache.delete(entry.id); // useless already; an older entry of the id must not outlive it
+        return;
+      }
+      const stored = freezeEntry(entry);
+      // dispose() drops the memberships of any entry this replaces; the new ones are added after.
+      cache.set(entry.id, stored, { ttl: Math.ceil(ttlMs) });
+      if (cache.peek(entry.id) !== stored) return; // over maxObjectBytes: refused
+      for (const tag of stored.tags) tags.add(tag, stored.id);
+      keys.add(stored.key, stored.id);
+    },
+    async delete(id) {
+      const existed = cache.has(id);
+      cache.delete(id);
+      return existed;
+    },
+    invalidate,
+    onInvalidation: (listener) => listeners.add(listener),
+    ping: async () => {},
+    stats: () => ({ entries: cache.size, bytes: cache.calculatedSize }),
+    indexSizes: () => ({
+      tags: tags.names,
+      keys: keys.names,
+      tagMemberships: tags.memberships,
+      keyMemberships: keys.memberships,
+    }),
+    async close() {
+      clearInterval(sweep);
+      cache.clear();
+      listeners.clear();
+    },
+  };
+}
+
+function union(index: MembershipIndex, names: ReadonlySet<string>): string[] {
+  if (names.size === 1) {
+    for (const name of names) return index.ids(name);
+  }
+  const ids = new Set<string>();
+  for (const name of names) for (const id of index.ids(name)) ids.add(id);
+  return [...ids];
+}
+
+/** A private frozen copy: the caller keeps its object, the store's cannot change under a reader. */
+function freezeEntry(entry: StoredEntry): StoredEntry {
+  return Object.freeze({
+    ...entry,
+    headers: Object.freeze({ ...entry.headers }),
+    tags: Object.freeze([...entry.tags]),
+  });
+}
+
+function requireWholeNumber(name: string, value: number, min: number): void {
+  if (!Number.isSafeInteger(value) || value < min) {
+    throw new RangeError(`memory store: ${name} must be a whole number of at least ${min}, got ${value}`);
+  }
+}

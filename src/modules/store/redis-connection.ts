@@ -1,0 +1,156 @@
+import { Cluster, type ClusterOptions, Redis, type RedisOptions } from 'ioredis';
+import type { Logger } from '../../utils/logger.js';
+import { STORE_SCRIPTS } from './redis-scripts.js';
+import { groupBySlot } from './redis-slots.js';
+
+export type RedisClient = Redis | Cluster;
+
+export interface RedisConnectionOptions {
+  /** redis:// or rediss:// URL of a single node (or a primary). */
+  readonly url?: string;
+  /** Seed nodes of a Redis Cluster; wins over url. */
+  readonly clusterNodes?: readonly { readonly host: string; readonly port: number }[];
+  /** Deadline of every command, and of the first connection. */
+  readonly commandTimeoutMs: number;
+  /** Where connection trouble is logged, at warn, once per change of state. */
+  readonly log?: Logger;
+}
+
+export interface RedisConnection {
+  readonly kind: 'redis' | 'redis-cluster';
+  readonly client: RedisClient;
+  /** Keys bucketed so each bucket may share one command or transaction: per slot on a Cluster, all together otherwise. */
+  group(keys: readonly string[]): string[][];
+  /** One connection per master, for SCAN. */
+  masters(): Redis[];
+  /** False until the first connection settles; until then commands wait for it (at most commandTimeoutMs). */
+  readonly started: boolean;
+  waitForStart(): Promise<void>;
+  /** A second connection for SUBSCRIBE, with an offline queue so subscriptions wait out reconnects. */
+  createSubscriber(): RedisClient;
+  close(): Promise<void>;
+}
+
+const MAX_RECONNECT_DELAY_MS = 2_000;
+
+/** Capped exponential backoff with jitter, so instances sharing a Redis do not reconnect in lockstep. */
+export function reconnectDelayMs(attempt: number): number {
+  const ceiling = Math.min(MAX_RECONNECT_DELAY_MS, 50 * 2 ** Math.min(attempt, 10));
+  return Math.round(ceiling / 2 + (Math.random() * ceiling) / 2);
+}
+
+export function createRedisConnection(options: RedisConnectionOptions): RedisConnection {
+  const { url, clusterNodes, commandTimeoutMs, log } = options;
+  const nodeOptions = {
+    commandTimeout: commandTimeoutMs,
+    // In-flight commands are retried once after a reconnect; the command timeout bounds the wait anyway.
+    maxRetriesPerRequest: 1,
+    connectTimeout: Math.max(1_000, commandTimeoutMs * 4),
+  } satisfies RedisOptions;
+  const clients: RedisClient[] = [];
+  const cluster = clusterNodes !== undefined && clusterNodes.length > 0;
+  let client: RedisClient;
+  if (cluster) {
+    const clusterOptions: ClusterOptions = {
+      // A down Redis fails fast: the proxy serves from upstream rather than queueing requests.
+      enableOfflineQueue: false,
+      clusterRetryStrategy: reconnectDelayMs,
+      // Plain commands from concurrent requests leave in one write per node and tick. Not the scripts:
+      // ioredis would route an auto-pipelined EVALSHA by its first argument (numkeys), not its first key.
+      enableAutoPipelining: true,
+      autoPipeliningIgnoredCommands: Object.keys(STORE_SCRIPTS),
+      scaleReads: 'master',
+      slotsRefreshTimeout: Math.max(1_000, commandTimeoutMs * 4),
+      scripts: STORE_SCRIPTS,
+      redisOptions: nodeOptions,
+    };
+    client = new Cluster(
+      clusterNodes.map(({ host, port }) => ({ host, port })),
+      clusterOptions,
+    );
+  } else {
+    if (url === undefined) throw new TypeError('redis store: give either url or clusterNodes');
+    client = new Redis(url, {
+      ...nodeOptions,
+      enableOfflineQueue: false,
+      retryStrategy: reconnectDelayMs,
+      // Concurrent requests' commands leave in one write per tick rather than one each.
+      enableAutoPipelining: true,
+      scripts: STORE_SCRIPTS,
+    });
+  }
+  clients.push(watchConnection(client, 'commands', log));
+
+  let started = false;
+  const start = new Promise<void>((resolve) => {
+    const settle = () => {
+      clearTimeout(timer);
+      started = true;
+      resolve();
+    };
+    // Past the deadline commands go out and fail fast: the proxy fails open rather than wait for a dead Redis.
+    const timer = setTimeout(settle, commandTimeoutMs);
+    timer.unref();
+    client.once('ready', () => {
+      if (!(client instanceof Cluster)) return settle();
+      // A Cluster is ready before its per-node connections are; without an offline queue, a command to a
+      // node still connecting would fail. One PING per master opens them all.
+      void Promise.allSettled(client.nodes('master').map((node) => node.ping())).then(settle);
+    });
+  });
+
+  return {
+    kind: cluster ? 'redis-cluster' : 'redis',
+    client,
+    group: cluster ? groupBySlot : (keys) => (keys.length === 0 ? [] : [[...keys]]),
+    masters: () => (client instanceof Cluster ? client.nodes('master') : [client]),
+    get started() {
+      return started;
+    },
+    waitForStart: () => start,
+    createSubscriber() {
+      const subscriberNodeOptions = { ...nodeOptions, commandTimeout: undefined, maxRetriesPerRequest: null };
+      const subscriber =
+        client instanceof Cluster
+          ? client.duplicate(undefined, { enableOfflineQueue: true, redisOptions: subscriberNodeOptions })
+          : client.duplicate({ ...subscriberNodeOptions, enableOfflineQueue: true });
+      clients.push(watchConnection(subscriber, 'subscriber', log));
+      return subscriber;
+    },
+    async close() {
+      await Promise.all(clients.map(quit));
+    },
+  };
+}
+
+/**
+ * ioredis emits 'error' on every failed reconnect; an unhandled 'error' event
+ * would crash the process. Trouble is logged once when it starts and once
+ * when the connection is back, not on every retry.
+ */
+function watchConnection<C extends RedisClient>(client: C, role: string, log: Logger | undefined): C {
+  let healthy = true;
+  const down = (err?: Error) => {
+    if (!healthy) return;
+    healthy = false;
+    log?.warn({ err, role }, 'redis store unavailable; the proxy fails open until it is back');
+  };
+  client.on('error', down);
+  client.on('node error', down);
+  client.on('ready', () => {
+    if (healthy) return;
+    healthy = true;
+    log?.warn({ role }, 'redis store available again');
+  });
+  return client;
+}
+
+async function quit(client: RedisClient): Promise<void> {
+  if (client.status === 'end') return;
+  try {
+    await client.quit();
+  } catch {
+    // QUIT needs a live connection; without one, dropping the socket is the whole of closing.
+    client.disconnect();
+  }
+}

@@ -1,0 +1,148 @@
+import type { RedisConnection } from './redis-connection.js';
+import { checkReplies } from './redis-errors.js';
+import type { IndexRef, RedisKeys } from './redis-keys.js';
+import type { InvalidationMode, InvalidationTarget } from './types.js';
+
+export interface PurgeContext {
+  readonly conn: RedisConnection;
+  readonly keys: RedisKeys;
+  /** Members or keys handled per command: bounds how long Redis runs any one of them. */
+  readonly batchSize: number;
+}
+
+/*
+ * Why an entry that exists can always be found through each of its tags
+ * (so "invalidate the tag again" never misses one):
+ *
+ * - A put adds the index memberships before writing the entry hash. On a
+ *   single node both go in one MULTI. On a Cluster the index zsets and the
+ *   hash live on other slots, so the put adds the memberships, then writes
+ *   the hash, then adds the memberships once more (idempotent).
+ * - A hard invalidation of an index removes a batch of members from the zset
+ *   first and only then deletes their entries (one MULTI on a single node).
+ *
+ * Suppose that afterwards an entry E exists but its member M is missing from
+ * the index. M missing means the invalidation's ZREM of M ran after the put's
+ * last ZADD of M. E existing means the put's hash write ran after the
+ * invalidation deleted (or looked for) E. But the invalidation's ZREM comes
+ * before its delete, and the put's hash write before its last ZADD:
+ * ZREM < delete < hash write < last ZADD < ZREM, a contradiction.
+ *
+ * Members that point at missing or re-tagged entries are harmless: the purge
+ * script checks, inside Redis, that the entry still carries the index's field,
+ * and such members are trimmed once their score (the expiry) has passed.
+ */
+
+export async function purgeTarget(
+  ctx: PurgeContext,
+  target: InvalidationTarget,
+  mode: InvalidationMode,
+  now: number,
+): Promise<number> {
+  if (target.kind === 'all') return purgeAll(ctx, mode, now);
+  const refs =
+    target.kind === 'tags'
+      ? [...new Set(target.tags)].map((tag) => ctx.keys.tag(tag))
+      : [...new Set(target.keys)].map((key) => ctx.keys.urlKey(key));
+  let entries = 0;
+  for (const ref of refs) {
+    entries += mode === 'hard' ? await purgeIndex(ctx, ref, now) : await markIndex(ctx, ref, now);
+  }
+  return entries;
+}
+
+/** Hard: pops the index batch by batch, deleting each batch's entries after its members left the index. */
+async function purgeIndex(ctx: PurgeContext, ref: IndexRef, now: number): Promise<number> {
+  const { client } = ctx.conn;
+  let entries = 0;
+  // Bounded by the size at the start: a tag written to without pause must not keep one purge running forever.
+  let rounds = 1;
+  for (let round = 0; round < rounds; round++) {
+    const members = await client.zrange(ref.index, 0, ctx.batchSize - 1);
+    if (members.length === 0) break;
+    if (round === 0 && members.length === ctx.batchSize) {
+      rounds = Math.ceil((await client.zcard(ref.index)) / ctx.batchSize) + 1;
+    }
+    entries += await removeMembers(ctx, ref, members, now);
+    if (members.length < ctx.batchSize) break;
+  }
+  return entries;
+}
+
+async function removeMembers(
+  ctx: PurgeContext,
+  ref: IndexRef,
+  members: string[],
+  now: number,
+): Promise<number> {
+  const { conn, keys } = ctx;
+  const entryKeys = members.map(keys.entryOfMember);
+  if (conn.kind === 'redis') {
+    const replies = checkReplies(
+      await conn.client
+        .multi()
+        .zrem(ref.index, ...members)
+        .tcPurgeEntries(entryKeys.length, ...entryKeys, 'hard', ref.field, now)
+        .exec(),
+      'invalidate',
+    );
+    return Number(replies[1]);
+  }
+  await conn.client.zrem(ref.index, ...members);
+  return purgeEntries(ctx, entryKeys, 'hard', ref.field, now);
+}
+
+/** Soft: walks the index with ZSCAN and marks each batch; the members stay, the entries stay findable. */
+async function markIndex(ctx: PurgeContext, ref: IndexRef, now: number): Promise<number> {
+  let entries = 0;
+  let cursor = '0';
+  do {
+    const [next, flat] = await ctx.conn.client.zscan(ref.index, cursor, 'COUNT', ctx.batchSize);
+    cursor = next;
+    const entryKeys: string[] = [];
+    for (let i = 0; i < flat.length; i += 2) {
+      const member = flat[i];
+      if (member !== undefined) entryKeys.push(ctx.keys.entryOfMember(member));
+    }
+    entries += await purgeEntries(ctx, entryKeys, 'soft', ref.field, now);
+  } while (cursor !== '0');
+  return entries;
+}
+
+/** SCANs every master; entries are purged or marked, indexes (hard only) are emptied the safe way. */
+async function purgeAll(ctx: PurgeContext, mode: InvalidationMode, now: number): Promise<number> {
+  const { conn, keys } = ctx;
+  let entries = 0;
+  for (const node of conn.masters()) {
+    let cursor = '0';
+    do {
+      const [next, found] = await node.scan(cursor, 'MATCH', keys.scanPattern, 'COUNT', ctx.batchSize);
+      cursor = next;
+      entries += await purgeEntries(ctx, found.filter(keys.isEntry), mode, '', now);
+      if (mode === 'hard') {
+        // Not UNLINK: a put racing this purge may have just added itself; popping members keeps it findable.
+        const indexes = found.filter((key) => !keys.isEntry(key));
+        const counts = await Promise.all(indexes.map((index) => purgeIndex(ctx, { index, field: '' }, now)));
+        for (const count of counts) entries += count;
+      }
+    } while (cursor !== '0');
+  }
+  return entries;
+}
+
+/** Runs the purge script once per slot group (one group on a single node). */
+async function purgeEntries(
+  ctx: PurgeContext,
+  entryKeys: readonly string[],
+  mode: InvalidationMode,
+  checkField: string,
+  now: number,
+): Promise<number> {
+  const { client } = ctx.conn;
+  const counts = await Promise.all(
+    ctx.conn
+      .group(entryKeys)
+      .map((group) => client.tcPurgeEntries(group.length, ...group, mode, checkField, now)),
+  );
+  return counts.reduce((sum, count) => sum + count, 0);
+}

@@ -1,0 +1,59 @@
+import { createHash } from 'node:crypto';
+
+/**
+ * Key names of the Redis store. Ids, tags and URL keys are hashed, so any
+ * string (braces, globs, 1 KiB of unicode) becomes a short, safe key name
+ * whose cluster slot is spread evenly.
+ *
+ *   <prefix>e:<h(id)>    HASH  the entry (see redis-codec.ts)
+ *   <prefix>t:<h(tag)>   ZSET  hashed ids of the entries carrying the tag, scored by expiry (epoch ms)
+ *   <prefix>k:<h(key)>   ZSET  hashed ids of every variant of one URL key, scored the same way
+ *   <prefix>invalidations      pub/sub channel of InvalidationEvent JSON
+ */
+export interface RedisKeys {
+  /** The entry's member name in indexes: h(id). */
+  member(id: string): string;
+  entry(id: string): string;
+  entryOfMember(member: string): string;
+  tag(tag: string): IndexRef;
+  urlKey(key: string): IndexRef;
+  /** Is this key (from SCAN) an entry rather than an index? */
+  isEntry(key: string): boolean;
+  readonly channel: string;
+  /** SCAN MATCH pattern of every entry and index key under the prefix, and nothing else. */
+  readonly scanPattern: string;
+}
+
+export interface IndexRef {
+  /** The index zset. */
+  readonly index: string;
+  /** The hash field an entry carries while it belongs to this index, checked inside Redis before purging. */
+  readonly field: string;
+}
+
+/** 144 bits of sha256 in base64url: 24 characters, collisions out of reach. */
+export function hashName(value: string): string {
+  return createHash('sha256').update(value).digest('base64url').slice(0, 24);
+}
+
+export function createRedisKeys(prefix: string): RedisKeys {
+  const entryPrefix = `${prefix}e:`;
+  const ref = (kind: 't' | 'k', name: string): IndexRef => {
+    const hash = hashName(name);
+    return { index: `${prefix}${kind}:${hash}`, field: `${kind}:${hash}` };
+  };
+  return {
+    member: hashName,
+    entry: (id) => entryPrefix + hashName(id),
+    entryOfMember: (member) => entryPrefix + member,
+    tag: (tag) => ref('t', tag),
+    urlKey: (key) => ref('k', key),
+    isEntry: (key) => key.startsWith(entryPrefix),
+    channel: `${prefix}invalidations`,
+    scanPattern: `${escapeGlob(prefix)}[etk]:*`,
+  };
+}
+
+function escapeGlob(text: string): string {
+  return text.replace(/[*?[\]\\]/g, '\\$&');
+}

@@ -1,0 +1,138 @@
+import { randomUUID } from 'node:crypto';
+import { TagcacheError } from '../../utils/errors.js';
+import type { Logger } from '../../utils/logger.js';
+import { decodeEntry, ENTRY_FIELDS, encodeEntry } from './redis-codec.js';
+import { createRedisConnection } from './redis-connection.js';
+import { toStoreError } from './redis-errors.js';
+import { purgeTarget } from './redis-invalidate.js';
+import { createRedisKeys } from './redis-keys.js';
+import { createInvalidationChannel } from './redis-pubsub.js';
+import type { InvalidationTarget, Store, StoredEntry } from './types.js';
+
+export interface RedisStoreOptions {
+  /** redis:// or rediss:// URL of a single node. */
+  readonly url?: string;
+  /** Seed nodes of a Redis Cluster; when given, url is not used. */
+  readonly clusterNodes?: readonly { readonly host: string; readonly port: number }[];
+  /** Namespace of every key and of the invalidation channel, e.g. "tc:". */
+  readonly prefix: string;
+  /** Deadline of each command; past it the operation rejects with TC_STORE_TIMEOUT. */
+  readonly commandTimeoutMs: number;
+  /** Reported as the source of invalidation events; a random UUID by default. */
+  readonly instanceId?: string;
+  /** Connection trouble is logged here at warn, once per change of state. */
+  readonly log?: Logger;
+  /** Index members are trimmed this long after they expire: an allowance for clock skew between nodes. Default 1000. */
+  readonly indexGraceMs?: number;
+  /**
+   * Members or keys per invalidation command; default 250. Each command holds Redis for roughly
+   * 2-5 µs per key, so a batch keeps it about a millisecond; the whole purge is no slower for it.
+   */
+  readonly batchSize?: number;
+}
+
+export interface RedisStore extends Store {
+  readonly kind: 'redis' | 'redis-cluster';
+  get(id: string): Promise<StoredEntry | undefined>;
+}
+
+/** Expired members trimmed from one index per write: bounded work, still far ahead of the expiry rate. */
+const TRIM_LIMIT = 200;
+
+/**
+ * The shared store: entry hashes plus tag and URL-key indexes in Redis, single
+ * node or Cluster (see redis-keys.ts for the layout, redis-invalidate.ts for
+ * why concurrent puts and purges never lose an entry). Every failure rejects
+ * with TC_STORE_UNAVAILABLE or TC_STORE_TIMEOUT; the same instance recovers
+ * when Redis comes back.
+ */
+export function createRedisStore(options: RedisStoreOptions): RedisStore {
+  const { prefix, commandTimeoutMs, log, instanceId = randomUUID() } = options;
+  const indexGraceMs = options.indexGraceMs ?? 1_000;
+  const batchSize = options.batchSize ?? 250;
+  const conn = createRedisConnection({
+    url: options.url,
+    clusterNodes: options.clusterNodes,
+    commandTimeoutMs,
+    log,
+  });
+  const { client } = conn;
+  const keys = createRedisKeys(prefix);
+  const channel = createInvalidationChannel(conn, keys.channel, log);
+  const purgeContext = { conn, keys, batchSize };
+  let closed = false;
+
+  async function run<T>(operation: string, work: () => Promise<T>): Promise<T> {
+    if (closed) {
+      throw new TagcacheError('TC_STORE_UNAVAILABLE', `redis store: ${operation} after close()`, 503);
+    }
+    if (!conn.started) await conn.waitForStart();
+    try {
+      return await work();
+    } catch (err) {
+      throw toStoreError(err, operation);
+    }
+  }
+
+  async function put(entry: StoredEntry, ttlMs: number): Promise<void> {
+    const entryKey = keys.entry(entry.id);
+    if (!(ttlMs >= 1)) {
+      await client.unlink(entryKey); // useless already; an older entry of the id must not outlive it
+      return;
+    }
+    const ttl = Math.ceil(ttlMs);
+    const refs = [...new Set(entry.tags)].map((tag) => keys.tag(tag));
+    refs.push(keys.urlKey(entry.key));
+    const indexKeys = refs.map((ref) => ref.index);
+    const fields = encodeEntry(
+      entry,
+      refs.map((ref) => ref.field),
+    );
+    const indexArgs = [keys.member(entry.id), ttl, indexGraceMs, TRIM_LIMIT];
+    if (conn.kind === 'redis') {
+      await client.tcPutEntry(1 + indexKeys.length, entryKey, ...indexKeys, ...indexArgs, ...fields);
+      return;
+    }
+    // Cluster: memberships, entry, memberships again; the order keeps entries findable (redis-invalidate.ts).
+    const addMemberships = () =>
+      Promise.all(
+        conn.group(indexKeys).map((group) => client.tcIndexAdd(group.length, ...group, ...indexArgs)),
+      );
+    await addMemberships();
+    await client.tcPutEntry(1, entryKey, ...indexArgs, ...fields);
+    await addMemberships();
+  }
+
+  return {
+    kind: conn.kind,
+    get: (id) =>
+      run('get', async () => decodeEntry(id, await client.hmgetBuffer(keys.entry(id), ...ENTRY_FIELDS))),
+    put: (entry, ttlMs) => run('put', () => put(entry, ttlMs)),
+    delete: (id) => run('delete', async () => (await client.unlink(keys.entry(id))) > 0),
+    invalidate: (target, mode) =>
+      run('invalidate', async () => {
+        const entries = await purgeTarget(purgeContext, target, mode, Date.now());
+        await channel.publish({ target: copyTarget(target), mode, source: instanceId });
+        return { entries };
+      }),
+    onInvalidation: (listener) => channel.listen(listener),
+    ping: () =>
+      run('ping', async () => {
+        await client.ping();
+      }),
+    stats: () => undefined,
+    async close() {
+      if (closed) return;
+      closed = true;
+      channel.close();
+      await conn.close();
+    },
+  };
+}
+
+/** Only the fields of the contract go on the wire, whatever else the caller's object carries. */
+function copyTarget(target: InvalidationTarget): InvalidationTarget {
+  if (target.kind === 'tags') return { kind: 'tags', tags: [...target.tags] };
+  if (target.kind === 'keys') return { kind: 'keys', keys: [...target.keys] };
+  return { kind: 'all' };
+}

@@ -1,0 +1,74 @@
+/**
+ * The store holds cache entries and a tag index. It knows nothing of HTTP:
+ * status, headers and policy are data it keeps, never reads.
+ */
+export type MaybePromise<T> = T | Promise<T>;
+
+export interface StoredEntry {
+  /** Unique id: a cache key, plus a variant suffix when the response varies. */
+  readonly id: string;
+  /** The primary cache key; every variant of one URL shares it, and URL invalidation works on it. */
+  readonly key: string;
+  readonly status: number;
+  /** Response headers as they will be served, lower-case names. */
+  readonly headers: Readonly<Record<string, string | string[]>>;
+  /** The body, binary-safe. */
+  readonly body: Buffer;
+  /** The serialised cache policy; opaque to the store. */
+  readonly policy: string;
+  /** Surrogate keys, exact case-sensitive strings. */
+  readonly tags: readonly string[];
+  readonly url: string;
+  readonly route: string;
+  /** Epoch ms when stored. */
+  readonly storedAt: number;
+  /** Epoch ms of the last soft purge, or 0: a soft-purged entry is stale from that moment. */
+  readonly softPurgedAt: number;
+}
+
+export type InvalidationMode = 'hard' | 'soft';
+
+export type InvalidationTarget =
+  | { readonly kind: 'tags'; readonly tags: readonly string[] }
+  | { readonly kind: 'keys'; readonly keys: readonly string[] }
+  | { readonly kind: 'all' };
+
+export interface InvalidationResult {
+  /** Entries deleted (hard) or marked stale (soft). */
+  readonly entries: number;
+}
+
+/** Announced to every instance sharing the store, including the one that made it. */
+export interface InvalidationEvent {
+  readonly target: InvalidationTarget;
+  readonly mode: InvalidationMode;
+  /** Instance id of the store that made the invalidation. */
+  readonly source: string;
+}
+
+export interface StoreStats {
+  readonly entries: number;
+  readonly bytes: number;
+}
+
+export interface Store {
+  readonly kind: 'memory' | 'redis' | 'redis-cluster';
+  /** Memory answers synchronously; Redis with a promise. Expired entries are never returned. */
+  get(id: string): MaybePromise<StoredEntry | undefined>;
+  /**
+   * Writes the entry with its tag and key memberships, together or not at all.
+   * ttlMs is how long the entry stays useful (freshness plus stale windows plus keep).
+   */
+  put(entry: StoredEntry, ttlMs: number): Promise<void>;
+  /** Deletes one entry; resolves true when it existed. */
+  delete(id: string): Promise<boolean>;
+  /** Hard: delete every matching entry. Soft: set softPurgedAt on each. Works in bounded batches. */
+  invalidate(target: InvalidationTarget, mode: InvalidationMode): Promise<InvalidationResult>;
+  /** Subscribe to invalidations made through any instance; returns the unsubscribe function. */
+  onInvalidation(listener: (event: InvalidationEvent) => void): () => void;
+  /** Resolves when the store answers; rejects with a TC_STORE_* error otherwise. */
+  ping(): Promise<void>;
+  /** Size of what this process holds, where the store can tell cheaply (memory store). */
+  stats(): StoreStats | undefined;
+  close(): Promise<void>;
+}

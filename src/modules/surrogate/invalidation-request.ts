@@ -1,0 +1,110 @@
+import { TagcacheError } from '../../utils/errors.js';
+import type { InvalidationRequest } from './invalidator.js';
+import { parseHttpUrl } from './invalidator.js';
+import { splitSurrogateKey } from './surrogate-keys.js';
+import { tagProblem } from './tag-rules.js';
+
+export interface RequestLimits {
+  /** Most tags or URLs one request may name. */
+  readonly maxItems: number;
+  /** Longest tag, in UTF-8 bytes (MAX_TAG_BYTES). */
+  readonly maxTagBytes: number;
+}
+
+const FIELDS = ['tags', 'urls', 'all', 'soft'];
+const TARGETS = ['tags', 'urls', 'all'] as const;
+const EXAMPLE = '{"tags":["product:1"]}, {"urls":["https://example.com/products/1"]} or {"all":true}';
+
+/**
+ * Validates a parsed JSON purge body: exactly one of tags, urls or all, and
+ * an optional soft flag. Throws TC_BAD_INVALIDATION (400) saying what is wrong.
+ */
+export function parseInvalidationJson(body: unknown, limits: RequestLimits): InvalidationRequest {
+  if (typeof body !== 'object' || body === null || Array.isArray(body)) {
+    bad(`the body must be a JSON object such as ${EXAMPLE}; got ${describe(body)}`);
+  }
+  const fields = body as Record<string, unknown>;
+  const unknown = Object.keys(fields).find((key) => !FIELDS.includes(key));
+  if (unknown !== undefined)
+    bad(`unknown field ${show(unknown)}; expected one of "tags", "urls" or "all", and optionally "soft"`);
+  const named = TARGETS.filter((key) => fields[key] !== undefined);
+  if (named.length === 0) bad(`say what to invalidate: send ${EXAMPLE}`);
+  if (named.length > 1)
+    bad(`send only one of "tags", "urls" or "all"; got ${named.map((n) => `"${n}"`).join(' and ')}`);
+  const soft = fields.soft ?? false;
+  if (typeof soft !== 'boolean') bad(`"soft" must be true or false; got ${describe(soft)}`);
+  const kind = named[0];
+  if (kind === 'all') {
+    if (fields.all !== true) bad(`"all" must be true; got ${describe(fields.all)}`);
+    return { target: { kind: 'all' }, soft };
+  }
+  const field = kind === 'tags' ? 'tags' : 'urls';
+  const items = readList(field, fields[field], limits);
+  if (field === 'tags') {
+    for (const [i, tag] of items.entries()) checkTag(`tags[${i}]`, tag, limits);
+    return { target: { kind: 'tags', tags: [...new Set(items)] }, soft };
+  }
+  items.forEach((url, i) => {
+    try {
+      parseHttpUrl(url);
+    } catch (err) {
+      bad(`urls[${i}]: ${err instanceof Error ? err.message : String(err)}`);
+    }
+  });
+  return { target: { kind: 'urls', urls: [...new Set(items)] }, soft };
+}
+
+/** The Fastly form: an empty body and `Surrogate-Key: a b`; `Fastly-Soft-Purge: 1` makes it soft. */
+export function parseSurrogateKeyPurge(
+  header: string | readonly string[],
+  softHeader: string | readonly string[] | undefined,
+  limits: RequestLimits,
+): InvalidationRequest {
+  const tags = splitSurrogateKey(header);
+  if (tags.length === 0)
+    bad('the Surrogate-Key header names no tag; send space-separated tags such as "product:1 products"');
+  if (tags.length > limits.maxItems) {
+    bad(
+      `the Surrogate-Key header names ${tags.length} tags; at most ${limits.maxItems} are accepted per request`,
+    );
+  }
+  for (const [i, tag] of tags.entries()) checkTag(`Surrogate-Key tag ${i + 1}`, tag, limits);
+  const soft = typeof softHeader === 'string' ? softHeader.trim() === '1' : false;
+  return { target: { kind: 'tags', tags }, soft };
+}
+
+function readList(field: 'tags' | 'urls', value: unknown, limits: RequestLimits): string[] {
+  if (!Array.isArray(value)) bad(`"${field}" must be an array of strings; got ${describe(value)}`);
+  const list = value as unknown[];
+  if (list.length === 0) bad(`"${field}" is empty; name at least one`);
+  if (list.length > limits.maxItems) {
+    bad(
+      `"${field}" has ${list.length} items; at most ${limits.maxItems} are accepted per request (split it into several)`,
+    );
+  }
+  list.forEach((item, i) => {
+    if (typeof item !== 'string') bad(`${field}[${i}] must be a string; got ${describe(item)}`);
+  });
+  return list as string[];
+}
+
+function checkTag(where: string, tag: string, limits: RequestLimits): void {
+  const problem = tagProblem(tag, limits.maxTagBytes);
+  if (problem !== undefined) bad(`${where} ${show(tag)} ${problem}`);
+}
+
+function bad(message: string): never {
+  throw new TagcacheError('TC_BAD_INVALIDATION', message, 400);
+}
+
+function show(value: unknown): string {
+  const text = JSON.stringify(value) ?? String(value);
+  return text.length > 80 ? `${text.slice(0, 77)}...` : text;
+}
+
+function describe(value: unknown): string {
+  if (value === null) return 'null';
+  if (Array.isArray(value)) return `an array ${show(value)}`;
+  if (typeof value === 'object') return `an object ${show(value)}`;
+  return `${typeof value} ${show(value)}`;
+}

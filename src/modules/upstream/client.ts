@@ -1,0 +1,120 @@
+import type { Readable } from 'node:stream';
+import { Pool, errors as undiciErrors } from 'undici';
+import { TagcacheError } from '../../utils/errors.js';
+import { endToEndHeaders, type HeaderMap } from '../../utils/headers.js';
+
+export interface UpstreamOptions {
+  connectTimeoutMs: number;
+  headersTimeoutMs: number;
+  bodyTimeoutMs: number;
+  /** Connections kept per origin. */
+  connections: number;
+}
+
+export interface UpstreamRequest {
+  readonly origin: URL;
+  readonly method: string;
+  /** Path and query, sent as given. */
+  readonly path: string;
+  readonly headers: HeaderMap;
+  readonly body: Readable | null;
+  readonly signal?: AbortSignal;
+}
+
+export interface UpstreamResponse {
+  readonly status: number;
+  /** End-to-end headers only: hop-by-hop fields and those named in Connection are gone. */
+  readonly headers: HeaderMap;
+  readonly body: Readable;
+}
+
+/**
+ * One keep-alive undici Pool per backend origin. Knows nothing of caching:
+ * it sends a request and returns a streaming response, or throws a typed
+ * TC_UPSTREAM_* error (502/504) the caller can answer with.
+ */
+export interface UpstreamClient {
+  request(req: UpstreamRequest): Promise<UpstreamResponse>;
+  close(): Promise<void>;
+}
+
+export function createUpstreamClient(opts: UpstreamOptions): UpstreamClient {
+  const pools = new Map<string, Pool>();
+
+  function poolFor(origin: URL): Pool {
+    let pool = pools.get(origin.origin);
+    if (pool === undefined) {
+      pool = new Pool(origin.origin, {
+        connections: opts.connections,
+        pipelining: 1,
+        keepAliveTimeout: 4_000,
+        keepAliveMaxTimeout: 60_000,
+        headersTimeout: opts.headersTimeoutMs,
+        bodyTimeout: opts.bodyTimeoutMs,
+        connect: { timeout: opts.connectTimeoutMs },
+      });
+      pools.set(origin.origin, pool);
+    }
+    return pool;
+  }
+
+  return {
+    async request(req) {
+      const pool = poolFor(req.origin);
+      try {
+        const res = await pool.request({
+          method: req.method as 'GET',
+          path: req.path,
+          headers: req.headers as Record<string, string | string[]>,
+          body: req.body,
+          signal: req.signal,
+        });
+        return { status: res.statusCode, headers: endToEndHeaders(res.headers), body: res.body };
+      } catch (err) {
+        throw toUpstreamError(err, req.origin);
+      }
+    },
+    async close() {
+      await Promise.all([...pools.values()].map((p) => p.close().catch(() => p.destroy())));
+      pools.clear();
+    },
+  };
+}
+
+/** Maps undici's failures onto the error catalogue; an abort passes through unchanged. */
+export function toUpstreamError(err: unknown, origin: URL): unknown {
+  if (err instanceof TagcacheError) return err;
+  if (isAbort(err)) return err;
+  const code = (err as { code?: string }).code ?? '';
+  const where = origin.host;
+  if (err instanceof undiciErrors.HeadersTimeoutError || code === 'UND_ERR_HEADERS_TIMEOUT') {
+    return new TagcacheError('TC_UPSTREAM_TIMEOUT', `backend ${where} sent no headers in time`, 504, {
+      cause: err,
+    });
+  }
+  if (err instanceof undiciErrors.BodyTimeoutError || code === 'UND_ERR_BODY_TIMEOUT') {
+    return new TagcacheError('TC_UPSTREAM_TIMEOUT', `backend ${where} stalled sending the body`, 504, {
+      cause: err,
+    });
+  }
+  if (err instanceof undiciErrors.ConnectTimeoutError || code === 'UND_ERR_CONNECT_TIMEOUT') {
+    return new TagcacheError('TC_UPSTREAM_TIMEOUT', `connecting to backend ${where} timed out`, 504, {
+      cause: err,
+    });
+  }
+  if (code === 'UND_ERR_SOCKET' || code === 'ECONNRESET' || code === 'EPIPE') {
+    return new TagcacheError('TC_UPSTREAM_RESET', `backend ${where} closed the connection`, 502, {
+      cause: err,
+    });
+  }
+  const detail = code !== '' ? code : err instanceof Error ? err.message : String(err);
+  return new TagcacheError('TC_UPSTREAM_UNREACHABLE', `backend ${where} unreachable (${detail})`, 502, {
+    cause: err,
+  });
+}
+
+export function isAbort(err: unknown): boolean {
+  if (err === null || typeof err !== 'object') return false;
+  const e = err as { name?: string; code?: string };
+  return e.name === 'AbortError' || e.code === 'UND_ERR_ABORTED' || e.code === 'ABORT_ERR';
+}

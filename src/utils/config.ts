@@ -1,0 +1,271 @@
+import { availableParallelism } from 'node:os';
+import { TagcacheError } from './errors.js';
+
+/**
+ * Settings are read once, from the environment passed in, into a frozen object.
+ * Nothing else in tagcache reads process.env. A bad value throws one
+ * TC_CONFIG_INVALID error whose message names the setting, the value and what
+ * was expected: start-up prints that line and exits.
+ */
+export type Env = Readonly<Record<string, string | undefined>>;
+
+export type LogLevel = 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace' | 'silent';
+
+export interface Config {
+  /** Default backend origin (scheme://host[:port], no path), or undefined when only routes name backends. */
+  readonly upstreamUrl: URL | undefined;
+  readonly port: number;
+  readonly host: string;
+  readonly adminPort: number;
+  readonly adminHost: string;
+  readonly redisUrl: string | undefined;
+  readonly redisClusterNodes: readonly { host: string; port: number }[] | undefined;
+  /** Namespace prefix of every Redis key tagcache writes. */
+  readonly redisPrefix: string;
+  /** Per-command deadline for the store; past it the proxy fails open. */
+  readonly storeTimeoutMs: number;
+  readonly cacheMaxBytes: number;
+  readonly maxObjectBytes: number;
+  readonly invalidateToken: string | undefined;
+  readonly routesFile: string;
+  readonly workers: number;
+  readonly logLevel: LogLevel;
+  readonly accessLog: boolean;
+  readonly debugHeaders: boolean;
+  readonly upstreamConnectTimeoutMs: number;
+  readonly upstreamHeadersTimeoutMs: number;
+  readonly upstreamBodyTimeoutMs: number;
+  /** Connections kept per backend origin. */
+  readonly upstreamConnections: number;
+  readonly shutdownGraceMs: number;
+  readonly serverKeepAliveTimeoutMs: number;
+  readonly serverHeadersTimeoutMs: number;
+  readonly serverRequestTimeoutMs: number;
+  readonly maxHeaderBytes: number;
+  /** How long a collapsed request waits for the leader's response before going upstream itself. */
+  readonly collapseTimeoutMs: number;
+  /** At most this many requests wait on one leader; the rest go upstream. */
+  readonly collapseMaxWaiters: number;
+  /** After an uncacheable response, requests for the key skip collapsing for this long. */
+  readonly hitForMissSeconds: number;
+  /** Tags kept per response; the rest are dropped with a warning. */
+  readonly maxTagsPerResponse: number;
+  /** Longest tag accepted, in UTF-8 bytes; longer ones are dropped with a warning. */
+  readonly maxTagBytes: number;
+  /** How long an expired entry is kept past its stale windows, for conditional revalidation. */
+  readonly staleKeepSeconds: number;
+  /** Send the client's Host to the backend instead of the backend's own host. */
+  readonly preserveHost: boolean;
+}
+
+const MiB = 1024 * 1024;
+const LOG_LEVELS: readonly LogLevel[] = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'];
+
+export function loadConfig(env: Env = process.env): Config {
+  const cacheMaxBytes = readBytes(env, 'CACHE_MAX_BYTES', 256 * MiB, 1024);
+  const maxObjectBytes = readBytes(env, 'MAX_OBJECT_BYTES', 10 * MiB, 1);
+  if (maxObjectBytes > cacheMaxBytes) {
+    fail('MAX_OBJECT_BYTES', String(maxObjectBytes), `at most CACHE_MAX_BYTES (${cacheMaxBytes})`);
+  }
+  const redisUrl = readRedisUrl(env, 'REDIS_URL');
+  const redisClusterNodes = readHostPorts(env, 'REDIS_CLUSTER_NODES');
+  if (redisUrl !== undefined && redisClusterNodes !== undefined) {
+    fail(
+      'REDIS_CLUSTER_NODES',
+      env.REDIS_CLUSTER_NODES ?? '',
+      'to be unset when REDIS_URL is set (choose one store)',
+    );
+  }
+  return Object.freeze({
+    upstreamUrl: readOrigin(env, 'UPSTREAM_URL'),
+    port: readPort(env, 'PORT', 8080),
+    host: readString(env, 'HOST', '0.0.0.0'),
+    adminPort: readPort(env, 'ADMIN_PORT', 9145),
+    adminHost: readString(env, 'ADMIN_HOST', '127.0.0.1'),
+    redisUrl,
+    redisClusterNodes,
+    redisPrefix: readPattern(
+      env,
+      'REDIS_PREFIX',
+      'tc:',
+      /^[A-Za-z0-9:_.{}-]{0,64}$/,
+      'up to 64 of A-Z a-z 0-9 : _ . - { }',
+    ),
+    storeTimeoutMs: readInt(env, 'STORE_TIMEOUT_MS', 250, 1, 60_000),
+    cacheMaxBytes,
+    maxObjectBytes,
+    invalidateToken: readToken(env, 'INVALIDATE_TOKEN'),
+    routesFile: readString(env, 'ROUTES_FILE', './routes.json'),
+    workers: readWorkers(env, 'WORKERS'),
+    logLevel: readChoice(env, 'LOG_LEVEL', 'info', LOG_LEVELS),
+    accessLog: readBool(env, 'ACCESS_LOG', true),
+    debugHeaders: readBool(env, 'DEBUG_HEADERS', false),
+    upstreamConnectTimeoutMs: readInt(env, 'UPSTREAM_CONNECT_TIMEOUT_MS', 5_000, 1, 600_000),
+    upstreamHeadersTimeoutMs: readInt(env, 'UPSTREAM_HEADERS_TIMEOUT_MS', 30_000, 1, 3_600_000),
+    upstreamBodyTimeoutMs: readInt(env, 'UPSTREAM_BODY_TIMEOUT_MS', 30_000, 1, 3_600_000),
+    upstreamConnections: readInt(env, 'UPSTREAM_CONNECTIONS', 256, 1, 100_000),
+    shutdownGraceMs: readInt(env, 'SHUTDOWN_GRACE_MS', 10_000, 0, 600_000),
+    serverKeepAliveTimeoutMs: readInt(env, 'SERVER_KEEPALIVE_TIMEOUT_MS', 5_000, 0, 600_000),
+    serverHeadersTimeoutMs: readInt(env, 'SERVER_HEADERS_TIMEOUT_MS', 20_000, 1, 600_000),
+    serverRequestTimeoutMs: readInt(env, 'SERVER_REQUEST_TIMEOUT_MS', 300_000, 0, 3_600_000),
+    maxHeaderBytes: readInt(env, 'MAX_HEADER_BYTES', 16_384, 1024, 1_048_576),
+    collapseTimeoutMs: readInt(env, 'COLLAPSE_TIMEOUT_MS', 10_000, 0, 600_000),
+    collapseMaxWaiters: readInt(env, 'COLLAPSE_MAX_WAITERS', 10_000, 0, 1_000_000),
+    hitForMissSeconds: readInt(env, 'HIT_FOR_MISS_SECONDS', 30, 0, 86_400),
+    maxTagsPerResponse: readInt(env, 'MAX_TAGS_PER_RESPONSE', 256, 1, 10_000),
+    maxTagBytes: readInt(env, 'MAX_TAG_BYTES', 1024, 1, 65_536),
+    staleKeepSeconds: readInt(env, 'STALE_KEEP_SECONDS', 3600, 0, 30 * 86_400),
+    preserveHost: readBool(env, 'PRESERVE_HOST', false),
+  });
+}
+
+/** Throws the one-line start-up error every setting uses. */
+export function fail(name: string, value: string, expected: string): never {
+  throw new TagcacheError('TC_CONFIG_INVALID', `${name}=${JSON.stringify(value)}: expected ${expected}`);
+}
+
+function raw(env: Env, name: string): string | undefined {
+  const value = env[name];
+  return value === undefined || value.trim() === '' ? undefined : value.trim();
+}
+
+export function readString(env: Env, name: string, fallback: string): string {
+  return raw(env, name) ?? fallback;
+}
+
+function readPattern(env: Env, name: string, fallback: string, pattern: RegExp, expected: string): string {
+  const value = env[name];
+  if (value === undefined) return fallback;
+  if (!pattern.test(value)) fail(name, value, expected);
+  return value;
+}
+
+export function readInt(env: Env, name: string, fallback: number, min: number, max: number): number {
+  const value = raw(env, name);
+  if (value === undefined) return fallback;
+  if (!/^\d+$/.test(value)) fail(name, value, `a whole number from ${min} to ${max}`);
+  const n = Number(value);
+  if (n < min || n > max) fail(name, value, `a whole number from ${min} to ${max}`);
+  return n;
+}
+
+function readPort(env: Env, name: string, fallback: number): number {
+  return readInt(env, name, fallback, 0, 65_535);
+}
+
+export function readBool(env: Env, name: string, fallback: boolean): boolean {
+  const value = raw(env, name);
+  if (value === undefined) return fallback;
+  const v = value.toLowerCase();
+  if (['1', 'true', 'on', 'yes'].includes(v)) return true;
+  if (['0', 'false', 'off', 'no'].includes(v)) return false;
+  return fail(name, value, 'on or off (also true/false, yes/no, 1/0)');
+}
+
+function readChoice<T extends string>(env: Env, name: string, fallback: T, choices: readonly T[]): T {
+  const value = raw(env, name);
+  if (value === undefined) return fallback;
+  const v = value.toLowerCase() as T;
+  if (!choices.includes(v)) fail(name, value, `one of ${choices.join(', ')}`);
+  return v;
+}
+
+const BYTE_UNITS: Record<string, number> = {
+  '': 1,
+  b: 1,
+  k: 1024,
+  kb: 1000,
+  kib: 1024,
+  m: MiB,
+  mb: 1000 ** 2,
+  mib: MiB,
+  g: 1024 * MiB,
+  gb: 1000 ** 3,
+  gib: 1024 * MiB,
+};
+
+/** Sizes accept a plain byte count or a unit: 268435456, 256MiB, 64mb, 1g. */
+export function readBytes(env: Env, name: string, fallback: number, min: number): number {
+  const value = raw(env, name);
+  if (value === undefined) return fallback;
+  const expected = `a byte size of at least ${min}, such as 268435456 or 256MiB`;
+  const m = /^(\d+(?:\.\d+)?)\s*([a-zA-Z]*)$/.exec(value);
+  const unit = m ? BYTE_UNITS[(m[2] ?? '').toLowerCase()] : undefined;
+  if (!m || unit === undefined) return fail(name, value, expected);
+  const n = Math.floor(Number(m[1]) * unit);
+  if (!Number.isSafeInteger(n) || n < min) fail(name, value, expected);
+  return n;
+}
+
+function readOrigin(env: Env, name: string): URL | undefined {
+  const value = raw(env, name);
+  if (value === undefined) return undefined;
+  return parseOrigin(value, (expected) => fail(name, value, expected));
+}
+
+/** An http(s) origin with at most a "/" path: tagcache forwards the client's path as it came. */
+export function parseOrigin(value: string, onError: (expected: string) => never): URL {
+  const expected =
+    'an http:// or https:// URL with no path, query or credentials, such as http://127.0.0.1:3000';
+  let url: URL;
+  try {
+    url = new URL(value);
+  } catch {
+    return onError(expected);
+  }
+  if (url.protocol !== 'http:' && url.protocol !== 'https:') onError(expected);
+  if ((url.pathname !== '/' && url.pathname !== '') || url.search !== '' || url.hash !== '')
+    onError(expected);
+  if (url.username !== '' || url.password !== '') onError(expected);
+  return url;
+}
+
+function readRedisUrl(env: Env, name: string): string | undefined {
+  const value = raw(env, name);
+  if (value === undefined) return undefined;
+  const expected = 'a redis:// or rediss:// URL, such as redis://127.0.0.1:6379/0';
+  try {
+    const url = new URL(value);
+    if (url.protocol !== 'redis:' && url.protocol !== 'rediss:') fail(name, redactUrl(value), expected);
+    if (url.hostname === '') fail(name, redactUrl(value), expected);
+  } catch (err) {
+    if (err instanceof TagcacheError) throw err;
+    fail(name, redactUrl(value), expected);
+  }
+  return value;
+}
+
+/** Credentials in a URL never reach a log line or an error message. */
+export function redactUrl(value: string): string {
+  return value.replace(/\/\/[^/@]*@/, '//***@');
+}
+
+function readHostPorts(env: Env, name: string): { host: string; port: number }[] | undefined {
+  const value = raw(env, name);
+  if (value === undefined) return undefined;
+  const expected = 'a comma-separated list of host:port, such as 10.0.0.1:7000,10.0.0.2:7000';
+  const nodes = value.split(',').map((item) => {
+    const m = /^\[?([^\]\s]+?)\]?:(\d{1,5})$/.exec(item.trim());
+    const port = m ? Number(m[2]) : 0;
+    if (!m || port < 1 || port > 65_535) return fail(name, value, expected);
+    return { host: m[1] as string, port };
+  });
+  return nodes;
+}
+
+function readToken(env: Env, name: string): string | undefined {
+  const value = env[name];
+  if (value === undefined || value === '') return undefined;
+  // The token itself never appears in the message.
+  if (value.length < 16)
+    fail(name, `<${value.length} characters>`, 'a bearer token of at least 16 characters');
+  if (!/^[\x21-\x7e]+$/.test(value)) fail(name, '<hidden>', 'printable ASCII with no spaces');
+  return value;
+}
+
+function readWorkers(env: Env, name: string): number {
+  const value = raw(env, name);
+  if (value === undefined) return 1;
+  if (value.toLowerCase() === 'auto') return availableParallelism();
+  return readInt(env, name, 1, 1, 256);
+}

@@ -1,0 +1,29 @@
+import type { ServerResponse } from 'node:http';
+
+/** Admin answers are JSON, never cached by anything in between. */
+export function sendJson(
+  res: ServerResponse,
+  status: number,
+  body: unknown,
+  headers?: Record<string, string>,
+): void {
+  const payload = Buffer.from(`${JSON.stringify(body)}\n`);
+  res.writeHead(status, {
+    'content-type': 'application/json; charset=utf-8',
+    'content-length': String(payload.length),
+    'cache-control': 'no-store',
+    ...headers,
+  });
+  res.end(payload);
+}
+
+/** The admin API's error shape: a stable code and a sentence saying what is wrong. */
+export function sendJsonError(
+  res: ServerResponse,
+  status: number,
+  code: string,
+  message: string,
+  headers?: Record<string, string>,
+): void {
+  sendJson(res, status, { error: code, message }, headers);
+}

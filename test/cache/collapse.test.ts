@@ -1,0 +1,101 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { fetchRaw } from '../support/http.js';
+import { type Origin, startOrigin } from '../support/origin.js';
+import { type RunningProxy, startProxy } from '../support/proxy.js';
+import { storeCases } from './stores.js';
+
+const cases = storeCases();
+let n = 0;
+const path = () => `/c${++n}`;
+
+describe.each(cases)('request collapsing on the $name store', (store) => {
+  let origin: Origin;
+  let proxy: RunningProxy;
+  beforeAll(async () => {
+    origin = await startOrigin();
+    proxy = await startProxy({ UPSTREAM_URL: origin.url, ...store.env() });
+  });
+  afterAll(async () => {
+    await proxy.close();
+    await origin.close();
+  });
+
+  /** The origin holds every answer until released, so all requests arrive while the first is in flight. */
+  function gated(p: string, headers: Record<string, string>) {
+    let release: () => void = () => undefined;
+    const gate = new Promise<void>((r) => {
+      release = r;
+    });
+    origin.on(p, (_req, res, c) => {
+      void gate.then(() => res.writeHead(200, headers).end(`body #${c}`));
+    });
+    return release;
+  }
+
+  it('sends 64 concurrent cold requests upstream once', async () => {
+    const p = path();
+    const release = gated(p, { 'cache-control': 'max-age=60' });
+    const all = Promise.all(Array.from({ length: 64 }, () => fetchRaw(proxy.url + p)));
+    await expect.poll(() => origin.count(p)).toBe(1);
+    release();
+    const answers = await all;
+    expect(origin.count(p)).toBe(1);
+    expect(answers.every((a) => a.status === 200 && a.text() === 'body #1')).toBe(true);
+    expect(answers.filter((a) => a.headers['cache-status']?.includes('collapsed')).length).toBe(63);
+  });
+
+  it('releases waiters in parallel when the answer is uncacheable, and skips waiting afterwards', async () => {
+    const p = path();
+    let release: () => void = () => undefined;
+    const gate = new Promise<void>((r) => {
+      release = r;
+    });
+    // After the first answer, the backend holds each request until all ten have arrived (or 3 s):
+    // only requests sent in parallel can all be in flight at once.
+    origin.on(p, (_req, res, c) => {
+      const send = () => res.writeHead(200, { 'cache-control': 'private' }).end(`body #${c}`);
+      if (c === 1) return void gate.then(send);
+      const started = Date.now();
+      const wait = setInterval(() => {
+        if (origin.count(p) >= 10 || Date.now() - started > 3000) {
+          clearInterval(wait);
+          send();
+        }
+      }, 5);
+    });
+    const first = Promise.all(Array.from({ length: 10 }, () => fetchRaw(proxy.url + p)));
+    await expect.poll(() => origin.count(p)).toBe(1);
+    release();
+    await first;
+    expect(origin.count(p)).toBe(10);
+    expect(origin.maxInFlight).toBe(9);
+    // hit-for-miss: the next burst does not queue behind a leader at all.
+    const before = origin.count(p);
+    const burst = Array.from({ length: 8 }, () => fetchRaw(proxy.url + p));
+    await expect.poll(() => origin.count(p)).toBe(before + 8);
+    await Promise.all(burst);
+  });
+
+  it('collapses a stale entry revalidation too', async () => {
+    const p = path();
+    let release: () => void = () => undefined;
+    const gate = new Promise<void>((r) => {
+      release = r;
+    });
+    origin.on(p, (_req, res, c) => {
+      const send = () =>
+        res
+          .writeHead(200, { 'cache-control': c === 1 ? 'max-age=0' : 'max-age=60', etag: `"${c}"` })
+          .end(`body #${c}`);
+      if (c === 1) send();
+      else void gate.then(send);
+    });
+    await fetchRaw(proxy.url + p);
+    const all = Promise.all(Array.from({ length: 20 }, () => fetchRaw(proxy.url + p)));
+    await expect.poll(() => origin.count(p)).toBe(2);
+    release();
+    const answers = await all;
+    expect(origin.count(p)).toBe(2);
+    expect(answers.every((a) => a.text() === 'body #2')).toBe(true);
+  });
+});

@@ -1,0 +1,26 @@
+import type { StoredEntry } from '../../src/modules/store/types.js';
+
+/** A small valid entry; its key is its id unless a variant's key is given. */
+export function makeEntry(id: string, fields: Partial<StoredEntry> = {}): StoredEntry {
+  return {
+    id,
+    key: id,
+    status: 200,
+    headers: { 'content-type': 'text/plain' },
+    body: Buffer.from(`body of ${id}`),
+    policy: '{"v":1}',
+    tags: [],
+    url: `https://shop.example/${encodeURIComponent(id)}`,
+    route: 'other',
+    storedAt: Date.now(),
+    softPurgedAt: 0,
+    ...fields,
+  };
+}
+
+/** Runs work over items with at most `limit` in flight. */
+export async function inBatches<T>(items: readonly T[], limit: number, work: (item: T) => Promise<unknown>) {
+  for (let i = 0; i < items.length; i += limit) {
+    await Promise.all(items.slice(i, i + limit).map(work));
+  }
+}

@@ -1,0 +1,104 @@
+import { Writable } from 'node:stream';
+import { pino } from 'pino';
+import { describe, expect, it } from 'vitest';
+import { createMemoryStore } from '../../src/modules/store/memory-store.js';
+import { makeEntry } from './entries.js';
+import { storeContract } from './store-contract.js';
+
+const MiB = 1024 * 1024;
+
+storeContract('memory', async () => createMemoryStore({ maxBytes: 256 * MiB }), { bigTagEntries: 100_000 });
+
+describe('memory store', () => {
+  it('answers get synchronously, with a frozen entry', async () => {
+    const store = createMemoryStore({ maxBytes: MiB });
+    await store.put(makeEntry('a', { tags: ['t'] }), 60_000);
+    const entry = store.get('a');
+    expect(entry).not.toBeInstanceOf(Promise);
+    expect(entry?.id).toBe('a');
+    expect(Object.isFrozen(entry)).toBe(true);
+    expect(Object.isFrozen(entry?.tags)).toBe(true);
+    await store.close();
+  });
+
+  it('evicts least recently used entries to stay within maxBytes, and their index memberships go too', async () => {
+    const maxBytes = 100 * 1024;
+    const store = createMemoryStore({ maxBytes });
+    const body = Buffer.alloc(1024, 1);
+    for (let i = 0; i < 1_000; i++) {
+      await store.put(makeEntry(`e${i}`, { body, tags: ['every', `group:${i % 10}`] }), 60_000);
+      store.get('e0'); // keeps e0 recently used
+    }
+    const { entries, bytes } = store.stats();
+    expect(bytes).toBeLessThanOrEqual(maxBytes);
+    expect(entries).toBeGreaterThan(10);
+    expect(entries).toBeLessThan(1_000);
+    expect(store.get('e0')).toBeDefined();
+    expect(store.get('e1')).toBeUndefined();
+    expect(store.indexSizes()).toEqual({
+      tags: 11,
+      keys: entries,
+      tagMemberships: entries * 2,
+      keyMemberships: entries,
+    });
+    expect(await store.invalidate({ kind: 'tags', tags: ['every'] }, 'hard')).toEqual({ entries });
+    expect(store.indexSizes()).toEqual({ tags: 0, keys: 0, tagMemberships: 0, keyMemberships: 0 });
+    expect(store.stats()).toEqual({ entries: 0, bytes: 0 });
+    await store.close();
+  });
+
+  it('sweeps expired entries out of its indexes without being asked', async () => {
+    const store = createMemoryStore({ maxBytes: MiB, sweepIntervalMs: 50 });
+    for (let i = 0; i < 100; i++) await store.put(makeEntry(`e${i}`, { tags: ['brief', `own:${i}`] }), 100);
+    await store.put(makeEntry('stays', { tags: ['brief'] }), 60_000);
+    expect(store.indexSizes().tagMemberships).toBe(201);
+    await expect
+      .poll(() => store.indexSizes(), { timeout: 5_000 })
+      .toEqual({
+        tags: 1,
+        keys: 1,
+        tagMemberships: 1,
+        keyMemberships: 1,
+      });
+    expect(store.stats().entries).toBe(1);
+    await store.close();
+  });
+
+  it('refuses an entry over maxObjectBytes, dropping the older entry of its id', async () => {
+    const store = createMemoryStore({ maxBytes: MiB, maxObjectBytes: 4096 });
+    await store.put(makeEntry('big', { tags: ['t'] }), 60_000);
+    await store.put(makeEntry('big', { tags: ['t'], body: Buffer.alloc(8192) }), 60_000);
+    expect(store.get('big')).toBeUndefined();
+    expect(store.indexSizes()).toEqual({ tags: 0, keys: 0, tagMemberships: 0, keyMemberships: 0 });
+    await store.close();
+  });
+
+  it('a listener that throws does not stop the others nor the invalidation, and is logged', async () => {
+    const lines: string[] = [];
+    const log = pino(
+      { level: 'error' },
+      new Writable({
+        write(chunk, _encoding, done) {
+          lines.push(String(chunk));
+          done();
+        },
+      }),
+    );
+    const store = createMemoryStore({ maxBytes: MiB, log });
+    store.onInvalidation(() => {
+      throw new Error('listener bug');
+    });
+    let heard = 0;
+    store.onInvalidation(() => heard++);
+    await store.put(makeEntry('a', { tags: ['t'] }), 60_000);
+    expect(await store.invalidate({ kind: 'tags', tags: ['t'] }, 'hard')).toEqual({ entries: 1 });
+    expect(heard).toBe(1);
+    await expect.poll(() => lines.join('')).toContain('listener bug');
+    await store.close();
+  });
+
+  it('rejects a maxBytes that is not a positive whole number', () => {
+    expect(() => createMemoryStore({ maxBytes: 0 })).toThrow(/maxBytes/);
+    expect(() => createMemoryStore({ maxBytes: 1.5 })).toThrow(/maxBytes/);
+  });
+});

@@ -1,0 +1,171 @@
+import { setTimeout as delay } from 'node:timers/promises';
+import { Redis } from 'ioredis';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { freePort, hasRedisServerBinary } from '../../bench/support/redis-server.js';
+import { createRedisKeys } from '../../src/modules/store/redis-keys.js';
+import { createRedisStore, type RedisStoreOptions } from '../../src/modules/store/redis-store.js';
+import type { InvalidationEvent, Store } from '../../src/modules/store/types.js';
+import { isTagcacheError } from '../../src/utils/errors.js';
+import { startRedis, type TestRedis, uniquePrefix } from '../support/redis.js';
+import { makeEntry } from './entries.js';
+import { checkIndexStaysBounded } from './redis-index-bounds.js';
+import { storeContract } from './store-contract.js';
+
+let redis: TestRedis;
+let raw: Redis;
+const prefixes = new WeakMap<Store, string>();
+const canOwnRedis = await hasRedisServerBinary();
+
+beforeAll(async () => {
+  redis = await startRedis();
+  raw = new Redis(redis.url, { lazyConnect: true });
+  await raw.connect();
+});
+afterAll(async () => {
+  raw?.disconnect();
+  await redis?.stop();
+});
+
+async function open(prefix = uniquePrefix('redis'), more: Partial<RedisStoreOptions> = {}) {
+  const store = createRedisStore({ url: redis.url, prefix, commandTimeoutMs: 2_000, ...more });
+  prefixes.set(store, prefix);
+  await expect.poll(() => isUp(store), { timeout: 10_000 }).toBe(true);
+  return store;
+}
+
+/** SCAN, not KEYS: REDIS_URL may name a Redis others use. */
+async function scanCount(pattern: string): Promise<number> {
+  let count = 0;
+  const batches = raw.scanStream({ match: pattern, count: 1_000 }) as AsyncIterable<string[]>;
+  for await (const keys of batches) count += keys.length;
+  return count;
+}
+
+const isUp = (store: Store) =>
+  store.ping().then(
+    () => true,
+    () => false,
+  );
+const isStoreError = (err: unknown) =>
+  isTagcacheError(err, 'TC_STORE_UNAVAILABLE') || isTagcacheError(err, 'TC_STORE_TIMEOUT');
+
+storeContract('single Redis', () => open(), {
+  bigTagEntries: 100_000,
+  openPeer: (first) => {
+    const prefix = prefixes.get(first);
+    if (prefix === undefined) throw new Error('openPeer: the first store was not opened by this file');
+    return open(prefix);
+  },
+});
+
+describe('single Redis store', () => {
+  it('keeps a hot tag index bounded while entries expire and new ones arrive', async () => {
+    const prefix = uniquePrefix('bounds');
+    const store = await open(prefix, { indexGraceMs: 200 });
+    await checkIndexStaysBounded(
+      store,
+      {
+        zcard: (key) => raw.zcard(key),
+        countKeys: scanCount,
+      },
+      { prefix, tagIndex: createRedisKeys(prefix).tag('hot').index },
+    );
+    await store.close();
+  });
+
+  it('reads an entry of another format version as a miss', async () => {
+    const prefix = uniquePrefix('version');
+    const store = await open(prefix);
+    await store.put(makeEntry('page'), 60_000);
+    await raw.hset(createRedisKeys(prefix).entry('page'), 'v', '2');
+    expect(await store.get('page')).toBeUndefined();
+    await store.close();
+  });
+
+  it('fails fast with TC_STORE_UNAVAILABLE when nothing listens', async () => {
+    const store = createRedisStore({
+      url: `redis://127.0.0.1:${await freePort()}`,
+      prefix: 'x:',
+      commandTimeoutMs: 300,
+    });
+    await expect(store.get('a')).rejects.toMatchObject({ code: 'TC_STORE_UNAVAILABLE', status: 503 });
+    await expect(store.put(makeEntry('a'), 1_000)).rejects.toMatchObject({ code: 'TC_STORE_UNAVAILABLE' });
+    await expect(store.ping()).rejects.toMatchObject({ code: 'TC_STORE_UNAVAILABLE' });
+    await store.close();
+    await expect(store.get('a')).rejects.toMatchObject({ code: 'TC_STORE_UNAVAILABLE' });
+  });
+
+  describe.skipIf(!canOwnRedis)('with a Redis of its own', () => {
+    let own: TestRedis;
+    beforeAll(async () => {
+      own = await startRedis({ own: true });
+    });
+    afterAll(() => own?.stop());
+
+    const openOwn = async () => {
+      const store = createRedisStore({ url: own.url, prefix: uniquePrefix('own'), commandTimeoutMs: 300 });
+      await expect.poll(() => isUp(store), { timeout: 10_000 }).toBe(true);
+      return store;
+    };
+
+    it('times out with TC_STORE_TIMEOUT while Redis stalls', async () => {
+      const store = await openOwn();
+      const admin = new Redis(own.url);
+      await admin.call('CLIENT', 'PAUSE', '1000', 'ALL');
+      await expect(store.get('a')).rejects.toMatchObject({ code: 'TC_STORE_TIMEOUT', status: 503 });
+      admin.disconnect();
+      await expect.poll(() => isUp(store), { timeout: 5_000 }).toBe(true);
+      await store.close();
+    });
+
+    it('fails with typed errors when Redis dies mid-traffic and works again once it is back', async () => {
+      const store = await openOwn();
+      const heard: InvalidationEvent[] = [];
+      store.onInvalidation((event) => heard.push(event));
+      const failures: unknown[] = [];
+      let successes = 0;
+      let running = true;
+      const traffic = (async () => {
+        for (let i = 0; running; i++) {
+          try {
+            await store.put(makeEntry(`t${i}`, { tags: ['traffic'] }), 60_000);
+            await store.get(`t${i}`);
+            successes++;
+          } catch (err) {
+            failures.push(err);
+          }
+          await delay(2); // a steady request stream; failures are immediate and must not spin the loop
+        }
+      })();
+      await expect.poll(() => successes).toBeGreaterThan(20);
+      await own.kill();
+      await expect.poll(() => failures.length, { timeout: 10_000 }).toBeGreaterThan(10);
+      await expect(store.ping()).rejects.toSatisfy(isStoreError);
+      await expect(store.invalidate({ kind: 'tags', tags: ['traffic'] }, 'hard')).rejects.toSatisfy(
+        isStoreError,
+      );
+
+      await own.restart();
+      await expect.poll(() => isUp(store), { timeout: 15_000, interval: 100 }).toBe(true);
+      const before = successes;
+      await expect.poll(() => successes, { timeout: 10_000 }).toBeGreaterThan(before + 20);
+      running = false;
+      await traffic;
+      expect(failures.filter((err) => !isStoreError(err))).toEqual([]);
+
+      // The subscriber reconnected and subscribed again.
+      await expect
+        .poll(
+          async () => {
+            await store.invalidate({ kind: 'tags', tags: ['after-restart'] }, 'soft');
+            return heard.some(
+              (event) => event.target.kind === 'tags' && event.target.tags[0] === 'after-restart',
+            );
+          },
+          { timeout: 15_000, interval: 200 },
+        )
+        .toBe(true);
+      await store.close();
+    });
+  });
+});

@@ -1,0 +1,340 @@
+import { randomBytes } from 'node:crypto';
+import { afterEach, describe, expect, it } from 'vitest';
+import type { InvalidationEvent, Store, StoredEntry } from '../../src/modules/store/types.js';
+import { inBatches, makeEntry } from './entries.js';
+
+export interface ContractOptions {
+  /** Entries in the one-huge-tag case: 100k where that fits the time budget. */
+  readonly bigTagEntries: number;
+  /** Opens a second instance sharing the first one's data (Redis): the cross-instance event case. */
+  readonly openPeer?: (first: Store) => Promise<Store>;
+}
+
+const TTL_MS = 60_000;
+
+/**
+ * What every Store must do, run unchanged against the memory store, a single
+ * Redis and a Redis Cluster. open() gives a store with no entries in it.
+ */
+export function storeContract(name: string, open: () => Promise<Store>, options: ContractOptions): void {
+  describe(`${name}: the Store contract`, () => {
+    const opened: Store[] = [];
+    const fresh = async () => {
+      const store = await open();
+      opened.push(store);
+      return store;
+    };
+    afterEach(async () => {
+      await Promise.all(opened.splice(0).map((store) => store.close()));
+    });
+
+    const read = async (store: Store, id: string) => await store.get(id);
+    const present = async (store: Store, ids: readonly string[]) => {
+      const found = await Promise.all(ids.map((id) => read(store, id)));
+      return ids.filter((_, i) => found[i] !== undefined);
+    };
+    const putAll = async (store: Store, entries: readonly StoredEntry[], ttlMs = TTL_MS) => {
+      await Promise.all(entries.map((entry) => store.put(entry, ttlMs)));
+    };
+    const tagged = (id: string, ...tags: string[]) => makeEntry(id, { tags });
+
+    it('returns an entry as stored: every byte value, megabytes of body, headers with several values', async () => {
+      const store = await fresh();
+      const body = Buffer.concat([
+        Buffer.from(Array.from({ length: 256 }, (_, i) => i)),
+        randomBytes(3 << 20),
+      ]);
+      const entry = makeEntry('https://shop.example/blob.bin', {
+        status: 206,
+        headers: {
+          'content-type': 'application/octet-stream',
+          'set-cookie': ['a=1; Path=/', 'b=2; HttpOnly'],
+          link: ['</a.css>; rel=preload', '</b.js>; rel=preload'],
+          'x-unicode': 'grüße 🙂',
+        },
+        body,
+        policy: JSON.stringify({ v: 1, rescc: { 's-maxage': '60' } }),
+        tags: ['blob', 'product:1'],
+        route: 'assets',
+        storedAt: 1_750_000_000_123,
+      });
+      await store.put(entry, TTL_MS);
+      const got = await read(store, entry.id);
+      // Bodies compared with Buffer.equals: a deep equality walks megabytes one element at a time.
+      expect({ ...got, body: undefined }).toEqual({ ...entry, body: undefined });
+      expect(got?.body.equals(body)).toBe(true);
+    });
+
+    it('misses an id it never stored, and delete says whether the entry existed', async () => {
+      const store = await fresh();
+      expect(await read(store, 'nothing')).toBeUndefined();
+      expect(await store.delete('nothing')).toBe(false);
+      await store.put(tagged('one', 'a'), TTL_MS);
+      expect(await store.delete('one')).toBe(true);
+      expect(await read(store, 'one')).toBeUndefined();
+      expect(await store.invalidate({ kind: 'tags', tags: ['a'] }, 'hard')).toEqual({ entries: 0 });
+    });
+
+    it('forgets an entry once its TTL has passed', async () => {
+      const store = await fresh();
+      await store.put(tagged('short', 'brief'), 500);
+      await store.put(tagged('long', 'brief'), TTL_MS);
+      expect(await read(store, 'short')).toBeDefined();
+      await expect.poll(() => read(store, 'short'), { timeout: 5_000, interval: 50 }).toBeUndefined();
+      expect(await store.invalidate({ kind: 'tags', tags: ['brief'] }, 'hard')).toEqual({ entries: 1 });
+    });
+
+    it('a hard tag purge deletes the entries carrying the tag and no others', async () => {
+      const store = await fresh();
+      await putAll(store, [tagged('p1', 'product:1', 'products'), tagged('p2', 'product:2', 'products')]);
+      await putAll(store, [tagged('about', 'page:about'), makeEntry('untagged')]);
+      expect(await store.invalidate({ kind: 'tags', tags: ['product:1'] }, 'hard')).toEqual({ entries: 1 });
+      expect(await present(store, ['p1', 'p2', 'about', 'untagged'])).toEqual(['p2', 'about', 'untagged']);
+      expect(await store.invalidate({ kind: 'tags', tags: ['products'] }, 'hard')).toEqual({ entries: 1 });
+      expect(await present(store, ['p1', 'p2', 'about', 'untagged'])).toEqual(['about', 'untagged']);
+    });
+
+    it('a soft tag purge marks the entries stale and keeps them, with their TTL', async () => {
+      const store = await fresh();
+      const before = Date.now();
+      await putAll(store, [tagged('n1', 'news'), tagged('n2', 'news', 'sport'), tagged('s1', 'sport')]);
+      await store.put(tagged('n3', 'news'), 2_000);
+      expect(await store.invalidate({ kind: 'tags', tags: ['news'] }, 'soft')).toEqual({ entries: 3 });
+      for (const id of ['n1', 'n2', 'n3']) {
+        const entry = await read(store, id);
+        expect(entry?.softPurgedAt).toBeGreaterThanOrEqual(before);
+        expect(entry?.body.toString()).toBe(`body of ${id}`);
+      }
+      expect((await read(store, 's1'))?.softPurgedAt).toBe(0);
+      // Still indexed: a later hard purge of the tag finds the stale entries.
+      expect(await store.invalidate({ kind: 'tags', tags: ['sport'] }, 'hard')).toEqual({ entries: 2 });
+      expect(await present(store, ['n1', 'n2', 's1'])).toEqual(['n1']);
+      await expect.poll(() => read(store, 'n3'), { timeout: 10_000, interval: 50 }).toBeUndefined();
+    });
+
+    it('matches whole tags only', async () => {
+      const store = await fresh();
+      await putAll(store, [
+        tagged('year', '/api/routes/2026'),
+        tagged('programme', '/api/routes/2026/programme'),
+        tagged('p1', 'product:1'),
+        tagged('p10', 'product:10'),
+        tagged('upper', 'Product:1'),
+      ]);
+      expect(await store.invalidate({ kind: 'tags', tags: ['/api/routes/2026'] }, 'hard')).toEqual({
+        entries: 1,
+      });
+      expect(await store.invalidate({ kind: 'tags', tags: ['product:1'] }, 'hard')).toEqual({ entries: 1 });
+      expect(await store.invalidate({ kind: 'tags', tags: ['/api/routes', 'product', ''] }, 'hard')).toEqual({
+        entries: 0,
+      });
+      expect(await present(store, ['year', 'programme', 'p1', 'p10', 'upper'])).toEqual([
+        'programme',
+        'p10',
+        'upper',
+      ]);
+    });
+
+    it('counts an entry once when several purged tags carry it', async () => {
+      const store = await fresh();
+      await putAll(store, [tagged('both', 'a', 'b'), tagged('only-a', 'a'), tagged('none', 'c')]);
+      expect(await store.invalidate({ kind: 'tags', tags: ['a', 'b', 'a'] }, 'soft')).toEqual({ entries: 2 });
+      expect(await store.invalidate({ kind: 'tags', tags: ['a', 'b'] }, 'hard')).toEqual({ entries: 2 });
+      expect(await present(store, ['both', 'only-a', 'none'])).toEqual(['none']);
+    });
+
+    it('a re-put with other tags drops the old memberships', async () => {
+      const store = await fresh();
+      await store.put(tagged('page', 'old', 'kept'), TTL_MS);
+      await store.put(makeEntry('page', { tags: ['kept', 'new'], body: Buffer.from('v2') }), TTL_MS);
+      expect(await store.invalidate({ kind: 'tags', tags: ['old'] }, 'hard')).toEqual({ entries: 0 });
+      expect(await store.invalidate({ kind: 'tags', tags: ['old'] }, 'soft')).toEqual({ entries: 0 });
+      expect((await read(store, 'page'))?.body.toString()).toBe('v2');
+      expect((await read(store, 'page'))?.softPurgedAt).toBe(0);
+      expect(await store.invalidate({ kind: 'tags', tags: ['new'] }, 'hard')).toEqual({ entries: 1 });
+    });
+
+    it('purges every variant of a URL key, and only that key', async () => {
+      const store = await fresh();
+      const key = 'GET https://shop.example/products/1';
+      const variants = ['gzip', 'br', 'identity'].map((encoding) => makeEntry(`${key}#${encoding}`, { key }));
+      const other = makeEntry('GET https://shop.example/products/10#gzip', {
+        key: 'GET https://shop.example/products/10',
+      });
+      await putAll(store, [...variants, other]);
+      const ids = [...variants, other].map((entry) => entry.id);
+      expect(await store.invalidate({ kind: 'keys', keys: [key] }, 'soft')).toEqual({ entries: 3 });
+      expect((await read(store, variants[0]?.id ?? ''))?.softPurgedAt).toBeGreaterThan(0);
+      expect((await read(store, other.id))?.softPurgedAt).toBe(0);
+      expect(
+        await store.invalidate({ kind: 'keys', keys: [key, 'GET https://shop.example/none'] }, 'hard'),
+      ).toEqual({
+        entries: 3,
+      });
+      expect(await present(store, ids)).toEqual([other.id]);
+    });
+
+    it('purges everything, soft then hard', async () => {
+      const store = await fresh();
+      const entries = Array.from({ length: 30 }, (_, i) => tagged(`all-${i}`, `t${i % 3}`));
+      await putAll(store, entries);
+      const ids = entries.map((entry) => entry.id);
+      expect(await store.invalidate({ kind: 'all' }, 'soft')).toEqual({ entries: 30 });
+      const marked = await Promise.all(ids.map((id) => read(store, id)));
+      expect(marked.every((entry) => (entry?.softPurgedAt ?? 0) > 0)).toBe(true);
+      expect(await store.invalidate({ kind: 'all' }, 'hard')).toEqual({ entries: 30 });
+      expect(await present(store, ids)).toEqual([]);
+      expect(await store.invalidate({ kind: 'tags', tags: ['t0', 't1', 't2'] }, 'hard')).toEqual({
+        entries: 0,
+      });
+      await store.put(tagged('after', 't0'), TTL_MS);
+      expect(await store.invalidate({ kind: 'tags', tags: ['t0'] }, 'hard')).toEqual({ entries: 1 });
+    });
+
+    it('an entry written while its tag is purged is caught by the next purge', async () => {
+      const store = await fresh();
+      const ids = Array.from({ length: 200 }, (_, i) => `race-${i}`);
+      const write = (id: string, body: string) =>
+        store.put(makeEntry(id, { tags: ['race', `own:${id}`], body: Buffer.from(body) }), TTL_MS);
+      await Promise.all(ids.filter((_, i) => i % 2 === 0).map((id) => write(id, 'v1')));
+      for (let round = 0; round < 3; round++) {
+        const early = ids.slice(0, 100).map((id) => write(id, `v${round + 2}`));
+        const purge = store.invalidate({ kind: 'tags', tags: ['race'] }, 'hard');
+        const late = ids.slice(100).map((id) => write(id, `v${round + 2}`));
+        await Promise.all([...early, purge, ...late]);
+        await store.invalidate({ kind: 'tags', tags: ['race'] }, 'hard');
+        expect(await present(store, ids)).toEqual([]);
+      }
+    });
+
+    it(`purges a tag of ${options.bigTagEntries} entries in batches`, { timeout: 90_000 }, async () => {
+      const store = await fresh();
+      const ids = Array.from({ length: options.bigTagEntries }, (_, i) => `huge-${i}`);
+      const body = Buffer.from('x');
+      await inBatches(ids, 1_000, (id) => store.put(makeEntry(id, { tags: ['huge'], body }), TTL_MS));
+      await putAll(store, [tagged('bystander', 'small'), tagged('both', 'small', 'huge')]);
+      expect(await store.invalidate({ kind: 'tags', tags: ['huge'] }, 'hard')).toEqual({
+        entries: options.bigTagEntries + 1,
+      });
+      const sample = ids.filter((_, i) => i % Math.ceil(ids.length / 200) === 0);
+      expect(await present(store, [...sample, 'both', 'bystander'])).toEqual(['bystander']);
+      expect(await store.invalidate({ kind: 'tags', tags: ['huge'] }, 'hard')).toEqual({ entries: 0 });
+    });
+
+    it('keeps odd tags and ids apart: separators, braces, globs, unicode, 1 KiB', async () => {
+      const store = await fresh();
+      const tags = [
+        'a:b',
+        'a',
+        '/x/y',
+        '{slot}',
+        '{slot}x',
+        '*',
+        '?',
+        '[a-z]',
+        '\\',
+        'grüße',
+        '日本語',
+        '🙂',
+        'x'.repeat(1024),
+        'x'.repeat(1023),
+      ];
+      const entries = tags.map((tag, i) => makeEntry(`id ${i} ${tag.slice(0, 16)} {*} ü`, { tags: [tag] }));
+      await putAll(store, entries);
+      for (const entry of entries) expect((await read(store, entry.id))?.tags).toEqual(entry.tags);
+      for (const [i, entry] of entries.entries()) {
+        expect(await store.invalidate({ kind: 'tags', tags: entry.tags }, 'hard')).toEqual({ entries: 1 });
+        const left = await present(
+          store,
+          entries.map((e) => e.id),
+        );
+        expect(left).toEqual(entries.slice(i + 1).map((e) => e.id));
+      }
+    });
+
+    it('keeps an entry with thousands of tags, findable by any of them', async () => {
+      const store = await fresh();
+      const tags = Array.from({ length: 3_000 }, (_, i) => `many:${i}`);
+      await store.put(makeEntry('many', { tags }), TTL_MS);
+      expect((await read(store, 'many'))?.tags).toEqual(tags);
+      expect(await store.invalidate({ kind: 'tags', tags: ['many:2999'] }, 'soft')).toEqual({ entries: 1 });
+      expect(await store.invalidate({ kind: 'tags', tags: ['many:0'] }, 'hard')).toEqual({ entries: 1 });
+    });
+
+    it('tells its listeners about each invalidation, until they unsubscribe', async () => {
+      const store = await fresh();
+      const heard: InvalidationEvent[] = [];
+      const stop = store.onInvalidation((event) => heard.push(event));
+      // A Redis store subscribes in the background: repeat until the first event comes through.
+      await expect
+        .poll(
+          async () => {
+            await store.invalidate({ kind: 'tags', tags: ['news'] }, 'soft');
+            return heard.length;
+          },
+          { timeout: 10_000, interval: 100 },
+        )
+        .toBeGreaterThan(0);
+      expect(heard[0]).toEqual({
+        target: { kind: 'tags', tags: ['news'] },
+        mode: 'soft',
+        source: expect.any(String),
+      });
+      await store.invalidate({ kind: 'keys', keys: ['GET https://shop.example/'] }, 'hard');
+      await store.invalidate({ kind: 'all' }, 'soft');
+      await expect.poll(() => heard.some((event) => event.target.kind === 'all')).toBe(true);
+      await expect.poll(() => heard.some((event) => event.target.kind === 'keys')).toBe(true);
+      // Late echoes of the polling above are 'news' events. Order is not promised: a Cluster relays
+      // each PUBLISH from whichever node took it.
+      const others = heard.filter((event) => event.target.kind !== 'tags');
+      expect(others.map((event) => [event.target, event.mode])).toEqual(
+        expect.arrayContaining([
+          [{ kind: 'keys', keys: ['GET https://shop.example/'] }, 'hard'],
+          [{ kind: 'all' }, 'soft'],
+        ]),
+      );
+      expect(others).toHaveLength(2);
+      stop();
+      const heardBeforeStop = heard.length;
+      const later: InvalidationEvent[] = [];
+      store.onInvalidation((event) => later.push(event));
+      await store.invalidate({ kind: 'tags', tags: ['after'] }, 'hard');
+      await expect.poll(() => later.some((event) => event.mode === 'hard')).toBe(true);
+      expect(heard).toHaveLength(heardBeforeStop);
+    });
+
+    it.skipIf(options.openPeer === undefined)(
+      'tells listeners on another instance sharing the store, and purges for it',
+      async () => {
+        const first = await fresh();
+        const second = await (options.openPeer ?? open)(first);
+        opened.push(second);
+        const heardByFirst: InvalidationEvent[] = [];
+        const heardBySecond: InvalidationEvent[] = [];
+        first.onInvalidation((event) => heardByFirst.push(event));
+        second.onInvalidation((event) => heardBySecond.push(event));
+        await first.put(tagged('shared', 'shared-tag'), TTL_MS);
+        await expect
+          .poll(
+            async () => {
+              await second.invalidate({ kind: 'tags', tags: ['shared-tag'] }, 'hard');
+              return heardByFirst.length > 0 && heardBySecond.length > 0;
+            },
+            { timeout: 10_000, interval: 100 },
+          )
+          .toBe(true);
+        expect(await read(first, 'shared')).toBeUndefined();
+        expect(heardByFirst[0]).toEqual(heardBySecond[0]);
+        await first.invalidate({ kind: 'all' }, 'soft');
+        await expect.poll(() => heardBySecond.some((event) => event.target.kind === 'all')).toBe(true);
+        const fromFirst = heardBySecond.find((event) => event.target.kind === 'all');
+        expect(fromFirst?.source).not.toBe(heardByFirst[0]?.source);
+      },
+    );
+
+    it('answers ping while it is up', async () => {
+      const store = await fresh();
+      await expect(store.ping()).resolves.toBeUndefined();
+    });
+  });
+}

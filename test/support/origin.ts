@@ -1,0 +1,70 @@
+import type { IncomingHttpHeaders, IncomingMessage, ServerResponse } from 'node:http';
+import { type Listening, listen } from './http.js';
+
+export interface SeenRequest {
+  readonly method: string;
+  readonly url: string;
+  readonly headers: IncomingHttpHeaders;
+}
+
+/** Answers one request; `n` counts requests to this path so far, from 1. */
+export type Script = (req: IncomingMessage, res: ServerResponse, n: number) => void;
+
+export interface Origin extends Listening {
+  readonly seen: SeenRequest[];
+  /** Requests that reached the origin for a path (query included). */
+  count(path: string): number;
+  /** Scripts the answers for one path; unscripted paths answer 404 no-store. */
+  on(path: string, script: Script): void;
+  /** The most requests in flight at once, for collapsing tests. */
+  readonly maxInFlight: number;
+}
+
+/**
+ * A real node:http backend whose answers each test scripts per path, and
+ * which remembers what reached it — the only way cache tests tell a hit from
+ * a miss without trusting the proxy's own headers.
+ */
+export async function startOrigin(): Promise<Origin> {
+  const scripts = new Map<string, Script>();
+  const counts = new Map<string, number>();
+  const seen: SeenRequest[] = [];
+  let inFlight = 0;
+  let maxInFlight = 0;
+  const server = await listen((req, res) => {
+    const url = req.url ?? '/';
+    seen.push({ method: req.method ?? 'GET', url, headers: req.headers });
+    const n = (counts.get(url) ?? 0) + 1;
+    counts.set(url, n);
+    inFlight++;
+    maxInFlight = Math.max(maxInFlight, inFlight);
+    res.once('close', () => {
+      inFlight--;
+    });
+    const path = url.split('?')[0] ?? url;
+    const script = scripts.get(url) ?? scripts.get(path);
+    if (script === undefined) {
+      res.writeHead(404, { 'cache-control': 'no-store' }).end('no script');
+      return;
+    }
+    script(req, res, n);
+  });
+  return {
+    ...server,
+    seen,
+    count: (path) => counts.get(path) ?? 0,
+    on: (path, script) => scripts.set(path, script),
+    get maxInFlight() {
+      return maxInFlight;
+    },
+  };
+}
+
+/** A script answering the same status, headers and body every time (the body gets the request number). */
+export function respond(status: number, headers: Record<string, string | string[]>, body = 'body'): Script {
+  return (_req, res, n) => {
+    const payload = `${body} #${n}`;
+    res.writeHead(status, { 'content-length': Buffer.byteLength(payload), ...headers });
+    res.end(payload);
+  };
+}

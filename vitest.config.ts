@@ -1,0 +1,14 @@
+import { defineConfig } from 'vitest/config';
+
+export default defineConfig({
+  test: {
+    include: ['test/**/*.test.ts'],
+    pool: 'forks',
+    testTimeout: 30_000,
+    hookTimeout: 120_000,
+    teardownTimeout: 30_000,
+    // Suites start real servers (Redis, WireMock, Prometheus); two at a time fits a 2-core machine.
+    maxWorkers: 2,
+    reporters: ['default'],
+  },
+});
