@@ -2,12 +2,14 @@ import { Writable } from 'node:stream';
 import { pino } from 'pino';
 import { describe, expect, it } from 'vitest';
 import { createMemoryStore } from '../../src/modules/store/memory-store.js';
-import { makeEntry } from './entries.js';
+import { makeEntry, nextMillisecond } from './entries.js';
 import { storeContract } from './store-contract.js';
 
 const MiB = 1024 * 1024;
 
-storeContract('memory', async () => createMemoryStore({ maxBytes: 256 * MiB }), { bigTagEntries: 100_000 });
+storeContract('memory', async (settings) => createMemoryStore({ maxBytes: 256 * MiB, ...settings }), {
+  bigTagEntries: 100_000,
+});
 
 describe('memory store', () => {
   it('answers get synchronously, with a frozen entry', async () => {
@@ -95,6 +97,35 @@ describe('memory store', () => {
     expect(heard).toBe(1);
     await expect.poll(() => lines.join('')).toContain('listener bug');
     await store.close();
+  });
+
+  it('keeps at most maxTombstones purge tombstones, and a pushed-out one still refuses old responses', async () => {
+    const store = createMemoryStore({ maxBytes: MiB, maxTombstones: 1_000 });
+    const early = makeEntry('early', { tags: ['first-purged'], storedAt: Date.now() - 1 });
+    await store.invalidate({ kind: 'tags', tags: ['first-purged'] }, 'hard');
+    for (let i = 0; i < 10_000; i++) await store.invalidate({ kind: 'tags', tags: [`tag:${i}`] }, 'soft');
+    expect(store.tombstoneCount()).toBeLessThanOrEqual(1_000);
+    // Its tombstone was pushed out long before it expired: the store errs on the side of the purge.
+    await store.put(early, 60_000);
+    expect(store.get('early')).toBeUndefined();
+    const late = makeEntry('late', { tags: ['first-purged'], storedAt: await nextMillisecond() });
+    await store.put(late, 60_000);
+    expect(store.get('late')?.softPurgedAt).toBe(0);
+    await store.close();
+  });
+
+  it('keeps its tombstones bounded by default too', async () => {
+    const store = createMemoryStore({ maxBytes: MiB });
+    for (let i = 0; i < 10_000; i++)
+      await store.invalidate({ kind: 'keys', keys: [`GET https://x/${i}`] }, 'hard');
+    expect(store.tombstoneCount()).toBe(10_000); // under the default bound of 100k, none pushed out
+    await store.close();
+  });
+
+  it('rejects a tombstoneMs or maxTombstones that is not a positive whole number', () => {
+    expect(() => createMemoryStore({ maxBytes: MiB, tombstoneMs: 0 })).toThrow(/tombstoneMs/);
+    expect(() => createMemoryStore({ maxBytes: MiB, tombstoneMs: Number.NaN })).toThrow(/tombstoneMs/);
+    expect(() => createMemoryStore({ maxBytes: MiB, maxTombstones: 0 })).toThrow(/maxTombstones/);
   });
 
   it('rejects a maxBytes that is not a positive whole number', () => {

@@ -1,10 +1,12 @@
 import { setTimeout as delay } from 'node:timers/promises';
 import { Cluster, type Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { createRedisConnection } from '../../src/modules/store/redis-connection.js';
 import { createRedisKeys } from '../../src/modules/store/redis-keys.js';
+import { putEntry } from '../../src/modules/store/redis-put.js';
 import { keySlot } from '../../src/modules/store/redis-slots.js';
 import { createRedisStore, type RedisStoreOptions } from '../../src/modules/store/redis-store.js';
-import type { Store } from '../../src/modules/store/types.js';
+import type { InvalidationMode, InvalidationTarget, Store } from '../../src/modules/store/types.js';
 import { isTagcacheError } from '../../src/utils/errors.js';
 import { startRedisCluster, type TestRedisCluster, uniquePrefix } from '../support/redis.js';
 import { makeEntry } from './entries.js';
@@ -52,7 +54,7 @@ async function countKeys(pattern: string): Promise<number> {
   return counts.reduce((sum, n) => sum + n, 0);
 }
 
-storeContract('Redis Cluster', () => open(), {
+storeContract('Redis Cluster', (settings) => open(undefined, settings), {
   // Each put is three steps here (memberships, entry, memberships): 20k keeps the file well under a minute.
   bigTagEntries: 20_000,
   openPeer: (first) => {
@@ -69,6 +71,47 @@ describe('Redis Cluster store', () => {
       const node = raw.nodes('master')[0];
       expect(keySlot(key)).toBe(Number(await node?.call('CLUSTER', 'KEYSLOT', key)));
     }
+  });
+
+  it('keeps each tag and URL key tombstone in its index slot, where the put reads it', async () => {
+    const keys = createRedisKeys(uniquePrefix('slots'));
+    const refs = [
+      ...['news', '{slot}', 'grüße', 'x'.repeat(1024)].map((tag) => keys.tag(tag)),
+      keys.urlKey('GET https://shop.example/'),
+    ];
+    for (const ref of refs) expect(keySlot(ref.tombstone)).toBe(keySlot(ref.index));
+    const braced = createRedisKeys('{tc}:').tag('news');
+    expect(keySlot(braced.tombstone)).toBe(keySlot(braced.index));
+  });
+
+  it('removes or marks an entry it wrote after a whole purge ran between its first check and its write', async () => {
+    const prefix = uniquePrefix('window');
+    const store = await open(prefix);
+    const conn = createRedisConnection({ clusterNodes: cluster.nodes, commandTimeoutMs: 2_000 });
+    await conn.waitForStart();
+    const ctx = { conn, keys: createRedisKeys(prefix), indexGraceMs: 1_000 };
+    const cases: [string, InvalidationTarget, InvalidationMode][] = [
+      ['hard-all', { kind: 'all' }, 'hard'], // first: it would count the entries the others leave
+      ['hard-tag', { kind: 'tags', tags: ['window-hard'] }, 'hard'],
+      ['soft-tag', { kind: 'tags', tags: ['window-soft'] }, 'soft'],
+      ['hard-key', { kind: 'keys', keys: ['hard-key'] }, 'hard'],
+    ];
+    for (const [id, target, mode] of cases) {
+      const entry = makeEntry(id, { tags: [`window-${mode}`], storedAt: Date.now() - 1 });
+      let counted = -1;
+      // The purge runs whole in the gap: it finds the membership but no entry yet, and counts nothing.
+      await putEntry(ctx, entry, 60_000, {
+        afterFirstCheck: async () => {
+          counted = (await store.invalidate(target, mode)).entries;
+        },
+      });
+      expect(counted).toBe(0);
+      const stored = await store.get(id);
+      if (mode === 'hard') expect(stored).toBeUndefined();
+      else expect(stored?.softPurgedAt).toBeGreaterThanOrEqual(entry.storedAt);
+    }
+    await conn.close();
+    await store.close();
   });
 
   it('spreads one tag over every master and still purges all of it', async () => {

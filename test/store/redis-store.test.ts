@@ -49,7 +49,7 @@ const isUp = (store: Store) =>
 const isStoreError = (err: unknown) =>
   isTagcacheError(err, 'TC_STORE_UNAVAILABLE') || isTagcacheError(err, 'TC_STORE_TIMEOUT');
 
-storeContract('single Redis', () => open(), {
+storeContract('single Redis', (settings) => open(undefined, settings), {
   bigTagEntries: 100_000,
   openPeer: (first) => {
     const prefix = prefixes.get(first);
@@ -70,6 +70,31 @@ describe('single Redis store', () => {
       },
       { prefix, tagIndex: createRedisKeys(prefix).tag('hot').index },
     );
+    await store.close();
+  });
+
+  it('leaves one expiring tombstone per purged tag and key, beside the data and outside a purge of everything', async () => {
+    const prefix = uniquePrefix('tombstone');
+    const store = await open(prefix, { tombstoneMs: 30_000 });
+    const keys = createRedisKeys(prefix);
+    const purgedAt = Date.now();
+    await store.invalidate({ kind: 'tags', tags: ['news', 'sport'] }, 'hard');
+    await store.invalidate({ kind: 'tags', tags: ['news'] }, 'soft');
+    await store.invalidate({ kind: 'keys', keys: ['GET https://shop.example/'] }, 'soft');
+    await store.invalidate({ kind: 'all' }, 'hard');
+    const news = await raw.get(keys.tag('news').tombstone);
+    const [hardAt, softAt] = (news ?? '').split('|').map(Number);
+    expect(hardAt).toBeGreaterThanOrEqual(purgedAt);
+    expect(softAt).toBeGreaterThanOrEqual(hardAt ?? 0);
+    expect(await raw.get(keys.tag('sport').tombstone)).toMatch(/^\d+\|0$/);
+    expect(await raw.get(keys.urlKey('GET https://shop.example/').tombstone)).toMatch(/^0\|\d+$/);
+    expect(await raw.get(keys.allTombstone)).toMatch(/^\d+\|0$/);
+    for (const key of [keys.tag('news').tombstone, keys.allTombstone]) {
+      const ttl = await raw.pttl(key);
+      expect(ttl).toBeGreaterThan(0);
+      expect(ttl).toBeLessThanOrEqual(30_000);
+    }
+    expect(await scanCount(`${prefix}x:*`)).toBe(4);
     await store.close();
   });
 

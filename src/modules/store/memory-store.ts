@@ -5,6 +5,8 @@ import type { Logger } from '../../utils/logger.js';
 import { entryWeight } from './entry-weight.js';
 import { createInvalidationListeners } from './listeners.js';
 import { MembershipIndex } from './memory-index.js';
+import { createMemoryTombstones } from './memory-tombstones.js';
+import { DEFAULT_TOMBSTONE_MS, requireTombstoneMs } from './tombstones.js';
 import type { InvalidationMode, InvalidationTarget, Store, StoredEntry, StoreStats } from './types.js';
 
 export interface MemoryStoreOptions {
@@ -18,6 +20,13 @@ export interface MemoryStoreOptions {
   readonly sweepIntervalMs?: number;
   /** Where a throwing invalidation listener is reported; a process warning when absent. */
   readonly log?: Logger;
+  /**
+   * How long a purge refuses (hard) or marks stale (soft) puts of responses fetched before it,
+   * in ms; 120 000 by default (see DEFAULT_TOMBSTONE_MS in tombstones.ts for why).
+   */
+  readonly tombstoneMs?: number;
+  /** Most purge tombstones kept at once; 100 000 by default. Past it, see createMemoryTombstones. */
+  readonly maxTombstones?: number;
 }
 
 /** Sizes of the memory store's indexes: they must shrink as entries leave. For tests and debugging. */
@@ -34,9 +43,12 @@ export interface MemoryStore extends Store {
   get(id: string): StoredEntry | undefined;
   stats(): StoreStats;
   indexSizes(): MemoryIndexSizes;
+  /** Purge tombstones held now, expired ones not yet swept included. For tests and debugging. */
+  tombstoneCount(): number;
 }
 
 const DEFAULT_SWEEP_INTERVAL_MS = 30_000;
+const DEFAULT_MAX_TOMBSTONES = 100_000;
 /** Entries invalidated between two yields to the event loop, so a huge tag does not stall requests. */
 const INVALIDATION_BATCH = 5_000;
 
@@ -46,6 +58,10 @@ const INVALIDATION_BATCH = 5_000;
  * remaining TTL. Every way an entry leaves the cache (eviction, expiry,
  * deletion, replacement) passes through lru-cache's dispose, which removes its
  * index memberships, so the indexes only ever name live or not-yet-swept entries.
+ * Each invalidation leaves tombstones that puts of older responses consult
+ * (tombstones.ts): everything here is synchronous, so a put is judged and
+ * written in one turn of the event loop, and an invalidation records its
+ * tombstones before its first yield.
  */
 export function createMemoryStore(options: MemoryStoreOptions): MemoryStore {
   const { maxBytes, maxObjectBytes = maxBytes, instanceId = randomUUID(), log } = options;
@@ -53,6 +69,9 @@ export function createMemoryStore(options: MemoryStoreOptions): MemoryStore {
   requireWholeNumber('maxBytes', maxBytes, 1);
   requireWholeNumber('maxObjectBytes', maxObjectBytes, 1);
   requireWholeNumber('sweepIntervalMs', sweepIntervalMs, 1);
+  const tombstoneMs = requireTombstoneMs('memory store', options.tombstoneMs ?? DEFAULT_TOMBSTONE_MS);
+  const maxTombstones = options.maxTombstones ?? DEFAULT_MAX_TOMBSTONES;
+  requireWholeNumber('maxTombstones', maxTombstones, 1);
 
   const tags = new MembershipIndex();
   const keys = new MembershipIndex();
@@ -68,8 +87,12 @@ export function createMemoryStore(options: MemoryStoreOptions): MemoryStore {
   const listeners = createInvalidationListeners(
     log === undefined ? undefined : (err) => log.error({ err }, 'an invalidation listener threw'),
   );
+  const tombstones = createMemoryTombstones(tombstoneMs, maxTombstones);
   // lru-cache only notices expiry when an entry is touched; the sweep frees the rest and their index ids.
-  const sweep = setInterval(() => cache.purgeStale(), sweepIntervalMs);
+  const sweep = setInterval(() => {
+    cache.purgeStale();
+    tombstones.sweep();
+  }, sweepIntervalMs);
   sweep.unref();
 
   function softPurge(entry: StoredEntry, now: number): boolean {
@@ -83,6 +106,8 @@ export function createMemoryStore(options: MemoryStoreOptions): MemoryStore {
 
   async function invalidate(target: InvalidationTarget, mode: InvalidationMode) {
     const now = Date.now();
+    // Before anything is removed: a put landing while this purge yields is judged by its tombstones.
+    tombstones.mark(target, mode, now);
     const { ids, matches } = select(target);
     let entries = 0;
     let seen = 0;
@@ -123,7 +148,13 @@ export function createMemoryStore(options: MemoryStoreOptions): MemoryStore {
         cache.delete(entry.id); // useless already; an older entry of the id must not outlive it
         return;
       }
-      const stored = freezeEntry(entry);
+      const verdict = tombstones.judge(entry);
+      if (!verdict.write) return; // fetched before a hard purge of one of its targets: dropped
+      const stored = freezeEntry(
+        verdict.softPurgedAt === entry.softPurgedAt
+          ? entry
+          : { ...entry, softPurgedAt: verdict.softPurgedAt },
+      );
       // dispose() drops the memberships of any entry this replaces; the new ones are added after.
       cache.set(entry.id, stored, { ttl: Math.ceil(ttlMs) });
       if (cache.peek(entry.id) !== stored) return; // over maxObjectBytes: refused
@@ -145,9 +176,11 @@ export function createMemoryStore(options: MemoryStoreOptions): MemoryStore {
       tagMemberships: tags.memberships,
       keyMemberships: keys.memberships,
     }),
+    tombstoneCount: () => tombstones.size,
     async close() {
       clearInterval(sweep);
       cache.clear();
+      tombstones.clear();
       listeners.clear();
     },
   };

@@ -8,14 +8,19 @@ export interface PurgeContext {
   readonly keys: RedisKeys;
   /** Members or keys handled per command: bounds how long Redis runs any one of them. */
   readonly batchSize: number;
+  /** How long each purge tombstone lives (tombstones.ts). */
+  readonly tombstoneMs: number;
 }
+
+/** What purging an index needs; purging everything empties indexes it found by SCAN, with no field to check. */
+type IndexTarget = Pick<IndexRef, 'index' | 'field'>;
 
 /*
  * Why an entry that exists can always be found through each of its tags
  * (so "invalidate the tag again" never misses one):
  *
  * - A put adds the index memberships before writing the entry hash. On a
- *   single node both go in one MULTI. On a Cluster the index zsets and the
+ *   single node both go in one script. On a Cluster the index zsets and the
  *   hash live on other slots, so the put adds the memberships, then writes
  *   the hash, then adds the memberships once more (idempotent).
  * - A hard invalidation of an index removes a batch of members from the zset
@@ -31,6 +36,45 @@ export interface PurgeContext {
  * Members that point at missing or re-tagged entries are harmless: the purge
  * script checks, inside Redis, that the entry still carries the index's field,
  * and such members are trimmed once their score (the expiry) has passed.
+ *
+ * Why a put of a response fetched at or before a purge's time T1 (storedAt
+ * <= T1) does not survive that purge, though it lands after it has started
+ * or even finished (tombstones.ts):
+ *
+ * - The purge first writes its tombstones (T1, mode) for every target (each
+ *   tag's and URL key's tombstone in its index's slot, or `x:all`), waits for
+ *   them all, and only then starts looking for entries.
+ * - Single node: the put is one script that reads the tombstones of the
+ *   entry's tags, key and `all`, then adds the memberships and writes the hash,
+ *   atomically. If it ran after the tombstone write, it saw T1 >= storedAt and
+ *   refused the entry (hard) or wrote it stale (soft). If it ran before, the
+ *   entry and its members already existed when the purge started looking:
+ *   popping the index (hard), ZSCAN (soft) or SCAN (all) finds every element
+ *   present from start to end, so the purge itself deletes or marks it.
+ * - Cluster: the put is (1) memberships plus a read of that slot's tombstones,
+ *   one script per slot; (2) the hash, written stale if (1) saw a soft
+ *   purge, not at all if it saw a hard one; (3) memberships plus tombstones
+ *   again; (4) if (3) saw a purge (1) had not, a script deletes or marks
+ *   whatever is stored under the id if it was fetched at or before that purge.
+ *   Take the tombstone of target X: if (3) read it after the purge wrote it,
+ *   (4) removes the entry. If (3) read it before, then (2) finished before the
+ *   tombstone was written, so before the purge started looking, and the
+ *   member was in X's index from (1) on: the purge finds the entry. The `all`
+ *   tombstone is read in its own slot, in (1) and (3) alike, with the same
+ *   argument: SCAN finds an entry written before it started.
+ *
+ * What remains open, all of it narrow:
+ * - a put landing more than tombstoneMs after the purge is not checked;
+ * - clock skew: T1 is the purging instance's clock, storedAt the fetching one's;
+ * - a hard purge stops after as many rounds as the index had batches at its
+ *   start, plus one: more than a batch of new members that sort before an
+ *   old one (shorter TTLs), added while a big tag is purged, can push that
+ *   old one past the last round (such an entry is still found by the next purge);
+ * - Cluster: if step (3) or (4) fails (Redis down, timeout), the put rejects
+ *   but the entry written in (2) stays until the next purge or its TTL;
+ * - a tombstone acknowledged by a primary that fails over before replicating
+ *   it is lost, as any write would be; under a maxmemory policy that evicts
+ *   keys with a TTL (volatile-*), tombstones can be evicted early.
  */
 
 export async function purgeTarget(
@@ -39,6 +83,8 @@ export async function purgeTarget(
   mode: InvalidationMode,
   now: number,
 ): Promise<number> {
+  // Tombstones first, all of them, before anything is looked for: the argument above depends on it.
+  await markTombstones(ctx, target, mode, now);
   if (target.kind === 'all') return purgeAll(ctx, mode, now);
   const refs =
     target.kind === 'tags'
@@ -51,8 +97,31 @@ export async function purgeTarget(
   return entries;
 }
 
+/** Writes the target's tombstones, batchSize keys per script and slot, all batches in flight at once. */
+async function markTombstones(
+  ctx: PurgeContext,
+  target: InvalidationTarget,
+  mode: InvalidationMode,
+  now: number,
+): Promise<void> {
+  const { conn, keys, batchSize, tombstoneMs } = ctx;
+  const names =
+    target.kind === 'all'
+      ? [keys.allTombstone]
+      : target.kind === 'tags'
+        ? [...new Set(target.tags)].map((tag) => keys.tag(tag).tombstone)
+        : [...new Set(target.keys)].map((key) => keys.urlKey(key).tombstone);
+  const batches: string[][] = [];
+  for (const group of conn.group(names)) {
+    for (let i = 0; i < group.length; i += batchSize) batches.push(group.slice(i, i + batchSize));
+  }
+  await Promise.all(
+    batches.map((batch) => conn.client.tcMarkTombstones(batch.length, ...batch, mode, now, tombstoneMs)),
+  );
+}
+
 /** Hard: pops the index batch by batch, deleting each batch's entries after its members left the index. */
-async function purgeIndex(ctx: PurgeContext, ref: IndexRef, now: number): Promise<number> {
+async function purgeIndex(ctx: PurgeContext, ref: IndexTarget, now: number): Promise<number> {
   const { client } = ctx.conn;
   let entries = 0;
   // Bounded by the size at the start: a tag written to without pause must not keep one purge running forever.
@@ -71,7 +140,7 @@ async function purgeIndex(ctx: PurgeContext, ref: IndexRef, now: number): Promis
 
 async function removeMembers(
   ctx: PurgeContext,
-  ref: IndexRef,
+  ref: IndexTarget,
   members: string[],
   now: number,
 ): Promise<number> {
@@ -93,7 +162,7 @@ async function removeMembers(
 }
 
 /** Soft: walks the index with ZSCAN and marks each batch; the members stay, the entries stay findable. */
-async function markIndex(ctx: PurgeContext, ref: IndexRef, now: number): Promise<number> {
+async function markIndex(ctx: PurgeContext, ref: IndexTarget, now: number): Promise<number> {
   let entries = 0;
   let cursor = '0';
   do {

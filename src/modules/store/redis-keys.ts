@@ -8,7 +8,17 @@ import { createHash } from 'node:crypto';
  *   <prefix>e:<h(id)>    HASH  the entry (see redis-codec.ts)
  *   <prefix>t:<h(tag)>   ZSET  hashed ids of the entries carrying the tag, scored by expiry (epoch ms)
  *   <prefix>k:<h(key)>   ZSET  hashed ids of every variant of one URL key, scored the same way
+ *   <prefix>x:{<index>}  STRING  purge tombstone of one tag or URL key, "<hardAt>|<softAt>" (epoch
+ *                              ms, 0 for none), expiring tombstoneMs after the last purge (tombstones.ts)
+ *   <prefix>x:all        STRING  the same for purges of everything
  *   <prefix>invalidations      pub/sub channel of InvalidationEvent JSON
+ *
+ * A tombstone's {hash tag} is its index's whole key name, so on a Cluster it
+ * sits in its index's slot and the script that adds a membership reads the
+ * tombstone atomically with it. (A prefix with braces of its own can defeat
+ * that; callers group keys by their real slot, so it costs a round trip, never
+ * a CROSSSLOT error.) Tombstones are outside scanPattern: purging everything
+ * leaves them alone.
  */
 export interface RedisKeys {
   /** The entry's member name in indexes: h(id). */
@@ -17,6 +27,8 @@ export interface RedisKeys {
   entryOfMember(member: string): string;
   tag(tag: string): IndexRef;
   urlKey(key: string): IndexRef;
+  /** The tombstone of purges of everything. */
+  readonly allTombstone: string;
   /** Is this key (from SCAN) an entry rather than an index? */
   isEntry(key: string): boolean;
   readonly channel: string;
@@ -29,6 +41,8 @@ export interface IndexRef {
   readonly index: string;
   /** The hash field an entry carries while it belongs to this index, checked inside Redis before purging. */
   readonly field: string;
+  /** The purge tombstone of the tag or URL key, in the index's slot. */
+  readonly tombstone: string;
 }
 
 /** 144 bits of sha256 in base64url: 24 characters, collisions out of reach. */
@@ -40,7 +54,8 @@ export function createRedisKeys(prefix: string): RedisKeys {
   const entryPrefix = `${prefix}e:`;
   const ref = (kind: 't' | 'k', name: string): IndexRef => {
     const hash = hashName(name);
-    return { index: `${prefix}${kind}:${hash}`, field: `${kind}:${hash}` };
+    const index = `${prefix}${kind}:${hash}`;
+    return { index, field: `${kind}:${hash}`, tombstone: `${prefix}x:{${index}}` };
   };
   return {
     member: hashName,
@@ -48,6 +63,7 @@ export function createRedisKeys(prefix: string): RedisKeys {
     entryOfMember: (member) => entryPrefix + member,
     tag: (tag) => ref('t', tag),
     urlKey: (key) => ref('k', key),
+    allTombstone: `${prefix}x:all`,
     isEntry: (key) => key.startsWith(entryPrefix),
     channel: `${prefix}invalidations`,
     scanPattern: `${escapeGlob(prefix)}[etk]:*`,

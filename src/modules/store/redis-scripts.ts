@@ -8,8 +8,8 @@ import type { Result } from 'ioredis';
  */
 
 /**
- * Index maintenance shared by both write scripts, for KEYS[first..]. Adds the
- * member scored by its expiry on the server clock; trims at most `limit`
+ * Index maintenance shared by the write scripts, for KEYS[first..last]. Adds
+ * the member scored by its expiry on the server clock; trims at most `limit`
  * members that expired more than `grace` ms ago (bounded work per write, and
  * a steady flow of writes trims faster than entries expire); extends the
  * zset's own TTL to cover its longest-lived member, so an abandoned tag
@@ -17,11 +17,11 @@ import type { Result } from 'ioredis';
  */
 const ADD_TO_INDEXES = `
 if redis.replicate_commands then redis.replicate_commands() end
-local function add_to_indexes(first, member, ttl, grace, limit)
+local function add_to_indexes(first, last, member, ttl, grace, limit)
   local t = redis.call('TIME')
   local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
   local keep = ttl + grace
-  for i = first, #KEYS do
+  for i = first, last do
     local key = KEYS[i]
     redis.call('ZADD', key, now + ttl, member)
     local expired = redis.call('ZCOUNT', key, '-inf', '(' .. (now - grace))
@@ -35,26 +35,113 @@ local function add_to_indexes(first, member, ttl, grace, limit)
 end
 `;
 
-/** KEYS: index zsets of one slot. ARGV: member, ttlMs, graceMs, trimLimit. */
-const INDEX_ADD = `${ADD_TO_INDEXES}
-add_to_indexes(1, ARGV[1], tonumber(ARGV[2]), tonumber(ARGV[3]), tonumber(ARGV[4]))
+/**
+ * Purge tombstones (tombstones.ts, redis-keys.ts): "<hardAt>|<softAt>" in
+ * epoch ms. read_tombstones returns the newest hard and soft time among
+ * KEYS[first..]; anything unreadable counts as no purge.
+ */
+const TOMBSTONES = `
+local function parse_tombstone(value)
+  if not value then return 0, 0 end
+  local hard, soft = string.match(value, '^(%d+)|(%d+)$')
+  if not hard then return 0, 0 end
+  return tonumber(hard), tonumber(soft)
+end
+local function read_tombstones(first)
+  local hard, soft = 0, 0
+  for i = first, #KEYS do
+    local h, s = parse_tombstone(redis.call('GET', KEYS[i]))
+    if h > hard then hard = h end
+    if s > soft then soft = s end
+  end
+  return hard, soft
+end
+local function ms(n)
+  return string.format('%.0f', n)
+end
+`;
+
+/**
+ * Cluster, step 1 and 3 of a put. KEYS: index zsets of one slot, then
+ * tombstones in that slot. ARGV: member, ttlMs, graceMs, trimLimit,
+ * indexCount. Adds the memberships and, in the same atomic step, reads the
+ * tombstones: returns { hardAt, softAt }.
+ */
+const INDEX_ADD = `${ADD_TO_INDEXES}${TOMBSTONES}
+local n = tonumber(ARGV[5])
+add_to_indexes(1, n, ARGV[1], tonumber(ARGV[2]), tonumber(ARGV[3]), tonumber(ARGV[4]))
+local hard, soft = read_tombstones(n + 1)
+return { hard, soft }
+`;
+
+/**
+ * KEYS: the entry hash, then indexCount index zsets in its slot (all of them
+ * on a single node, none on a Cluster), then tombstones (all of the entry's
+ * on a single node, none on a Cluster). ARGV: member, ttlMs, graceMs,
+ * trimLimit, indexCount, storedAt, softPurgedAt, then the hash's field/value
+ * pairs. Refuses the entry (returns 0, writes nothing) when a tombstone holds
+ * a hard purge after storedAt; writes it stale when one holds such a
+ * soft purge; otherwise as given. Memberships and entry land together.
+ */
+const PUT_ENTRY = `${ADD_TO_INDEXES}${TOMBSTONES}
+local n = tonumber(ARGV[5])
+local stored_at = tonumber(ARGV[6])
+local hard, soft = read_tombstones(n + 2)
+if hard > 0 and hard > stored_at then return 0 end
+add_to_indexes(2, n + 1, ARGV[1], tonumber(ARGV[2]), tonumber(ARGV[3]), tonumber(ARGV[4]))
+redis.call('DEL', KEYS[1])
+-- In chunks: unpack() is limited to a few thousand values, and an entry may carry thousands of tags.
+for i = 8, #ARGV, 1000 do
+  redis.call('HSET', KEYS[1], unpack(ARGV, i, math.min(i + 999, #ARGV)))
+end
+if soft > 0 and soft > stored_at and soft > tonumber(ARGV[7]) then
+  redis.call('HSET', KEYS[1], 'softPurgedAt', ms(soft))
+end
+redis.call('PEXPIRE', KEYS[1], ARGV[2])
+return 1
+`;
+
+/**
+ * KEYS: tombstones of one slot. ARGV: mode ('hard' | 'soft'), at (epoch ms),
+ * tombstoneMs. Moves the mode's time forward to `at` (never back: clocks of
+ * instances differ) and keeps the other mode's time; each tombstone then
+ * lives tombstoneMs from now.
+ */
+const MARK_TOMBSTONES = `${TOMBSTONES}
+local at = tonumber(ARGV[2])
+for _, key in ipairs(KEYS) do
+  local hard, soft = parse_tombstone(redis.call('GET', key))
+  if ARGV[1] == 'hard' then
+    if at > hard then hard = at end
+  elseif at > soft then
+    soft = at
+  end
+  redis.call('SET', key, ms(hard) .. '|' .. ms(soft), 'PX', ARGV[3])
+end
 return #KEYS
 `;
 
 /**
- * KEYS: the entry hash, then index zsets in its slot (all of them on a single
- * node, none on a Cluster). ARGV: member, ttlMs, graceMs, trimLimit, then the
- * hash's field/value pairs. Memberships and entry land together.
+ * Cluster, after a put's entry write: a purge its first tombstone check did
+ * not see yet. KEYS: the entry hash. ARGV: hardAt, softAt. Whatever entry is
+ * stored there now (this put's or a concurrent one's), it is deleted if it
+ * was fetched before hardAt, else marked stale if before softAt.
+ * Returns 1 deleted, 2 marked, 0 untouched.
  */
-const PUT_ENTRY = `${ADD_TO_INDEXES}
-add_to_indexes(2, ARGV[1], tonumber(ARGV[2]), tonumber(ARGV[3]), tonumber(ARGV[4]))
-redis.call('DEL', KEYS[1])
--- In chunks: unpack() is limited to a few thousand values, and an entry may carry thousands of tags.
-for i = 5, #ARGV, 1000 do
-  redis.call('HSET', KEYS[1], unpack(ARGV, i, math.min(i + 999, #ARGV)))
+const APPLY_TOMBSTONE = `${TOMBSTONES}
+local stored_at = tonumber(redis.call('HGET', KEYS[1], 'storedAt'))
+if not stored_at then return 0 end
+local hard = tonumber(ARGV[1])
+if hard > 0 and hard > stored_at then
+  redis.call('UNLINK', KEYS[1])
+  return 1
 end
-redis.call('PEXPIRE', KEYS[1], ARGV[2])
-return 1
+local soft = tonumber(ARGV[2])
+if soft > 0 and soft > stored_at and soft > (tonumber(redis.call('HGET', KEYS[1], 'softPurgedAt')) or 0) then
+  redis.call('HSET', KEYS[1], 'softPurgedAt', ms(soft))
+  return 2
+end
+return 0
 `;
 
 /**
@@ -92,17 +179,26 @@ export const STORE_SCRIPTS = {
   tcIndexAdd: { lua: INDEX_ADD },
   tcPutEntry: { lua: PUT_ENTRY },
   tcPurgeEntries: { lua: PURGE_ENTRIES },
+  tcMarkTombstones: { lua: MARK_TOMBSTONES },
+  tcApplyTombstone: { lua: APPLY_TOMBSTONE },
 } as const;
 
 type Arg = string | number | Buffer;
 
 declare module 'ioredis' {
   interface RedisCommander<Context> {
-    /** INDEX_ADD: numKeys, ...indexKeys, member, ttlMs, graceMs, trimLimit. */
-    tcIndexAdd(numKeys: number, ...args: Arg[]): Result<number, Context>;
-    /** PUT_ENTRY: numKeys, entryKey, ...indexKeys, member, ttlMs, graceMs, trimLimit, ...fieldValuePairs. */
+    /** INDEX_ADD: numKeys, ...indexKeys, ...tombstoneKeys, member, ttlMs, graceMs, trimLimit, indexCount → [hardAt, softAt]. */
+    tcIndexAdd(numKeys: number, ...args: Arg[]): Result<[number, number], Context>;
+    /**
+     * PUT_ENTRY: numKeys, entryKey, ...indexKeys, ...tombstoneKeys, member, ttlMs, graceMs, trimLimit,
+     * indexCount, storedAt, softPurgedAt, ...fieldValuePairs → 1 written, 0 refused.
+     */
     tcPutEntry(numKeys: number, ...args: Arg[]): Result<number, Context>;
     /** PURGE_ENTRIES: numKeys, ...entryKeys, mode, checkField, now. */
     tcPurgeEntries(numKeys: number, ...args: Arg[]): Result<number, Context>;
+    /** MARK_TOMBSTONES: numKeys, ...tombstoneKeys, mode, at, tombstoneMs. */
+    tcMarkTombstones(numKeys: number, ...args: Arg[]): Result<number, Context>;
+    /** APPLY_TOMBSTONE: 1, entryKey, hardAt, softAt → 1 deleted, 2 marked, 0 untouched. */
+    tcApplyTombstone(numKeys: number, ...args: Arg[]): Result<number, Context>;
   }
 }

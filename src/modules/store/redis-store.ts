@@ -1,12 +1,14 @@
 import { randomUUID } from 'node:crypto';
 import { TagcacheError } from '../../utils/errors.js';
 import type { Logger } from '../../utils/logger.js';
-import { decodeEntry, ENTRY_FIELDS, encodeEntry } from './redis-codec.js';
+import { decodeEntry, ENTRY_FIELDS } from './redis-codec.js';
 import { createRedisConnection } from './redis-connection.js';
 import { toStoreError } from './redis-errors.js';
 import { purgeTarget } from './redis-invalidate.js';
 import { createRedisKeys } from './redis-keys.js';
 import { createInvalidationChannel } from './redis-pubsub.js';
+import { putEntry } from './redis-put.js';
+import { DEFAULT_TOMBSTONE_MS, requireTombstoneMs } from './tombstones.js';
 import type { InvalidationTarget, Store, StoredEntry } from './types.js';
 
 export interface RedisStoreOptions {
@@ -29,6 +31,11 @@ export interface RedisStoreOptions {
    * 2-5 µs per key, so a batch keeps it about a millisecond; the whole purge is no slower for it.
    */
   readonly batchSize?: number;
+  /**
+   * How long a purge refuses (hard) or marks stale (soft) puts of responses fetched before it,
+   * in ms; 120 000 by default (see DEFAULT_TOMBSTONE_MS in tombstones.ts for why).
+   */
+  readonly tombstoneMs?: number;
 }
 
 export interface RedisStore extends Store {
@@ -36,20 +43,19 @@ export interface RedisStore extends Store {
   get(id: string): Promise<StoredEntry | undefined>;
 }
 
-/** Expired members trimmed from one index per write: bounded work, still far ahead of the expiry rate. */
-const TRIM_LIMIT = 200;
-
 /**
  * The shared store: entry hashes plus tag and URL-key indexes in Redis, single
  * node or Cluster (see redis-keys.ts for the layout, redis-invalidate.ts for
- * why concurrent puts and purges never lose an entry). Every failure rejects
- * with TC_STORE_UNAVAILABLE or TC_STORE_TIMEOUT; the same instance recovers
- * when Redis comes back.
+ * why concurrent puts and purges never lose an entry, tombstones.ts for why a
+ * put of a response fetched before a purge is refused or written stale).
+ * Every failure rejects with TC_STORE_UNAVAILABLE or TC_STORE_TIMEOUT; the
+ * same instance recovers when Redis comes back.
  */
 export function createRedisStore(options: RedisStoreOptions): RedisStore {
   const { prefix, commandTimeoutMs, log, instanceId = randomUUID() } = options;
   const indexGraceMs = options.indexGraceMs ?? 1_000;
   const batchSize = options.batchSize ?? 250;
+  const tombstoneMs = requireTombstoneMs('redis store', options.tombstoneMs ?? DEFAULT_TOMBSTONE_MS);
   const conn = createRedisConnection({
     url: options.url,
     clusterNodes: options.clusterNodes,
@@ -59,7 +65,8 @@ export function createRedisStore(options: RedisStoreOptions): RedisStore {
   const { client } = conn;
   const keys = createRedisKeys(prefix);
   const channel = createInvalidationChannel(conn, keys.channel, log);
-  const purgeContext = { conn, keys, batchSize };
+  const purgeContext = { conn, keys, batchSize, tombstoneMs };
+  const putContext = { conn, keys, indexGraceMs };
   let closed = false;
 
   async function run<T>(operation: string, work: () => Promise<T>): Promise<T> {
@@ -74,40 +81,11 @@ export function createRedisStore(options: RedisStoreOptions): RedisStore {
     }
   }
 
-  async function put(entry: StoredEntry, ttlMs: number): Promise<void> {
-    const entryKey = keys.entry(entry.id);
-    if (!(ttlMs >= 1)) {
-      await client.unlink(entryKey); // useless already; an older entry of the id must not outlive it
-      return;
-    }
-    const ttl = Math.ceil(ttlMs);
-    const refs = [...new Set(entry.tags)].map((tag) => keys.tag(tag));
-    refs.push(keys.urlKey(entry.key));
-    const indexKeys = refs.map((ref) => ref.index);
-    const fields = encodeEntry(
-      entry,
-      refs.map((ref) => ref.field),
-    );
-    const indexArgs = [keys.member(entry.id), ttl, indexGraceMs, TRIM_LIMIT];
-    if (conn.kind === 'redis') {
-      await client.tcPutEntry(1 + indexKeys.length, entryKey, ...indexKeys, ...indexArgs, ...fields);
-      return;
-    }
-    // Cluster: memberships, entry, memberships again; the order keeps entries findable (redis-invalidate.ts).
-    const addMemberships = () =>
-      Promise.all(
-        conn.group(indexKeys).map((group) => client.tcIndexAdd(group.length, ...group, ...indexArgs)),
-      );
-    await addMemberships();
-    await client.tcPutEntry(1, entryKey, ...indexArgs, ...fields);
-    await addMemberships();
-  }
-
   return {
     kind: conn.kind,
     get: (id) =>
       run('get', async () => decodeEntry(id, await client.hmgetBuffer(keys.entry(id), ...ENTRY_FIELDS))),
-    put: (entry, ttlMs) => run('put', () => put(entry, ttlMs)),
+    put: (entry, ttlMs) => run('put', () => putEntry(putContext, entry, ttlMs)),
     delete: (id) => run('delete', async () => (await client.unlink(keys.entry(id))) > 0),
     invalidate: (target, mode) =>
       run('invalidate', async () => {

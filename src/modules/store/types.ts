@@ -20,7 +20,7 @@ export interface StoredEntry {
   readonly tags: readonly string[];
   readonly url: string;
   readonly route: string;
-  /** Epoch ms when stored. */
+  /** Epoch ms when the response was fetched (its request went upstream); purges after it refuse its write. */
   readonly storedAt: number;
   /** Epoch ms of the last soft purge, or 0: a soft-purged entry is stale from that moment. */
   readonly softPurgedAt: number;
