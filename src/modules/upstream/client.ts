@@ -19,6 +19,8 @@ export interface UpstreamRequest {
   readonly headers: HeaderMap;
   readonly body: Readable | null;
   readonly signal?: AbortSignal;
+  /** Interim (1xx) responses the backend sends before its final one. */
+  readonly onInfo?: (status: number, headers: HeaderMap) => void;
 }
 
 export interface UpstreamResponse {
@@ -68,6 +70,10 @@ export function createUpstreamClient(opts: UpstreamOptions): UpstreamClient {
           headers: req.headers as Record<string, string | string[]>,
           body: req.body,
           signal: req.signal,
+          onInfo:
+            req.onInfo === undefined
+              ? undefined
+              : ({ statusCode, headers }) => req.onInfo?.(statusCode, headers),
         });
         return { status: res.statusCode, headers: endToEndHeaders(res.headers), body: res.body };
       } catch (err) {
@@ -109,6 +115,32 @@ export function toUpstreamError(err: unknown, origin: URL): unknown {
   }
   const detail = code !== '' ? code : err instanceof Error ? err.message : String(err);
   return new TagcacheError('TC_UPSTREAM_UNREACHABLE', `backend ${where} unreachable (${detail})`, 502, {
+    cause: err,
+  });
+}
+
+/** undici's codes for a backend that fails while its body streams: stalled, reset, or closed short. */
+const BODY_FAILURES = new Set([
+  'UND_ERR_BODY_TIMEOUT',
+  'UND_ERR_SOCKET',
+  'UND_ERR_RES_CONTENT_LENGTH_MISMATCH',
+]);
+
+/**
+ * The typed error of a backend failing after its headers (a stalled or cut
+ * body), or undefined when `err` is something else: a client that went away,
+ * or a write error on the client's side.
+ */
+export function upstreamBodyError(err: unknown, host: string): TagcacheError | undefined {
+  if (err instanceof TagcacheError) return err.code.startsWith('TC_UPSTREAM_') ? err : undefined;
+  const code = (err as { code?: unknown } | null)?.code;
+  if (typeof code !== 'string' || !BODY_FAILURES.has(code)) return undefined;
+  if (code === 'UND_ERR_BODY_TIMEOUT') {
+    return new TagcacheError('TC_UPSTREAM_TIMEOUT', `backend ${host} stalled sending the body`, 504, {
+      cause: err,
+    });
+  }
+  return new TagcacheError('TC_UPSTREAM_RESET', `backend ${host} closed the connection mid-body`, 502, {
     cause: err,
   });
 }

@@ -1,4 +1,5 @@
 import type { IncomingHttpHeaders } from 'node:http';
+import { unmapped } from '../../utils/client-address.js';
 import { endToEndHeaders, type HeaderMap } from '../../utils/headers.js';
 
 export const VIA = '1.1 tagcache';
@@ -6,9 +7,24 @@ export const VIA = '1.1 tagcache';
 /** Request fields undici must not be handed, on top of hop-by-hop ones. */
 const NOT_FORWARDED = new Set(['host', 'expect', 'content-length']);
 
+/**
+ * Fields through which one proxy tells the next who the client is and what
+ * it asked for. Backends read them (to build absolute links, to log the
+ * client), yet they are not part of the cache key: from a client they are
+ * a cache-poisoning lever, so only a trusted proxy's are passed on.
+ */
+const PROXY_SET = new Set(['forwarded', 'x-real-ip', 'x-original-url', 'x-rewrite-url', 'x-original-host']);
+
+function isProxySet(name: string): boolean {
+  return name.startsWith('x-forwarded-') || PROXY_SET.has(name);
+}
+
 export interface ForwardInfo {
   readonly headers: IncomingHttpHeaders;
-  readonly clientIp: string;
+  /** The socket peer's address. */
+  readonly peer: string;
+  /** The peer is in TRUSTED_PROXIES: its X-Forwarded-* and Forwarded fields are believed. */
+  readonly peerTrusted: boolean;
   readonly scheme: 'http' | 'https';
   readonly requestId: string;
   /** Keep the client's Host instead of the backend's own. */
@@ -20,18 +36,27 @@ export interface ForwardInfo {
  * The headers a request carries to the backend: end-to-end fields of the
  * client's request, plus X-Forwarded-*, Via and X-Request-Id. traceparent and
  * tracestate are end-to-end fields and pass as they came.
+ *
+ * From a trusted proxy, X-Forwarded-For gets the peer appended and
+ * X-Forwarded-Host / -Proto are kept. From anyone else every forwarding field
+ * is dropped and rebuilt from what tagcache itself saw: the Host, our scheme
+ * and the peer's address. A client therefore cannot make a backend that
+ * reflects X-Forwarded-Host write another host into a response others get
+ * from the cache.
  */
 export function forwardRequestHeaders(info: ForwardInfo): HeaderMap {
   const h = info.headers;
   const out = endToEndHeaders(h, NOT_FORWARDED);
+  if (!info.peerTrusted) {
+    for (const name in out) if (isProxySet(name)) delete out[name];
+  }
   // A body of known size keeps its length; chunked bodies are re-chunked by undici.
   if (info.hasBody && h['content-length'] !== undefined) out['content-length'] = h['content-length'];
   if (info.preserveHost && h.host !== undefined) out.host = h.host;
-  const xff = h['x-forwarded-for'];
+  const peer = unmapped(info.peer);
+  const xff = out['x-forwarded-for'];
   out['x-forwarded-for'] =
-    xff === undefined || xff === ''
-      ? info.clientIp
-      : `${Array.isArray(xff) ? xff.join(', ') : xff}, ${info.clientIp}`;
+    xff === undefined || xff === '' ? peer : `${Array.isArray(xff) ? xff.join(', ') : xff}, ${peer}`;
   out['x-forwarded-proto'] ??= info.scheme;
   if (h.host !== undefined) out['x-forwarded-host'] ??= h.host;
   out.via = appendVia(h.via);

@@ -38,3 +38,20 @@ function tcpConnect(origin: URL, timeoutMs: number): Promise<void> {
     });
   });
 }
+
+/**
+ * Resolves when any of the origins accepts a connection (one live backend
+ * is enough to serve); rejects with the first origin's reason when none does.
+ */
+export async function probeAny(
+  probe: (origin: URL) => Promise<void>,
+  origins: readonly URL[],
+): Promise<void> {
+  if (origins.length === 0) return;
+  try {
+    await Promise.any(origins.map((origin) => probe(origin)));
+  } catch (err) {
+    const first = err instanceof AggregateError ? (err.errors[0] as unknown) : err;
+    throw first instanceof Error ? first : new Error(String(first));
+  }
+}

@@ -1,34 +1,40 @@
-import type { Config } from '../../utils/config.js';
+import type { TrustedProxies } from '../../utils/client-address.js';
 import { TagcacheError } from '../../utils/errors.js';
 import type { Stage } from '../pipeline/context.js';
-import type { UpstreamClient } from './client.js';
+import type { Dispatch } from './dispatch.js';
 import { appendVia, forwardRequestHeaders } from './forward-headers.js';
 
 export interface UpstreamStageDeps {
-  readonly client: UpstreamClient;
-  readonly config: Pick<Config, 'upstreamUrl'>;
+  readonly dispatch: Dispatch;
+  /** UPSTREAM_URL's origins, for routes that name none. */
+  readonly defaultOrigins: readonly URL[];
+  readonly trustedProxies: TrustedProxies;
   readonly preserveHost?: boolean;
 }
 
 /**
- * The innermost stage: sends the request to ctx.origin (or UPSTREAM_URL) and
- * puts the streaming response on the context. Failures become typed errors the
- * outer stages may answer from cache (stale-if-error) before the handler turns
- * them into 502/504.
+ * The innermost stage: sends the request to one of the route's backends (or
+ * UPSTREAM_URL's) and puts the streaming response on the context. Failures
+ * become typed errors the outer stages may answer from cache (stale-if-error,
+ * or stale during an outage when the circuit is open) before the handler
+ * turns them into 502/503/504.
  */
-export function upstreamStage({ client, config, preserveHost = false }: UpstreamStageDeps): Stage {
+export function upstreamStage({
+  dispatch,
+  defaultOrigins,
+  trustedProxies,
+  preserveHost = false,
+}: UpstreamStageDeps): Stage {
   return async function upstream(ctx) {
-    const origin = ctx.origin ?? config.upstreamUrl;
-    if (origin === undefined) {
-      throw new TagcacheError(
-        'TC_UPSTREAM_UNREACHABLE',
-        `no backend for route ${ctx.route?.route.name ?? '?'}`,
-        502,
-      );
+    const origins = ctx.origins ?? defaultOrigins;
+    const route = ctx.route?.route.name ?? 'unknown';
+    if (origins.length === 0) {
+      throw new TagcacheError('TC_UPSTREAM_UNREACHABLE', `no backend for route ${route}`, 502);
     }
     const headers = forwardRequestHeaders({
       headers: ctx.headers,
-      clientIp: ctx.clientIp,
+      peer: ctx.clientIp,
+      peerTrusted: !trustedProxies.none && trustedProxies.has(ctx.clientIp),
       scheme: ctx.scheme,
       requestId: ctx.id,
       preserveHost,
@@ -44,16 +50,26 @@ export function upstreamStage({ client, config, preserveHost = false }: Upstream
       }
     }
     const started = performance.now();
-    ctx.upstreamAddress = origin.host;
     try {
-      const res = await client.request({
-        origin,
-        method: ctx.method,
-        path: ctx.target,
-        headers,
-        body: ctx.body,
-        signal: ctx.signal,
-      });
+      const res = await dispatch(
+        origins,
+        {
+          method: ctx.method,
+          path: ctx.target,
+          headers,
+          body: ctx.body,
+          signal: ctx.signal,
+          onInfo: ctx.onInterim,
+        },
+        {
+          route,
+          // Known before the answer, so a failure's log line names the backend that failed.
+          onPick(origin) {
+            ctx.origin = origin;
+            ctx.upstreamAddress = origin.host;
+          },
+        },
+      );
       const out = { ...res.headers };
       out.via = appendVia(res.headers.via);
       ctx.response = { status: res.status, headers: out, upstreamHeaders: res.headers, body: res.body };

@@ -1,0 +1,111 @@
+import {
+  BrokenCircuitError,
+  CircuitState,
+  circuitBreaker,
+  handleWhen,
+  type IBreaker,
+  IsolatedCircuitError,
+} from 'cockatiel';
+
+export type CircuitStateName = 'closed' | 'open' | 'half-open';
+
+/** The gauge value of each state: 0 closed, 1 open, 2 half-open. */
+export const CIRCUIT_STATE_VALUE: Readonly<Record<CircuitStateName, number>> = {
+  closed: 0,
+  open: 1,
+  'half-open': 2,
+};
+
+export interface CircuitOptions<T> {
+  readonly breaker: IBreaker;
+  /** How long the circuit stays open before one call may probe. */
+  readonly openMs: number;
+  /** Thrown errors that count against the backend; anything else (a client abort) passes untouched. */
+  readonly isFailure: (err: unknown) => boolean;
+  /** Results that count as failures although they resolved (a 503 answer). */
+  readonly isFailedResult?: (value: T) => boolean;
+  /** What a refused call rejects with; retryInMs is how long until a probe may go. */
+  readonly refused: (retryInMs: number) => Error;
+}
+
+export interface Circuit<T> {
+  readonly state: CircuitStateName;
+  /** True when a call would run now: closed, or open long enough for this call to be the probe. */
+  admits(): boolean;
+  /** Milliseconds until a probe may go: 0 when closed or due; about a second while a probe is out. */
+  retryInMs(): number;
+  /**
+   * Runs fn through the breaker. While open, and while the one half-open
+   * probe is in flight, rejects at once with `refused` and never calls fn.
+   */
+  execute<R extends T>(fn: () => Promise<R>): Promise<R>;
+  /** Called on every change of state, with the state left (a failed probe goes half-open → open). */
+  onTransition(listener: (to: CircuitStateName, from: CircuitStateName) => void): void;
+}
+
+const NAMES: Readonly<Record<number, CircuitStateName>> = {
+  [CircuitState.Closed]: 'closed',
+  [CircuitState.Open]: 'open',
+  [CircuitState.HalfOpen]: 'half-open',
+  [CircuitState.Isolated]: 'open',
+};
+
+/**
+ * A cockatiel circuit breaker with one change of behaviour: cockatiel makes
+ * calls that arrive during the half-open probe wait for its outcome, which
+ * would hold a client for as long as a failing backend takes to time out.
+ * Here they are refused at once, like calls to an open circuit, so exactly
+ * one probe goes to the backend and nobody else waits.
+ */
+export function createCircuit<T>(opts: CircuitOptions<T>): Circuit<T> {
+  const isFailedResult = opts.isFailedResult ?? (() => false);
+  const policy = circuitBreaker(
+    handleWhen((err) => opts.isFailure(err)).orWhenResult((value) => isFailedResult(value as T)),
+    { halfOpenAfter: opts.openMs, breaker: opts.breaker },
+  );
+  let openedAt = 0;
+  policy.onBreak(() => {
+    openedAt = Date.now();
+  });
+
+  const retryInMs = (): number => {
+    const state = policy.state;
+    // The probe is out and its answer is near: come back in a second rather than a whole open period.
+    if (state === CircuitState.HalfOpen) return 1_000;
+    if (state !== CircuitState.Open) return 0;
+    return Math.max(0, openedAt + opts.openMs - Date.now());
+  };
+  const admits = (): boolean => {
+    const state = policy.state;
+    return state === CircuitState.Closed || (state === CircuitState.Open && retryInMs() === 0);
+  };
+
+  return {
+    get state() {
+      return NAMES[policy.state] ?? 'closed';
+    },
+    admits,
+    retryInMs,
+    async execute(fn) {
+      if (!admits()) throw opts.refused(retryInMs());
+      try {
+        return await policy.execute(() => fn());
+      } catch (err) {
+        // cockatiel's own refusal, should its clock and ours disagree by a millisecond.
+        if (err instanceof BrokenCircuitError || err instanceof IsolatedCircuitError) {
+          throw opts.refused(retryInMs());
+        }
+        throw err;
+      }
+    },
+    onTransition(listener) {
+      let from: CircuitStateName = NAMES[policy.state] ?? 'closed';
+      policy.onStateChange((state) => {
+        const to = NAMES[state] ?? 'closed';
+        const left = from;
+        from = to;
+        listener(to, left);
+      });
+    },
+  };
+}

@@ -1,0 +1,45 @@
+import type { Config } from '../../utils/config.js';
+import type { Logger } from '../../utils/logger.js';
+import type { RateLimit } from '../router/types.js';
+import { createMemoryLimiter } from './memory-limiter.js';
+import { createRedisLimiter } from './redis-limiter.js';
+import type { Verdict } from './token-bucket.js';
+
+export interface Limiter {
+  /** One request by `client` on `route`: a verdict at once (memory) or after one Redis round trip. */
+  take(route: string, client: string, rule: RateLimit): Verdict | Promise<Verdict>;
+  close(): Promise<void>;
+}
+
+export type LimiterSettings = Pick<
+  Config,
+  | 'redisUrl'
+  | 'redisClusterNodes'
+  | 'redisPrefix'
+  | 'storeTimeoutMs'
+  | 'storeBreakerFailures'
+  | 'storeBreakerOpenMs'
+>;
+
+/** Shared through Redis when the Redis store is on, else in this process only. */
+export function createLimiter(settings: LimiterSettings, log: Logger): Limiter {
+  const memory = createMemoryLimiter();
+  const shared = settings.redisUrl !== undefined || settings.redisClusterNodes !== undefined;
+  if (!shared) {
+    return {
+      take: (route, client, rule) => memory.take(`${route}\0${client}`, rule),
+      close: async () => undefined,
+    };
+  }
+  const redis = createRedisLimiter({
+    url: settings.redisUrl,
+    clusterNodes: settings.redisClusterNodes,
+    prefix: settings.redisPrefix,
+    timeoutMs: settings.storeTimeoutMs,
+    failures: settings.storeBreakerFailures,
+    openMs: settings.storeBreakerOpenMs,
+    fallback: memory,
+    log,
+  });
+  return { take: (route, client, rule) => redis.take(route, client, rule), close: () => redis.close() };
+}

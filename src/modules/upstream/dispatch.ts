@@ -1,0 +1,102 @@
+import type { Readable } from 'node:stream';
+import { errorMessage } from '../../utils/errors.js';
+import { RetryLaterError } from '../../utils/retry-later.js';
+import type { Metrics } from '../metrics/registry.js';
+import type { Balancer } from './balancer.js';
+import { isBackendFailure, type OriginBreakers, type OriginCircuit } from './breaker.js';
+import type { UpstreamClient, UpstreamRequest, UpstreamResponse } from './client.js';
+import { mayRetry } from './retry.js';
+
+export interface DispatchDeps {
+  readonly client: UpstreamClient;
+  readonly breakers: OriginBreakers;
+  readonly balancer: Balancer;
+  /** Extra tries on other origins for idempotent requests that never reached a backend. */
+  readonly retries: number;
+  readonly metrics: Pick<Metrics, 'upstreamRetries'>;
+}
+
+export interface DispatchInfo {
+  /** The route's name, for the retries metric. */
+  readonly route: string;
+  /** Told each origin as it is tried. */
+  readonly onPick?: (origin: URL) => void;
+}
+
+export type Dispatch = (
+  origins: readonly URL[],
+  req: Omit<UpstreamRequest, 'origin'>,
+  info: DispatchInfo,
+) => Promise<UpstreamResponse>;
+
+/**
+ * Sends a request to one of a route's origins: the balancer picks among
+ * those whose circuit lets it through, the circuit counts the outcome, and
+ * a request that never reached its backend (connection refused or timed
+ * out) goes to another origin when it is idempotent and its body is unread.
+ * With every circuit open it fails at once with TC_UPSTREAM_CIRCUIT_OPEN,
+ * touching no network.
+ */
+export function createDispatch(deps: DispatchDeps): Dispatch {
+  const { client, breakers, balancer, retries, metrics } = deps;
+  const admits = (origin: URL) => breakers.of(origin).admits();
+
+  return async function dispatch(origins, req, { route, onPick }) {
+    const tried = new Set<string>();
+    let last: { err: unknown; origin: URL } | undefined;
+    for (let attempt = 0; attempt <= retries; attempt++) {
+      const origin = balancer.pick(origins, admits, tried);
+      if (origin === undefined) break;
+      if (attempt > 0) metrics.upstreamRetries.labels(route).inc();
+      tried.add(origin.origin);
+      onPick?.(origin);
+      const done = balancer.begin(origin);
+      try {
+        const res = await breakers.of(origin).execute(() => client.request({ ...req, origin }));
+        releaseWhenClosed(res.body, done);
+        return res;
+      } catch (err) {
+        done();
+        if (isBackendFailure(err)) balancer.eject(origin);
+        last = { err, origin };
+        if (!mayRetry(req.method, req.body, err)) break;
+      }
+    }
+    if (last === undefined) throw allRefused(origins, breakers);
+    throw asOutage(last.err, last.origin, breakers.of(last.origin));
+  };
+}
+
+/**
+ * The failure that opened the circuit (the last straw, or a half-open probe
+ * that found the backend still down) is answered like the requests the open
+ * circuit refuses from then on: a 503 the cache may replace with its stale
+ * copy, whatever that copy's stale-if-error window says.
+ */
+function asOutage(err: unknown, origin: URL, circuit: OriginCircuit): unknown {
+  if (!isBackendFailure(err) || circuit.state !== 'open') return err;
+  return new RetryLaterError(
+    'TC_UPSTREAM_CIRCUIT_OPEN',
+    `backend ${origin.host} failed (${errorMessage(err)}) and its circuit opened`,
+    503,
+    circuit.retryInMs(),
+    { cause: err },
+  );
+}
+
+/** An origin is busy until its response body is consumed or dropped, not just until headers. */
+function releaseWhenClosed(body: Readable, done: () => void): void {
+  if (body.closed || body.destroyed) done();
+  else body.once('close', done);
+}
+
+function allRefused(origins: readonly URL[], breakers: OriginBreakers): RetryLaterError {
+  const retryInMs = Math.min(...origins.map((o) => breakers.of(o).retryInMs()));
+  const which = origins.length === 1 ? `backend ${origins[0]?.host}` : `all ${origins.length} backends`;
+  return new RetryLaterError(
+    'TC_UPSTREAM_CIRCUIT_OPEN',
+    `the circuit for ${which} is open; failing fast`,
+    503,
+    Number.isFinite(retryInMs) ? retryInMs : 1000,
+  );
+}
