@@ -8,7 +8,9 @@ import { createProxyHandler } from './handlers/proxy.js';
 import { cacheStage } from './modules/cache/index.js';
 import { createMetrics, createRequestRecorder, metricsStage } from './modules/metrics/index.js';
 import type { RequestContext } from './modules/pipeline/context.js';
-import { createRouteSource, routerStage } from './modules/router/index.js';
+import { createLimiter, rateLimitStage } from './modules/ratelimit/index.js';
+import { createRouteSource, type RouteTable, routerStage } from './modules/router/index.js';
+import { withStoreBreaker } from './modules/store/breaker-store.js';
 import { createStore } from './modules/store/index.js';
 import {
   createInvalidator,
@@ -16,12 +18,23 @@ import {
   type InvalidationRequest,
   surrogateStage,
 } from './modules/surrogate/index.js';
-import { createOriginProbe, createUpstreamClient, upstreamStage } from './modules/upstream/index.js';
+import {
+  createBalancer,
+  createDispatch,
+  createOriginBreakers,
+  createOriginProbe,
+  createUpstreamClient,
+  originName,
+  probeAny,
+  upstreamStage,
+} from './modules/upstream/index.js';
 import { createHttpServer, drain, listen } from './server.js';
+import { createAccessLog } from './utils/access-log.js';
+import { createTrustedProxies } from './utils/client-address.js';
 import { compose } from './utils/compose.js';
 import type { Config } from './utils/config.js';
 import { errorMessage } from './utils/errors.js';
-import { createAccessLogger, type Logger } from './utils/logger.js';
+import type { Logger } from './utils/logger.js';
 
 export interface App {
   readonly config: Config;
@@ -65,7 +78,18 @@ export async function createApp(config: Config, log: Logger, opts: AppOptions = 
     metrics,
     watch: opts.watchRoutes ?? true,
   });
-  const store = createStore(config, log);
+  const rawStore = createStore(config, log);
+  // The memory store cannot fail the way Redis does; it keeps its synchronous hits unwrapped.
+  const guardedStore =
+    rawStore.kind === 'memory' || config.storeBreakerFailures === 0
+      ? undefined
+      : withStoreBreaker(rawStore, {
+          failures: config.storeBreakerFailures,
+          openMs: config.storeBreakerOpenMs,
+          metrics,
+          log,
+        });
+  const store = guardedStore ?? rawStore;
   const upstream = createUpstreamClient({
     connectTimeoutMs: config.upstreamConnectTimeoutMs,
     headersTimeoutMs: config.upstreamHeadersTimeoutMs,
@@ -73,35 +97,82 @@ export async function createApp(config: Config, log: Logger, opts: AppOptions = 
     connections: config.upstreamConnections,
   });
 
+  const breakers = createOriginBreakers(config, metrics, log);
+  const balancer = createBalancer({
+    mode: config.upstreamBalance,
+    ejectMs: config.upstreamEjectMs,
+    onEject: (origin) => metrics.upstreamEjections.labels(originName(origin)).inc(),
+  });
+  breakers.onOpen((origin) => balancer.eject(origin));
+  // Known origins show as closed circuits from the start, not from their first request.
+  for (const origin of knownOrigins(config.upstreamUrls, routes.current())) breakers.of(origin);
+  const dispatch = createDispatch({
+    client: upstream,
+    breakers,
+    balancer,
+    retries: config.upstreamRetries,
+    metrics,
+  });
+  const trustedProxies = createTrustedProxies(config.trustedProxies);
+  const limiter = createLimiter(config, log);
+  const rateLimit = (placement: 'before-cache' | 'after-cache') =>
+    rateLimitStage({ routes, limiter, trustedProxies, metrics, placement });
+
   const downstream = compose<RequestContext>([
     routerStage(routes),
+    // Only what the cache could not answer gets here: the limit of routes with exemptHits.
+    rateLimit('after-cache'),
     surrogateStage(config),
     metricsStage(metrics),
-    upstreamStage({ client: upstream, config, preserveHost: config.preserveHost }),
+    upstreamStage({
+      dispatch,
+      defaultOrigins: config.upstreamUrls,
+      trustedProxies,
+      preserveHost: config.preserveHost,
+    }),
   ]);
   const cache = cacheStage({ store, routes, metrics, config, log, downstream });
-  const run = compose<RequestContext>([cache, (ctx) => downstream(ctx)]);
+  // Routes whose hits count are limited before the cache can answer.
+  const run = compose<RequestContext>([rateLimit('before-cache'), cache, (ctx) => downstream(ctx)]);
 
+  const accessLog = createAccessLog(log);
   const proxyServer = createHttpServer(
     createProxyHandler({
       run,
       log,
-      accessLog: createAccessLogger(log),
+      accessLog,
       metrics,
       record: createRequestRecorder(metrics),
       accessLogEnabled: config.accessLog,
+      limits: config,
     }),
     config,
   );
 
   const probe = createOriginProbe();
   let live = true;
-  const invalidate = createInvalidator({ store, routes, metrics, log });
+  // Read at every collection, so cluster workers (which have no admin listener) report them too.
+  metrics.watchMemoryStore(() => rawStore.stats());
+  const invalidateInStore = createInvalidator({ store, routes, metrics, log });
+  const invalidate = (req: InvalidationRequest) =>
+    invalidateInStore(req).catch((err: unknown) => {
+      // A failed purge is a store failure like any other: counted where operators look for them.
+      metrics.storeErrors.labels('invalidate').inc();
+      throw err;
+    });
   const ops: AppOps = {
     ready: () =>
       runChecks({
-        store: () => store.ping(),
-        upstream: () => (config.upstreamUrl === undefined ? Promise.resolve() : probe(config.upstreamUrl)),
+        store:
+          guardedStore === undefined
+            ? () => store.ping()
+            : { run: () => store.ping(), detail: () => ({ circuit: guardedStore.circuit().state }) },
+        // An open circuit is reported, not failed: a proxy serving stale through an outage must stay in rotation.
+        upstream: {
+          critical: false,
+          run: () => probeAny(probe, config.upstreamUrls),
+          detail: () => ({ circuits: breakers.report() }),
+        },
       }),
     invalidate,
     metrics: async () => ({
@@ -109,12 +180,6 @@ export async function createApp(config: Config, log: Logger, opts: AppOptions = 
       body: await metrics.registry.metrics(),
     }),
     reloadRoutes: () => routes.reload(),
-  };
-  const memoryStats = () => {
-    const stats = store.stats();
-    if (stats === undefined) return;
-    metrics.memoryStoreBytes.set(stats.bytes);
-    metrics.memoryStoreEntries.set(stats.entries);
   };
 
   const adminServer =
@@ -124,13 +189,7 @@ export async function createApp(config: Config, log: Logger, opts: AppOptions = 
           createAdminRouter({
             log,
             live: () => live,
-            ops: {
-              ...ops,
-              metrics: () => {
-                memoryStats();
-                return ops.metrics();
-              },
-            },
+            ops,
             config,
           }),
           config,
@@ -155,12 +214,18 @@ export async function createApp(config: Config, log: Logger, opts: AppOptions = 
       ]);
       routes.close();
       await cache.close();
-      await Promise.allSettled([store.close(), upstream.close()]).then((results) => {
+      await Promise.allSettled([store.close(), upstream.close(), limiter.close()]).then((results) => {
         for (const r of results)
           if (r.status === 'rejected') log.warn({ err: errorMessage(r.reason) }, 'closing failed');
       });
     },
   };
+}
+
+/** Every backend origin the settings and the route table name. */
+function knownOrigins(defaults: readonly URL[], table: RouteTable): URL[] {
+  const routeOrigins = [...table.routes, table.fallback].flatMap((route) => route.upstreams ?? []);
+  return [...defaults, ...routeOrigins];
 }
 
 /** The admin listener's table, shared by a single process and a cluster primary. */

@@ -1,3 +1,4 @@
+import { AggregatorRegistry } from 'prom-client';
 import type { AppOps } from './app.js';
 import { isOpRequest, type OpReply } from './cluster-ipc.js';
 import type { InvalidationRequest } from './modules/surrogate/index.js';
@@ -6,6 +7,9 @@ import type { Logger } from './utils/logger.js';
 
 /** A worker answers the primary's admin operations with its own app. */
 export function serveWorkerOps(ops: AppOps, log: Logger): void {
+  // prom-client answers the primary's clusterMetrics() only once an AggregatorRegistry has been
+  // constructed in the worker (the constructor installs the listener; setRegistries alone does not).
+  new AggregatorRegistry();
   process.on('message', (msg: unknown) => {
     if (!isOpRequest(msg)) return;
     const run = async (): Promise<unknown> => {

@@ -23,6 +23,11 @@ export function createHttpServer(handler: Handler, t: ServerTimeouts): Server {
       requestTimeout: t.serverRequestTimeoutMs,
       // Nagle would add up to 40 ms to small cached answers.
       noDelay: true,
+      // Spelled out so NODE_OPTIONS=--insecure-http-parser cannot loosen the request-smuggling checks
+      // llhttp makes (Content-Length with Transfer-Encoding, obs-fold, bad chunk framing).
+      insecureHTTPParser: false,
+      // HTTP/1.1 without Host is a 400 (RFC 9112 §3.2); the handler refuses repeated or malformed ones.
+      requireHostHeader: true,
     },
     handler,
   );

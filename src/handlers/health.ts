@@ -5,20 +5,35 @@ import { sendJson, sendJsonError } from '../utils/json-response.js';
 /** A named dependency check: resolves when healthy, rejects saying why not. */
 export type Check = () => Promise<void>;
 
+/** A check with facts to report whatever its outcome (circuit breaker states); they do not decide `ok`. */
+export interface DetailedCheck {
+  readonly run: Check;
+  readonly detail?: () => Readonly<Record<string, unknown>>;
+  /**
+   * false: a failure is reported and the status is "degraded", still 200. For
+   * dependencies whose loss the proxy rides out and that every instance shares
+   * (the backend: stale entries keep being served, and taking every instance
+   * out of rotation would turn an outage into a total one).
+   */
+  readonly critical?: boolean;
+}
+
 export interface CheckResult {
   readonly ok: boolean;
   readonly ms: number;
   readonly error?: string;
+  readonly [detail: string]: unknown;
 }
 
 export interface ReadyReport {
-  readonly status: 'ready' | 'unready';
+  /** degraded: a non-critical dependency failed; still 200. */
+  readonly status: 'ready' | 'degraded' | 'unready';
   readonly checks: Readonly<Record<string, CheckResult>>;
 }
 
 /** Runs every check at once; a check that hangs is cut off at timeoutMs. */
 export async function runChecks(
-  checks: Readonly<Record<string, Check>>,
+  checks: Readonly<Record<string, Check | DetailedCheck>>,
   timeoutMs = 2_000,
 ): Promise<ReadyReport> {
   const names = Object.keys(checks);
@@ -26,18 +41,19 @@ export async function runChecks(
     names.map(async (name): Promise<CheckResult> => {
       const started = performance.now();
       let timer: NodeJS.Timeout | undefined;
+      const check = checks[name];
+      const detail = typeof check === 'object' ? check.detail?.() : undefined;
       try {
-        const check = checks[name];
         if (check === undefined) throw new Error('no such check');
         await Promise.race([
-          check(),
+          typeof check === 'function' ? check() : check.run(),
           new Promise((_, reject) => {
             timer = setTimeout(() => reject(new Error(`no answer within ${timeoutMs} ms`)), timeoutMs);
           }),
         ]);
-        return { ok: true, ms: elapsed(started) };
+        return { ...detail, ok: true, ms: elapsed(started) };
       } catch (err) {
-        return { ok: false, ms: elapsed(started), error: errorMessage(err) };
+        return { ...detail, ok: false, ms: elapsed(started), error: errorMessage(err) };
       } finally {
         clearTimeout(timer);
       }
@@ -47,7 +63,16 @@ export async function runChecks(
   names.forEach((name, i) => {
     report[name] = results[i] as CheckResult;
   });
-  return { status: results.every((r) => r.ok) ? 'ready' : 'unready', checks: report };
+  const critical = (name: string) => {
+    const check = checks[name];
+    return typeof check !== 'object' || check.critical !== false;
+  };
+  const status = results.every((r) => r.ok)
+    ? 'ready'
+    : results.every((r, i) => r.ok || !critical(names[i] as string))
+      ? 'degraded'
+      : 'unready';
+  return { status, checks: report };
 }
 
 export interface HealthDeps {
@@ -68,7 +93,7 @@ export function createHealthHandlers(deps: HealthDeps) {
       if (!allowGet(req, res)) return;
       if (!deps.live()) return sendJson(res, 503, { status: 'unready', checks: {}, reason: 'shutting down' });
       const report = await deps.ready();
-      sendJson(res, report.status === 'ready' ? 200 : 503, report);
+      sendJson(res, report.status === 'unready' ? 503 : 200, report);
     },
   };
 }

@@ -1,21 +1,28 @@
 import { type IncomingMessage, type ServerResponse, STATUS_CODES } from 'node:http';
 import { pipeline } from 'node:stream';
 import type { TLSSocket } from 'node:tls';
-import type { RequestRecorder } from '../modules/metrics/index.js';
+import { type RequestRecorder, upstreamFailureReason } from '../modules/metrics/index.js';
 import type { Metrics } from '../modules/metrics/registry.js';
 import { type ProxyResponse, RequestContext, requestIdFrom } from '../modules/pipeline/context.js';
-import { isAbort } from '../modules/upstream/index.js';
+import { isAbort, upstreamBodyError } from '../modules/upstream/index.js';
+import type { AccessLog } from '../utils/access-log.js';
 import { isTagcacheError, TagcacheError } from '../utils/errors.js';
+import { endToEndHeaders, type HeaderMap } from '../utils/headers.js';
 import type { Logger } from '../utils/logger.js';
+import { RetryLaterError } from '../utils/retry-later.js';
+import { limitBody } from './body-limit.js';
+import { checkRequest, isRefusal, type RequestLimits } from './request-checks.js';
 
 export interface ProxyHandlerDeps {
   readonly run: (ctx: RequestContext) => Promise<void>;
   readonly log: Logger;
-  /** Where the per-request lines go; defaults to `log`. */
-  readonly accessLog?: Logger;
+  /** Where the per-request lines go. */
+  readonly accessLog: AccessLog;
   readonly metrics: Metrics;
   readonly record: RequestRecorder;
   readonly accessLogEnabled: boolean;
+  /** MAX_URL_BYTES, MAX_BODY_BYTES and ALLOWED_HOSTS, checked before the pipeline runs. */
+  readonly limits: RequestLimits;
 }
 
 /** nginx's convention for "the client closed the connection before the answer". */
@@ -28,8 +35,7 @@ const CLIENT_CLOSED = 499;
 export function createProxyHandler(
   deps: ProxyHandlerDeps,
 ): (req: IncomingMessage, res: ServerResponse) => void {
-  const { run, log, metrics, record, accessLogEnabled } = deps;
-  const access = deps.accessLog ?? log;
+  const { run, log, metrics, record, accessLogEnabled, accessLog, limits } = deps;
 
   function finish(ctx: RequestContext, status: number, bytes: number, err?: unknown): void {
     metrics.inFlight.dec();
@@ -37,7 +43,7 @@ export function createProxyHandler(
     const route = ctx.route?.route.name ?? 'unknown';
     record(route, ctx.method, status, ctx.cache, seconds);
     if (!accessLogEnabled && err === undefined && status < 500) return;
-    const line = {
+    accessLog.write({
       id: ctx.id,
       method: ctx.method,
       path: ctx.path,
@@ -49,9 +55,9 @@ export function createProxyHandler(
       upstreamMs: ctx.upstreamMs === undefined ? undefined : round(ctx.upstreamMs),
       upstream: ctx.upstreamAddress,
       err: err === undefined ? undefined : describe(err),
-    };
-    if (status >= 500) access.error(line, 'request');
-    else access.info(line, 'request');
+      // Blame decides the level: a backend that failed mid-body is ours to look at even though the status said 200.
+      error: status >= 500 || isUpstreamFailure(err),
+    });
   }
 
   function send(ctx: RequestContext, res: ServerResponse): void {
@@ -92,6 +98,14 @@ export function createProxyHandler(
       pipeline(body, res, (err) => {
         if (err === undefined || err === null) return finish(ctx, r.status, bytes);
         // Headers are gone: all a proxy can do is cut the connection, so the client sees truncation.
+        // pipeline has destroyed `res` either way, so the error itself tells a backend failure from a client abort.
+        const failure = upstreamBodyError(err, ctx.upstreamAddress ?? 'unknown');
+        if (failure !== undefined) {
+          metrics.upstreamErrors
+            .labels(ctx.route?.route.name ?? 'unknown', upstreamFailureReason(failure))
+            .inc();
+          return finish(ctx, r.status, bytes, failure);
+        }
         const aborted = isAbort(err) || res.destroyed;
         finish(
           ctx,
@@ -103,7 +117,7 @@ export function createProxyHandler(
     }
   }
 
-  function sendError(ctx: RequestContext, res: ServerResponse, thrown: unknown): void {
+  function sendError(ctx: RequestContext, res: ServerResponse, thrown: unknown, close = false): void {
     if (isAbort(thrown) || (res.destroyed && !res.headersSent)) {
       finish(ctx, CLIENT_CLOSED, 0);
       return;
@@ -126,8 +140,10 @@ export function createProxyHandler(
       'x-cache': ctx.cache,
       'cache-status': `tagcache; fwd=${ctx.cache === 'BYPASS' ? 'bypass' : 'miss'}; detail=${err.code}`,
     };
-    const retryAfter = err.code === 'TC_UPSTREAM_CIRCUIT_OPEN' ? '5' : undefined;
-    if (retryAfter !== undefined) headers['retry-after'] = retryAfter;
+    if (err instanceof RetryLaterError) headers['retry-after'] = String(err.retryAfterSeconds);
+    else if (err.code === 'TC_UPSTREAM_CIRCUIT_OPEN') headers['retry-after'] = '5';
+    // An unread or refused body must not be parsed as the next request on this connection.
+    if (close || status === 413) headers.connection = 'close';
     res.writeHead(status, headers);
     res.end(ctx.method === 'HEAD' ? undefined : body);
     finish(ctx, status, body.length, err);
@@ -136,21 +152,31 @@ export function createProxyHandler(
   return function proxy(req, res) {
     metrics.inFlight.inc();
     const method = req.method ?? 'GET';
+    const checked = checkRequest(req, limits);
+    const refused = isRefusal(checked) ? checked : undefined;
     const ctx = new RequestContext({
       id: requestIdFrom(req.headers),
       method,
-      target: req.url ?? '/',
+      // A refused target is logged cut short: it may be the very thing that was too long.
+      target: isRefusal(checked) ? (req.url ?? '/').slice(0, 1024) : checked.target,
       headers: req.headers,
       scheme: (req.socket as TLSSocket).encrypted ? 'https' : 'http',
       clientIp: req.socket.remoteAddress ?? '',
-      body: hasBody(req) ? req : null,
+      body: refused === undefined && hasBody(req) ? limitBody(req, res, limits.maxBodyBytes) : null,
       log,
       onAbortWanted: (controller) => {
         res.once('close', () => {
           if (!res.writableFinished) controller.abort();
         });
       },
+      onInterim: (status, headers) => relayInterim(res, status, headers),
     });
+    if (refused !== undefined) {
+      metrics.rejectedRequests.labels(refused.reason).inc();
+      ctx.cache = 'BYPASS';
+      sendError(ctx, res, new TagcacheError('TC_BAD_REQUEST', refused.message, refused.status), true);
+      return;
+    }
     run(ctx).then(
       () => send(ctx, res),
       (err) => sendError(ctx, res, err),
@@ -163,8 +189,27 @@ function hasBody(req: IncomingMessage): boolean {
   return (length !== undefined && length !== '0') || req.headers['transfer-encoding'] !== undefined;
 }
 
+/**
+ * 1xx responses pass to the client as they come (RFC 9110 §15.2): 103 Early
+ * Hints with their end-to-end fields, 102 Processing. They are never stored,
+ * and their fields never join the final response.
+ */
+function relayInterim(res: ServerResponse, status: number, headers: HeaderMap): void {
+  if (res.headersSent || res.destroyed) return;
+  if (status === 103) {
+    const hints = endToEndHeaders(headers);
+    if (hints.link !== undefined) res.writeEarlyHints(hints as Record<string, string | string[]>);
+  } else if (status === 102) {
+    res.writeProcessing();
+  }
+}
+
 function destroyBody(r: ProxyResponse): void {
   if (r.body !== null && !Buffer.isBuffer(r.body)) r.body.destroy();
+}
+
+function isUpstreamFailure(err: unknown): boolean {
+  return isTagcacheError(err) && err.code.startsWith('TC_UPSTREAM_');
 }
 
 function describe(err: unknown): string {

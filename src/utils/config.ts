@@ -1,4 +1,5 @@
 import { availableParallelism } from 'node:os';
+import { type AddressRange, parseAddressRange } from './client-address.js';
 import { TagcacheError } from './errors.js';
 
 /**
@@ -10,6 +11,8 @@ import { TagcacheError } from './errors.js';
 export type Env = Readonly<Record<string, string | undefined>>;
 
 export type LogLevel = 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace' | 'silent';
+
+export type BalanceMode = 'least-in-flight' | 'round-robin';
 
 export interface Config {
   /** Default backend origin (scheme://host[:port], no path), or undefined when only routes name backends. */
@@ -54,12 +57,43 @@ export interface Config {
   readonly maxTagBytes: number;
   /** How long an expired entry is kept past its stale windows, for conditional revalidation. */
   readonly staleKeepSeconds: number;
+  /** While a backend's circuit is open, stored entries are served stale up to this long past freshness. */
+  readonly staleOnOutageSeconds: number;
   /** Send the client's Host to the backend instead of the backend's own host. */
   readonly preserveHost: boolean;
+  /** Every origin of UPSTREAM_URL (a comma-separated list); upstreamUrl is the first. Empty when unset. */
+  readonly upstreamUrls: readonly URL[];
+  /** How a request picks among a route's backends. */
+  readonly upstreamBalance: BalanceMode;
+  /** Extra tries, on another backend, for idempotent requests that never reached the first one. */
+  readonly upstreamRetries: number;
+  /** How long a backend that failed to connect, timed out or reset is passed over. */
+  readonly upstreamEjectMs: number;
+  /** Consecutive failures that open a backend's circuit; 0 turns this threshold off. */
+  readonly breakerConsecutiveFailures: number;
+  /** Failure ratio over breakerWindowMs that opens a backend's circuit; 0 turns this threshold off. */
+  readonly breakerErrorRate: number;
+  readonly breakerWindowMs: number;
+  /** Requests in the window before the error rate may open the circuit. */
+  readonly breakerMinRequests: number;
+  /** How long an open circuit refuses before it lets one probe through. */
+  readonly breakerOpenMs: number;
+  /** Consecutive store failures that open the store's circuit; 0 turns the store breaker off. */
+  readonly storeBreakerFailures: number;
+  readonly storeBreakerOpenMs: number;
+  /** Peers whose X-Forwarded-* headers are believed; empty trusts nobody. */
+  readonly trustedProxies: readonly AddressRange[];
+  /** Host patterns served (exact, or "*.example.com"), lower-case; empty serves any Host. */
+  readonly allowedHosts: readonly string[];
+  /** Longest request target (path and query); longer ones get 414. */
+  readonly maxUrlBytes: number;
+  /** Largest request body forwarded; larger ones get 413. */
+  readonly maxBodyBytes: number;
 }
 
 const MiB = 1024 * 1024;
 const LOG_LEVELS: readonly LogLevel[] = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'];
+const BALANCE_MODES: readonly BalanceMode[] = ['least-in-flight', 'round-robin'];
 
 export function loadConfig(env: Env = process.env): Config {
   const cacheMaxBytes = readBytes(env, 'CACHE_MAX_BYTES', 256 * MiB, 1024);
@@ -76,8 +110,9 @@ export function loadConfig(env: Env = process.env): Config {
       'to be unset when REDIS_URL is set (choose one store)',
     );
   }
+  const upstreamUrls = readOrigins(env, 'UPSTREAM_URL');
   return Object.freeze({
-    upstreamUrl: readOrigin(env, 'UPSTREAM_URL'),
+    upstreamUrl: upstreamUrls[0],
     port: readPort(env, 'PORT', 8080),
     host: readString(env, 'HOST', '0.0.0.0'),
     adminPort: readPort(env, 'ADMIN_PORT', 9145),
@@ -115,7 +150,23 @@ export function loadConfig(env: Env = process.env): Config {
     maxTagsPerResponse: readInt(env, 'MAX_TAGS_PER_RESPONSE', 256, 1, 10_000),
     maxTagBytes: readInt(env, 'MAX_TAG_BYTES', 1024, 1, 65_536),
     staleKeepSeconds: readInt(env, 'STALE_KEEP_SECONDS', 3600, 0, 30 * 86_400),
+    staleOnOutageSeconds: readInt(env, 'STALE_ON_OUTAGE_SECONDS', 7200, 0, 30 * 86_400),
     preserveHost: readBool(env, 'PRESERVE_HOST', false),
+    upstreamUrls,
+    upstreamBalance: readChoice(env, 'UPSTREAM_BALANCE', 'least-in-flight', BALANCE_MODES),
+    upstreamRetries: readInt(env, 'UPSTREAM_RETRIES', 1, 0, 10),
+    upstreamEjectMs: readInt(env, 'UPSTREAM_EJECT_MS', 10_000, 0, 3_600_000),
+    breakerConsecutiveFailures: readInt(env, 'BREAKER_CONSECUTIVE_FAILURES', 5, 0, 100_000),
+    breakerErrorRate: readRatio(env, 'BREAKER_ERROR_RATE', 0.5),
+    breakerWindowMs: readInt(env, 'BREAKER_WINDOW_MS', 10_000, 100, 3_600_000),
+    breakerMinRequests: readInt(env, 'BREAKER_MIN_REQUESTS', 20, 1, 1_000_000),
+    breakerOpenMs: readInt(env, 'BREAKER_OPEN_MS', 5_000, 1, 3_600_000),
+    storeBreakerFailures: readInt(env, 'STORE_BREAKER_FAILURES', 5, 0, 100_000),
+    storeBreakerOpenMs: readInt(env, 'STORE_BREAKER_OPEN_MS', 2_000, 1, 3_600_000),
+    trustedProxies: readAddressRanges(env, 'TRUSTED_PROXIES'),
+    allowedHosts: readHostPatterns(env, 'ALLOWED_HOSTS'),
+    maxUrlBytes: readInt(env, 'MAX_URL_BYTES', 8192, 256, 1_048_576),
+    maxBodyBytes: readBytes(env, 'MAX_BODY_BYTES', 100 * MiB, 1),
   });
 }
 
@@ -197,10 +248,56 @@ export function readBytes(env: Env, name: string, fallback: number, min: number)
   return n;
 }
 
-function readOrigin(env: Env, name: string): URL | undefined {
+/** One origin, or several separated by commas (a route's default backends). */
+function readOrigins(env: Env, name: string): readonly URL[] {
   const value = raw(env, name);
-  if (value === undefined) return undefined;
-  return parseOrigin(value, (expected) => fail(name, value, expected));
+  if (value === undefined) return [];
+  const origins = value
+    .split(',')
+    .map((item) =>
+      parseOrigin(item.trim(), (expected) => fail(name, value, `${expected} (or several, comma-separated)`)),
+    );
+  // The same backend twice would get twice the share of the traffic, which nobody means by a typo.
+  const unique = new Map(origins.map((url) => [url.origin, url]));
+  return Object.freeze([...unique.values()]);
+}
+
+/** A fraction from 0 up to, not including, 1; 0 turns the threshold off. */
+function readRatio(env: Env, name: string, fallback: number): number {
+  const value = raw(env, name);
+  if (value === undefined) return fallback;
+  const n = Number(value);
+  if (!/^\d*\.?\d+$/.test(value) || !(n >= 0 && n < 1)) {
+    fail(name, value, 'a fraction from 0 (off) to below 1, such as 0.5');
+  }
+  return n;
+}
+
+function readAddressRanges(env: Env, name: string): readonly AddressRange[] {
+  const value = raw(env, name);
+  if (value === undefined) return [];
+  const expected = 'a comma-separated list of IP addresses or CIDR ranges, such as 10.0.0.0/8,::1';
+  return Object.freeze(
+    value.split(',').map((item) => parseAddressRange(item) ?? fail(name, value, expected)),
+  );
+}
+
+const HOST_PATTERN = /^(?:\*\.)?(?:[a-z0-9_](?:[a-z0-9_-]*[a-z0-9_])?\.)*[a-z0-9_](?:[a-z0-9_-]*[a-z0-9_])?$/;
+const IPV6_LITERAL = /^\[[0-9a-f:.]+\]$/;
+
+/** Host names, IP literals or "*.example.com" suffix patterns, without ports; stored lower-case. */
+function readHostPatterns(env: Env, name: string): readonly string[] {
+  const value = raw(env, name);
+  if (value === undefined) return [];
+  const expected =
+    'a comma-separated list of host names or *.suffix patterns, without ports, such as example.com,*.example.com';
+  return Object.freeze(
+    value.split(',').map((item) => {
+      const host = item.trim().toLowerCase().replace(/\.$/, '');
+      if (!HOST_PATTERN.test(host) && !IPV6_LITERAL.test(host)) fail(name, value, expected);
+      return host;
+    }),
+  );
 }
 
 /** An http(s) origin with at most a "/" path: tagcache forwards the client's path as it came. */

@@ -60,24 +60,6 @@ export function createLogger({ level, destination = 1, sync = false }: LoggerOpt
   );
 }
 
-/**
- * The access log: the same destination and level as `log`, without redaction
- * and with an epoch timestamp. Its lines carry only fields tagcache picks (no
- * headers, no cookies), so the redaction pass — the costliest part of a line —
- * buys nothing on the hot path.
- */
-export function createAccessLogger(log: Logger): Logger {
-  const stream = (log as unknown as Record<symbol, NodeJS.WritableStream>)[pino.symbols.streamSym];
-  return pino(
-    {
-      level: log.level,
-      base: { pid: process.pid },
-      formatters: { level: (label) => ({ level: label }) },
-    },
-    stream,
-  );
-}
-
 /** Flushes buffered lines; call before exit. */
 export function flushLogger(log: Logger): void {
   try {

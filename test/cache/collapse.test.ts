@@ -8,6 +8,11 @@ const cases = storeCases();
 let n = 0;
 const path = () => `/c${++n}`;
 
+async function inFlight(proxy: RunningProxy): Promise<number> {
+  const text = await (await fetch(`${proxy.adminUrl}/metrics`)).text();
+  return Number(/^tagcache_requests_in_flight (\d+)/m.exec(text)?.[1] ?? -1);
+}
+
 describe.each(cases)('request collapsing on the $name store', (store) => {
   let origin: Origin;
   let proxy: RunningProxy;
@@ -36,7 +41,9 @@ describe.each(cases)('request collapsing on the $name store', (store) => {
     const p = path();
     const release = gated(p, { 'cache-control': 'max-age=60' });
     const all = Promise.all(Array.from({ length: 64 }, () => fetchRaw(proxy.url + p)));
-    await expect.poll(() => origin.count(p)).toBe(1);
+    // Release the backend only once all 64 are inside the proxy, waiting.
+    await expect.poll(() => inFlight(proxy)).toBe(64);
+    expect(origin.count(p)).toBe(1);
     release();
     const answers = await all;
     expect(origin.count(p)).toBe(1);
@@ -92,7 +99,8 @@ describe.each(cases)('request collapsing on the $name store', (store) => {
     });
     await fetchRaw(proxy.url + p);
     const all = Promise.all(Array.from({ length: 20 }, () => fetchRaw(proxy.url + p)));
-    await expect.poll(() => origin.count(p)).toBe(2);
+    await expect.poll(() => inFlight(proxy)).toBe(20);
+    expect(origin.count(p)).toBe(2);
     release();
     const answers = await all;
     expect(origin.count(p)).toBe(2);

@@ -118,7 +118,7 @@ describe('parseRoutes: every error names the file and the route', () => {
 
   it('an unknown field, on a route, on the default and at the top', () => {
     expect(problem(oneRoute({ ttl: 5 }))).toBe(
-      'routes.json: route "product": unknown field "ttl"; expected one of name, pattern, cache, defaultTtl, staleWhileRevalidate, staleIfError, tags, upstream, cacheKeyQuery, cacheSetCookie',
+      'routes.json: route "product": unknown field "ttl"; expected one of name, pattern, cache, defaultTtl, staleWhileRevalidate, staleIfError, tags, upstream, cacheKeyQuery, cacheSetCookie, rateLimit',
     );
     expect(problem({ routes: [], default: { name: 'other', pattern: '^/' } })).toMatch(
       /^routes\.json: default route "other": unknown field "pattern"/,

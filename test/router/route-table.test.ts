@@ -59,12 +59,12 @@ describe('routerStage', () => {
       log,
     });
 
-  it('memoises the match on the context and picks the route backend', async () => {
+  it("memoises the match on the context and hands over the route's backends", async () => {
     const source = { current: () => table };
     const ctx = context('/products?page=2');
     await routerStage(source)(ctx, async () => {});
     expect(ctx.route?.route.name).toBe('products');
-    expect(ctx.origin?.origin).toBe('http://127.0.0.1:9000');
+    expect(ctx.origins?.map((o) => o.origin)).toEqual(['http://127.0.0.1:9000', 'http://127.0.0.1:9001']);
     expect(matchRoute(ctx, { current: () => parseRoutes({ routes: [] }, 'x') })).toBe(ctx.route);
   });
 });

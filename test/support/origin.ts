@@ -63,6 +63,8 @@ export async function startOrigin(): Promise<Origin> {
 /** A script answering the same status, headers and body every time (the body gets the request number). */
 export function respond(status: number, headers: Record<string, string | string[]>, body = 'body'): Script {
   return (_req, res, n) => {
+    // 204 and 304 carry no content (RFC 9110 §6.4.1).
+    if (status === 204 || status === 304) return void res.writeHead(status, headers).end();
     const payload = `${body} #${n}`;
     res.writeHead(status, { 'content-length': Buffer.byteLength(payload), ...headers });
     res.end(payload);

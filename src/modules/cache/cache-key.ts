@@ -6,8 +6,24 @@ export type QueryRule = 'all' | 'none' | readonly string[];
 
 const DEFAULT_PORT: Record<string, string> = { http: '80', https: '443' };
 
-/** Lower-case, no trailing dot, no default port: "Example.COM.:80" and "example.com" are one host. */
+const normalised = new Map<string, string>();
+
+/**
+ * Lower-case, no trailing dot, no default port: "Example.COM.:80" and
+ * "example.com" are one host. Remembered, since a proxy sees few hosts and
+ * asks on every request; the memo is dropped when it grows (hostile Hosts).
+ */
 export function normaliseHost(host: string, scheme: string): string {
+  const memoKey = scheme === 'http' ? host : `${scheme} ${host}`;
+  const known = normalised.get(memoKey);
+  if (known !== undefined) return known;
+  const result = normaliseHostUncached(host, scheme);
+  if (normalised.size >= 1024) normalised.clear();
+  normalised.set(memoKey, result);
+  return result;
+}
+
+function normaliseHostUncached(host: string, scheme: string): string {
   let h = host.trim().toLowerCase();
   let port = '';
   const m = /^(\[[^\]]*\]|[^:]*)(?::(\d*))?$/.exec(h);

@@ -20,7 +20,12 @@ import { invalidateAfterUnsafe, isSafeMethod } from './unsafe.js';
 
 export type CacheConfig = Pick<
   Config,
-  'maxObjectBytes' | 'collapseTimeoutMs' | 'collapseMaxWaiters' | 'hitForMissSeconds' | 'staleKeepSeconds'
+  | 'maxObjectBytes'
+  | 'collapseTimeoutMs'
+  | 'collapseMaxWaiters'
+  | 'hitForMissSeconds'
+  | 'staleKeepSeconds'
+  | 'staleOnOutageSeconds'
 >;
 
 export interface CacheDeps {
@@ -53,7 +58,7 @@ export function cacheStage(deps: CacheDeps): CacheStage {
     store,
     metrics,
     maxObjectBytes: config.maxObjectBytes,
-    staleKeepSeconds: config.staleKeepSeconds,
+    keep: { staleKeepSeconds: config.staleKeepSeconds, staleOnOutageSeconds: config.staleOnOutageSeconds },
   };
   const revalidator = createRevalidator({
     store,
@@ -148,7 +153,8 @@ export function cacheStage(deps: CacheDeps): CacheStage {
     }
     const key = cacheKey(ctx.scheme, ctx.host, ctx.path, ctx.query, route.cacheKeyQuery);
     const req = requestDirectives(ctx.headers);
-    const found = await lookup(store, key, ctx.headers);
+    const looked = lookup(store, key, ctx.headers);
+    const found = looked instanceof Promise ? await looked : looked;
     if (typeof found !== 'string') {
       const d = decide(found.policy, found.entry.softPurgedAt, req, ctx.now);
       if (d.kind === 'hit') {

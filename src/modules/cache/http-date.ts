@@ -21,9 +21,10 @@ const DAY = '(?:Mon|Tue|Wed|Thu|Fri|Sat|Sun)';
 const LONG_DAY = '(?:Monday|Tuesday|Wednesday|Thursday|Friday|Saturday|Sunday)';
 const MONTH = '(Jan|Feb|Mar|Apr|May|Jun|Jul|Aug|Sep|Oct|Nov|Dec)';
 const TIME = '(\\d{2}):(\\d{2}):(\\d{2})';
-const IMF_FIXDATE = new RegExp(`^${DAY}, (\\d{2}) ${MONTH} (\\d{4}) ${TIME} GMT$`);
-const RFC850 = new RegExp(`^${LONG_DAY}, (\\d{2})-${MONTH}-(\\d{2}) ${TIME} GMT$`);
-const ASCTIME = new RegExp(`^${DAY} ${MONTH} ([ \\d]\\d) ${TIME} (\\d{4})$`);
+// Recipients in the wild send THU, AUG and gmt; accepting case variants costs nothing and loses no meaning.
+const IMF_FIXDATE = new RegExp(`^${DAY}, (\\d{2}) ${MONTH} (\\d{4}) ${TIME} GMT$`, 'i');
+const RFC850 = new RegExp(`^${LONG_DAY}, (\\d{2})-${MONTH}-(\\d{2}) ${TIME} GMT$`, 'i');
+const ASCTIME = new RegExp(`^${DAY} ${MONTH} ([ \\d]\\d) ${TIME} (\\d{4})$`, 'i');
 
 export function parseHttpDate(value: string | undefined): number {
   if (value === undefined) return Number.NaN;
@@ -52,7 +53,8 @@ function build(
   mi: string | undefined,
   s: string | undefined,
 ): number {
-  const mon = MONTHS[month ?? ''];
+  const m = month ?? '';
+  const mon = MONTHS[m.charAt(0).toUpperCase() + m.slice(1).toLowerCase()];
   const d = Number((day ?? '').trim());
   const hh = Number(h);
   const mm = Number(mi);

@@ -28,20 +28,41 @@ export function policyOf(entry: StoredEntry): Policy | undefined {
   return p;
 }
 
-/** The stored response for a key and this request's variant (RFC 9111 §4.1). */
-export async function lookup(store: StoreAccess, key: string, headers: IncomingHttpHeaders): Promise<Lookup> {
+/**
+ * The stored response for a key and this request's variant (RFC 9111 §4.1).
+ * Answers without a promise when the store does (memory): a hit must not
+ * wait a turn of the event loop for a value already in hand.
+ */
+export function lookup(
+  store: StoreAccess,
+  key: string,
+  headers: IncomingHttpHeaders,
+): Lookup | Promise<Lookup> {
   const first = store.get(key);
-  let entry = first instanceof Promise ? await first : first;
+  return first instanceof Promise
+    ? first.then((entry) => select(store, key, headers, entry))
+    : select(store, key, headers, first);
+}
+
+function select(
+  store: StoreAccess,
+  key: string,
+  headers: IncomingHttpHeaders,
+  entry: StoredEntry | undefined,
+): Lookup | Promise<Lookup> {
   if (entry === undefined) return 'uri-miss';
-  if (entry.status === VARY_MARKER_STATUS) {
-    const names = headerList(entry.headers.vary).map((n) => n.toLowerCase());
-    const second = store.get(variantId(key, variantKey(names, headers)));
-    entry = second instanceof Promise ? await second : second;
-    if (entry === undefined) return 'vary-miss';
-  }
+  if (entry.status !== VARY_MARKER_STATUS) return found(entry);
+  const names = headerList(entry.headers.vary).map((n) => n.toLowerCase());
+  const second = store.get(variantId(key, variantKey(names, headers)));
+  return second instanceof Promise ? second.then(variant) : variant(second);
+}
+
+function variant(entry: StoredEntry | undefined): Lookup {
+  return entry === undefined || entry.status === VARY_MARKER_STATUS ? 'vary-miss' : found(entry);
+}
+
+function found(entry: StoredEntry): Lookup {
   const policy = policyOf(entry);
-  // An unknown serialisation, or a dead entry a store failed to expire, is a miss.
-  if (policy === undefined) return 'uri-miss';
-  if (entry.status === VARY_MARKER_STATUS) return 'vary-miss';
-  return { entry, policy };
+  // An unknown serialisation is a miss, never an error.
+  return policy === undefined ? 'uri-miss' : { entry, policy };
 }

@@ -77,7 +77,14 @@ const CACHEABLE_BY_DEFAULT = new Set([200, 203, 204, 206, 300, 301, 308, 404, 40
  * stale windows (RFC 5861), age correction (§4.2.3), proxy-revalidate — is
  * decided around it.
  */
-export function computePolicy(input: PolicyInput, staleKeepSeconds: number): PolicyResult {
+export interface KeepWindows {
+  /** Kept this long past the stale windows when the entry has a validator, for 304 revalidation. */
+  readonly staleKeepSeconds: number;
+  /** Kept at least this long past freshness when stale use is allowed, to serve during a backend outage. */
+  readonly staleOnOutageSeconds: number;
+}
+
+export function computePolicy(input: PolicyInput, keep: KeepWindows): PolicyResult {
   const { method, status, headers, route } = input;
   if (method !== 'GET') return { storable: false, reason: 'method' };
   if (status === 206 || headers['content-range'] !== undefined) return { storable: false, reason: 'partial' };
@@ -105,7 +112,9 @@ export function computePolicy(input: PolicyInput, staleKeepSeconds: number): Pol
     { status: understood ? status : 200, headers: normalised },
     { shared: true },
   );
-  if (!understood && !hasExplicitFreshness(d, normalised)) return { storable: false, reason: 'status' };
+  // Any final status may be stored with explicit freshness, or heuristically when marked public (§3, §4.2.2).
+  if (!understood && !hasExplicitFreshness(d, normalised) && !has(d, 'public'))
+    return { storable: false, reason: 'status' };
   if (!hcs.storable()) {
     return {
       storable: false,
@@ -137,7 +146,12 @@ export function computePolicy(input: PolicyInput, staleKeepSeconds: number): Pol
   const etag = headerValue(headers, 'etag');
   const lm = headerValue(headers, 'last-modified');
   const hasValidator = etag !== undefined || (lm !== undefined && !Number.isNaN(parseHttpDate(lm)));
-  const usefulUntil = freshUntil + Math.max(swr, sie) * 1000 + (hasValidator ? staleKeepSeconds * 1000 : 0);
+  // Only a response that was fresh for a while is worth keeping for an outage; one born stale is not.
+  const keepSeconds = Math.max(
+    Math.max(swr, sie) + (hasValidator ? keep.staleKeepSeconds : 0),
+    noStale || lifetime <= initialAge ? 0 : keep.staleOnOutageSeconds,
+  );
+  const usefulUntil = freshUntil + keepSeconds * 1000;
   const ttlMs = Math.ceil(usefulUntil - input.responseTime);
   if (ttlMs <= 0) return { storable: false, reason: 'no-freshness' };
 

@@ -1,4 +1,3 @@
-import { randomUUID } from 'node:crypto';
 import { Readable } from 'node:stream';
 import { isTagcacheError } from '../../utils/errors.js';
 import type { HeaderMap } from '../../utils/headers.js';
@@ -8,7 +7,7 @@ import type { StoredEntry } from '../store/types.js';
 import { forwardStatus } from './cache-status.js';
 import type { Collapser } from './collapse.js';
 import { revalidationHeaders } from './conditional.js';
-import { decide, type RequestDirectives, staleIfErrorUntil } from './decide.js';
+import { decide, type RequestDirectives, staleAt, staleIfErrorUntil } from './decide.js';
 import { buildEntry, mergeNotModified, storedHeaders, variantId } from './entry.js';
 import { type Found, policyOf } from './lookup.js';
 import { computePolicy } from './policy.js';
@@ -80,7 +79,7 @@ export function createRevalidator(deps: RevalidatorDeps) {
         ...times,
         route,
       },
-      absorbDeps.staleKeepSeconds,
+      absorbDeps.keep,
     );
     if (!result.storable) return undefined;
     const tags = [...new Set([...found.entry.tags, ...ctx.tags])];
@@ -94,7 +93,8 @@ export function createRevalidator(deps: RevalidatorDeps) {
       tags,
       url: found.entry.url,
       route: found.entry.route,
-      storedAt: times.responseTime,
+      // The request time: a purge after it must refuse this write (store tombstones).
+      storedAt: times.requestTime,
     });
     return { found: { entry, policy: result.policy }, ttlMs: result.ttlMs };
   }
@@ -103,7 +103,8 @@ export function createRevalidator(deps: RevalidatorDeps) {
   async function refreshNow(ctx: RequestContext, key: string, found: Found): Promise<Found | undefined> {
     const route = ctx.route?.route.name ?? 'unknown';
     const bg = new RequestContext({
-      id: randomUUID(),
+      // The triggering request's id, marked: the refresh's log lines and upstream request correlate with it.
+      id: `${ctx.id.slice(0, 119)}:refresh`,
       method: 'GET',
       target: ctx.target,
       headers: ctx.headers,
@@ -190,11 +191,19 @@ export function createRevalidator(deps: RevalidatorDeps) {
     ): Promise<void> {
       const route = ctx.route?.route.name ?? 'unknown';
       const sieUntil = staleIfErrorUntil(found.policy, found.entry.softPurgedAt, req);
-      const staleOnError = (status: number | undefined) => {
-        metrics.staleServed.labels(route, 'error').inc();
-        serve(ctx, found, 'STALE', 'detail=stale-if-error');
-        ctx.cacheStatusDetail = `${forwardStatus('stale', status)}; detail=stale-if-error`;
+      // A backend that cannot be reached at all (refused, reset, timed out, circuit open) is an outage:
+      // RFC 9111 §4.2.4 lets a disconnected cache serve stale, so entries stand in far past their own
+      // stale-if-error window — unless the response forbade stale use (must-revalidate and kin).
+      const outageUntil = found.policy.ns
+        ? 0
+        : staleAt(found.policy, found.entry.softPurgedAt) + absorbDeps.keep.staleOnOutageSeconds * 1000;
+      const staleOnError = (status: number | undefined, reason: 'error' | 'outage' = 'error') => {
+        const detail = reason === 'error' ? 'stale-if-error' : 'backend-outage';
+        metrics.staleServed.labels(route, reason).inc();
+        serve(ctx, found, 'STALE', `detail=${detail}`);
+        ctx.cacheStatusDetail = `${forwardStatus('stale', status)}; detail=${detail}`;
       };
+      const isOutage = (err: unknown) => isUpstreamFailure(err) && Date.now() < outageUntil;
 
       if (ctx.method === 'HEAD') {
         // A HEAD cannot carry a new body back; validate with a GET of our own and answer from its result.
@@ -209,7 +218,12 @@ export function createRevalidator(deps: RevalidatorDeps) {
         }
         if (Date.now() < sieUntil) return staleOnError(undefined);
         ctx.cache = 'MISS';
-        await next();
+        try {
+          await next();
+        } catch (err) {
+          if (isOutage(err)) return staleOnError(isTagcacheError(err) ? err.status : undefined, 'outage');
+          throw err;
+        }
         ctx.cacheStatusDetail = forwardStatus(fwd, ctx.response?.status);
         return;
       }
@@ -238,6 +252,10 @@ export function createRevalidator(deps: RevalidatorDeps) {
           if (isUpstreamFailure(err) && Date.now() < sieUntil) {
             settled = found.entry;
             return staleOnError(isTagcacheError(err) ? err.status : undefined);
+          }
+          if (isOutage(err)) {
+            settled = found.entry;
+            return staleOnError(isTagcacheError(err) ? err.status : undefined, 'outage');
           }
           throw err;
         }

@@ -4,7 +4,7 @@ import type { RequestContext } from '../pipeline/context.js';
 import type { StoredEntry } from '../store/types.js';
 import { collectBody } from './body-collector.js';
 import { buildEntry, storedHeaders, variantId, varyMarker } from './entry.js';
-import { computePolicy, type NotStorable, type Policy } from './policy.js';
+import { computePolicy, type KeepWindows, type NotStorable, type Policy } from './policy.js';
 import type { StoreAccess } from './store-access.js';
 import { variantKey } from './vary.js';
 
@@ -12,7 +12,7 @@ export interface AbsorbDeps {
   readonly store: StoreAccess;
   readonly metrics: Metrics;
   readonly maxObjectBytes: number;
-  readonly staleKeepSeconds: number;
+  readonly keep: KeepWindows;
 }
 
 export type Absorbed =
@@ -48,7 +48,7 @@ export function absorbResponse(
       responseTime: times.responseTime,
       route,
     },
-    deps.staleKeepSeconds,
+    deps.keep,
   );
   if (!result.storable) return { stored: false, reason: result.reason };
   const declared = Number(headerValue(res.upstreamHeaders, 'content-length') ?? Number.NaN);
@@ -63,7 +63,8 @@ export function absorbResponse(
   const url = `${ctx.scheme}://${ctx.host}${ctx.target}`;
   const variant = policy.vary === undefined ? undefined : variantKey(policy.vary, ctx.headers);
   const save = (body: Buffer): StoredEntry => {
-    const base = { key, policy, url, route: route.name, storedAt: times.responseTime };
+    // storedAt is when the request went upstream: a purge after that must refuse this write (tombstones).
+    const base = { key, policy, url, route: route.name, storedAt: times.requestTime };
     const entry = buildEntry({
       ...base,
       id: variant === undefined ? key : variantId(key, variant),

@@ -93,7 +93,8 @@ function readBareItem(input: string, start: number): { value: string | boolean; 
       i++;
     }
     if (input[i] !== '"') return undefined;
-    return { value: out, end: i + 1 };
+    // Kept quoted: a string where an Integer belongs (max-age="60") is a wrong type, not 60 (RFC 9213 §2.1).
+    return { value: `"${out}"`, end: i + 1 };
   }
   let end = i;
   while (

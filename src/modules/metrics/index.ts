@@ -1,3 +1,4 @@
 export { metricsStage, upstreamFailureReason } from './metrics-stage.js';
 export { createMetrics, type Metrics } from './registry.js';
-export { createRequestRecorder, methodLabel, type RequestRecorder } from './request-recorder.js';
+export { methodLabel, RequestMetrics } from './request-metrics.js';
+export { createRequestRecorder, type RequestRecorder } from './request-recorder.js';

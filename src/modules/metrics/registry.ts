@@ -1,4 +1,5 @@
 import { Counter, collectDefaultMetrics, Gauge, Histogram, Registry } from 'prom-client';
+import { RequestMetrics } from './request-metrics.js';
 
 /** Seconds from 100 µs (a memory hit) to 30 s (a slow backend). */
 const LATENCY_BUCKETS = [
@@ -7,28 +8,36 @@ const LATENCY_BUCKETS = [
 const TTL_BUCKETS = [1, 5, 15, 60, 300, 900, 3600, 4 * 3600, 86_400, 7 * 86_400, 30 * 86_400];
 const SIZE_BUCKETS = [256, 1024, 4096, 16_384, 65_536, 262_144, 1_048_576, 4_194_304, 16_777_216];
 
+/** Default metrics prom-client names *_total although they are gauges; dropped (see createMetrics). */
+const DEFAULT_GAUGES_NAMED_TOTAL = [
+  'nodejs_active_handles_total',
+  'nodejs_active_requests_total',
+  'nodejs_active_resources_total',
+];
+
+/** What the memory store gauges show; see watchMemoryStore. */
+export interface MemoryStoreStats {
+  readonly bytes: number;
+  readonly entries: number;
+}
+
 /**
  * Every metric tagcache exports. Labels are bounded: route names come from
  * routes.json, never raw paths or tags.
  */
 export function createMetrics(registry: Registry = new Registry(), { defaults = true } = {}) {
-  if (defaults) collectDefaultMetrics({ register: registry, prefix: 'tagcache_' });
+  let memoryStore: (() => MemoryStoreStats | undefined) | undefined;
+  if (defaults) {
+    collectDefaultMetrics({ register: registry, prefix: 'tagcache_' });
+    // prom-client names these gauges *_total, which promtool rejects ("non-counter metrics should not
+    // have _total suffix"); the per-type gauges beside them (nodejs_active_handles{type}, …) sum to them.
+    for (const name of DEFAULT_GAUGES_NAMED_TOTAL) registry.removeSingleMetric(`tagcache_${name}`);
+  }
   const registers = [registry];
   return {
     registry,
-    requests: new Counter({
-      name: 'tagcache_requests_total',
-      help: 'Client requests answered, by route, method, status and cache status.',
-      labelNames: ['route', 'method', 'status', 'cache'] as const,
-      registers,
-    }),
-    requestDuration: new Histogram({
-      name: 'tagcache_request_duration_seconds',
-      help: 'Time from request arrival to the last byte of the answer, by route and cache status.',
-      labelNames: ['route', 'cache'] as const,
-      buckets: LATENCY_BUCKETS,
-      registers,
-    }),
+    /** tagcache_requests_total and tagcache_request_duration_seconds. */
+    requests: new RequestMetrics(registry, LATENCY_BUCKETS),
     inFlight: new Gauge({
       name: 'tagcache_requests_in_flight',
       help: 'Client requests being answered now.',
@@ -49,7 +58,7 @@ export function createMetrics(registry: Registry = new Registry(), { defaults = 
     }),
     staleServed: new Counter({
       name: 'tagcache_stale_served_total',
-      help: 'Stale responses served, by route and reason (swr, error, outage).',
+      help: 'Stale responses served, by route and reason (swr, error, outage, max-stale).',
       labelNames: ['route', 'reason'] as const,
       registers,
     }),
@@ -81,7 +90,7 @@ export function createMetrics(registry: Registry = new Registry(), { defaults = 
     }),
     storeDuration: new Histogram({
       name: 'tagcache_store_operation_duration_seconds',
-      help: 'Store operation latency by operation (get, put, invalidate, ping).',
+      help: 'Store operation latency by operation (get, put, invalidate), timed by the cache.',
       labelNames: ['operation'] as const,
       buckets: LATENCY_BUCKETS,
       registers,
@@ -115,16 +124,83 @@ export function createMetrics(registry: Registry = new Registry(), { defaults = 
       name: 'tagcache_memory_store_bytes',
       help: 'Bytes held by the embedded memory store.',
       registers,
+      collect() {
+        const stats = memoryStore?.();
+        if (stats !== undefined) this.set(stats.bytes);
+      },
     }),
     memoryStoreEntries: new Gauge({
       name: 'tagcache_memory_store_entries',
       help: 'Entries held by the embedded memory store.',
       registers,
+      collect() {
+        const stats = memoryStore?.();
+        if (stats !== undefined) this.set(stats.entries);
+      },
     }),
+    /**
+     * Reads the memory store's size whenever the registry is collected — by
+     * /metrics in this process or, in a cluster worker, by the primary's
+     * aggregation request, which no admin handler of the worker sees.
+     */
+    watchMemoryStore(stats: () => MemoryStoreStats | undefined): void {
+      memoryStore = stats;
+    },
     routeReloads: new Counter({
       name: 'tagcache_route_reloads_total',
       help: 'Reloads of the route table by result (success, failure).',
       labelNames: ['result'] as const,
+      registers,
+    }),
+    // Resilience. `origin` values come from UPSTREAM_URL and routes.json, never from requests.
+    upstreamCircuitState: new Gauge({
+      name: 'tagcache_upstream_circuit_state',
+      help: 'Circuit breaker state per backend origin: 0 closed, 1 open, 2 half-open (the highest among workers).',
+      labelNames: ['origin'] as const,
+      // Summing states across workers would invent states; any worker not closed shows.
+      aggregator: 'max',
+      registers,
+    }),
+    upstreamCircuitTransitions: new Counter({
+      name: 'tagcache_upstream_circuit_transitions_total',
+      help: 'Circuit breaker state changes per backend origin, by the state entered (closed, open, half-open).',
+      labelNames: ['origin', 'to'] as const,
+      registers,
+    }),
+    upstreamEjections: new Counter({
+      name: 'tagcache_upstream_ejections_total',
+      help: 'Times a backend origin was passed over for a while after a failure (passive health).',
+      labelNames: ['origin'] as const,
+      registers,
+    }),
+    upstreamRetries: new Counter({
+      name: 'tagcache_upstream_retries_total',
+      help: 'Idempotent requests sent to another backend after the first could not be reached, by route.',
+      labelNames: ['route'] as const,
+      registers,
+    }),
+    storeCircuitState: new Gauge({
+      name: 'tagcache_store_circuit_state',
+      help: 'Circuit breaker state of the store: 0 closed, 1 open, 2 half-open (the highest among workers).',
+      aggregator: 'max',
+      registers,
+    }),
+    storeCircuitTransitions: new Counter({
+      name: 'tagcache_store_circuit_transitions_total',
+      help: 'Store circuit breaker state changes, by the state entered (closed, open, half-open).',
+      labelNames: ['to'] as const,
+      registers,
+    }),
+    rateLimited: new Counter({
+      name: 'tagcache_rate_limited_total',
+      help: 'Requests answered 429 by the rate limit of their route.',
+      labelNames: ['route'] as const,
+      registers,
+    }),
+    rejectedRequests: new Counter({
+      name: 'tagcache_rejected_requests_total',
+      help: 'Client requests refused before the pipeline, by reason (url_too_long, body_too_large, bad_host, misdirected, bad_framing, bad_target).',
+      labelNames: ['reason'] as const,
       registers,
     }),
   };

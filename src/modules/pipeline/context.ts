@@ -31,6 +31,8 @@ export interface RequestInit {
   log: Logger;
   /** Called the first time a stage asks for the abort signal. */
   onAbortWanted?: (controller: AbortController) => void;
+  /** Relays an interim (1xx) response to the client; absent for background requests. */
+  onInterim?: (status: number, headers: HeaderMap) => void;
   background?: boolean;
 }
 
@@ -62,7 +64,9 @@ export class RequestContext {
 
   /** Memoised by whichever stage asks first (see matchRoute). */
   route: RouteMatch | undefined = undefined;
-  /** The backend chosen for this request. */
+  /** The route's backends, set by the router; undefined means UPSTREAM_URL's. */
+  origins: readonly URL[] | undefined = undefined;
+  /** The backend the upstream stage chose for this request (the last one tried). */
   origin: URL | undefined = undefined;
   /** Headers a stage adds to the upstream request (conditional revalidation). */
   upstreamExtraHeaders: HeaderMap | undefined = undefined;
@@ -73,6 +77,8 @@ export class RequestContext {
   tags: readonly string[] = [];
   upstreamMs: number | undefined = undefined;
   upstreamAddress: string | undefined = undefined;
+  /** Relays the backend's interim (1xx) responses to the client, when there is one. */
+  readonly onInterim: ((status: number, headers: HeaderMap) => void) | undefined;
   /** The error behind a generated error answer, for the access log. */
   error: TagcacheError | undefined = undefined;
 
@@ -95,6 +101,7 @@ export class RequestContext {
     this.background = init.background ?? false;
     this.log = init.log;
     this.#onAbortWanted = init.onAbortWanted;
+    this.onInterim = init.onInterim;
   }
 
   /** Aborted when the client goes away before its answer is complete. */
@@ -116,9 +123,22 @@ export type Stage = Middleware<RequestContext>;
 
 const REQUEST_ID = /^[A-Za-z0-9._:@/+=-]{1,128}$/;
 
+/**
+ * Fresh ids are a random per-process prefix and a counter: unique across
+ * processes and restarts like a UUID, at a fraction of randomUUID's cost on
+ * every request.
+ */
+const ID_PREFIX = randomUUID().slice(0, 24);
+let idCounter = 0;
+
+export function newRequestId(): string {
+  idCounter = (idCounter + 1) % Number.MAX_SAFE_INTEGER;
+  return `${ID_PREFIX}${idCounter.toString(16).padStart(12, '0')}`;
+}
+
 /** The client's X-Request-Id when it is sane, else a fresh one. */
 export function requestIdFrom(headers: IncomingHttpHeaders): string {
   const given = headers['x-request-id'];
   if (typeof given === 'string' && REQUEST_ID.test(given)) return given;
-  return randomUUID();
+  return newRequestId();
 }

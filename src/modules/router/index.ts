@@ -4,4 +4,4 @@ export { findUnsafeRegexShape } from './regex-safety.js';
 export { createRouteSource, type ReloadableRouteSource, type RouteSourceOptions } from './route-source.js';
 export { createRouteTable } from './route-table.js';
 export { matchRoute, type RouteSource, routerStage } from './router-stage.js';
-export type { Route, RouteMatch, RouteTable } from './types.js';
+export type { RateLimit, Route, RouteMatch, RouteTable } from './types.js';

@@ -6,6 +6,7 @@ import {
   readName,
   readPattern,
   readQueryRule,
+  readRateLimit,
   readSeconds,
   readTags,
   readUpstreams,
@@ -25,6 +26,7 @@ const ROUTE_FIELDS = [
   'upstream',
   'cacheKeyQuery',
   'cacheSetCookie',
+  'rateLimit',
 ] as const;
 const DEFAULT_FIELDS = ROUTE_FIELDS.filter((f) => f !== 'pattern');
 const TOP_FIELDS = ['routes', 'default'] as const;
@@ -99,6 +101,7 @@ function compileRoute(raw: unknown, isDefault: boolean): Route {
     upstreams: freezeList(readUpstreams(raw.upstream)),
     cacheKeyQuery: readQueryRule(raw.cacheKeyQuery),
     cacheSetCookie: readBoolean('cacheSetCookie', raw.cacheSetCookie, false),
+    rateLimit: readRateLimit(raw.rateLimit),
   });
 }
 

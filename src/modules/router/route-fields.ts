@@ -2,6 +2,7 @@ import { parseOrigin } from '../../utils/config.js';
 import { hasForbiddenTagChar } from '../surrogate/tag-rules.js';
 import { templatePlaceholders } from '../surrogate/tag-templates.js';
 import { findUnsafeRegexShape } from './regex-safety.js';
+import type { RateLimit } from './types.js';
 
 /**
  * Validators for one field of a route in routes.json. Each returns the
@@ -112,6 +113,36 @@ export function readUpstreams(value: unknown): readonly URL[] | undefined {
     if (typeof origin !== 'string')
       fail(`upstream ${show(origin)} must be an origin string or an array of them`);
     return parseOrigin(origin, (expected) => fail(`upstream ${show(origin)}: expected ${expected}`));
+  });
+}
+
+const RATE_LIMIT_FIELDS = ['requestsPerSecond', 'burst', 'exemptHits'];
+const MAX_RATE = 1_000_000;
+
+/** `{ "requestsPerSecond": 50, "burst": 100, "exemptHits": true }`; burst defaults to one second's worth. */
+export function readRateLimit(value: unknown): RateLimit | undefined {
+  if (value === undefined) return undefined;
+  const example = 'such as {"requestsPerSecond": 50, "burst": 100}';
+  if (typeof value !== 'object' || value === null || Array.isArray(value)) {
+    fail(`rateLimit ${show(value)} must be an object ${example}`);
+  }
+  const raw = value as Record<string, unknown>;
+  const extra = Object.keys(raw).find((key) => !RATE_LIMIT_FIELDS.includes(key));
+  if (extra !== undefined) {
+    fail(`rateLimit has unknown field ${show(extra)}; expected one of ${RATE_LIMIT_FIELDS.join(', ')}`);
+  }
+  const rps = raw.requestsPerSecond;
+  if (typeof rps !== 'number' || !Number.isFinite(rps) || rps <= 0 || rps > MAX_RATE) {
+    fail(`rateLimit.requestsPerSecond ${show(rps)} must be a number above 0 and at most ${MAX_RATE}`);
+  }
+  const burst = raw.burst ?? Math.max(1, Math.ceil(rps));
+  if (typeof burst !== 'number' || !Number.isInteger(burst) || burst < 1 || burst > MAX_RATE) {
+    fail(`rateLimit.burst ${show(burst)} must be a whole number from 1 to ${MAX_RATE}`);
+  }
+  return Object.freeze({
+    requestsPerSecond: rps,
+    burst,
+    exemptHits: readBoolean('rateLimit.exemptHits', raw.exemptHits, false),
   });
 }
 

@@ -12,11 +12,15 @@ export function matchRoute(ctx: RequestContext, source: RouteSource): RouteMatch
   return ctx.route;
 }
 
-/** Chooses the route's backend for the upstream stage; the default backend when the route names none. */
+/**
+ * Hands the route's backends to the upstream stage, which chooses among them
+ * (balancing, circuit breakers, retries); a route that names none leaves the
+ * choice to UPSTREAM_URL's.
+ */
 export function routerStage(source: RouteSource): Stage {
   return function router(ctx, next) {
     const { route } = matchRoute(ctx, source);
-    if (ctx.origin === undefined && route.upstreams !== undefined) ctx.origin = route.upstreams[0];
+    if (ctx.origins === undefined && route.upstreams !== undefined) ctx.origins = route.upstreams;
     return next();
   };
 }

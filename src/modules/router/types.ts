@@ -18,6 +18,18 @@ export interface Route {
   readonly cacheKeyQuery: 'all' | 'none' | readonly string[];
   /** Store responses that carry Set-Cookie (the cookie is stored and replayed). */
   readonly cacheSetCookie: boolean;
+  /** A token bucket per client address; undefined means no limit. */
+  readonly rateLimit: RateLimit | undefined;
+}
+
+/** routes.json `rateLimit`: a token bucket per client IP. */
+export interface RateLimit {
+  /** Tokens added per second: the sustained rate. */
+  readonly requestsPerSecond: number;
+  /** Bucket size: how many requests may come at once after a quiet spell. */
+  readonly burst: number;
+  /** Cache hits take no token; only requests that go to the backend are limited. */
+  readonly exemptHits: boolean;
 }
 
 export interface RouteMatch {
