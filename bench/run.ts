@@ -1,6 +1,7 @@
 import { type ChildProcess, execFileSync, spawn } from 'node:child_process';
 import { once } from 'node:events';
-import { mkdtempSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { get as httpGet } from 'node:http';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
@@ -118,7 +119,7 @@ async function startProxy(
   originUrl: string,
   extraEnv: NodeJS.ProcessEnv,
   routesFile: string,
-): Promise<{ url: string; child: ChildProcess }> {
+): Promise<{ url: string; adminUrl: string; child: ChildProcess }> {
   const port = await freePort();
   const adminPort = await freePort();
   const child = start(process.execPath, [join(ROOT, 'dist/src/main.js')], {
@@ -131,9 +132,76 @@ async function startProxy(
     ...extraEnv,
   });
   child.stdout?.resume();
+  child.once('exit', (code, signal) => {
+    if (code !== 0 && signal !== 'SIGTERM')
+      process.stderr.write(`  proxy exited early (code ${code}, signal ${signal})\n`);
+  });
   const url = `http://127.0.0.1:${port}`;
-  await waitHttp(`http://127.0.0.1:${adminPort}/health/live`);
-  return { url, child };
+  const adminUrl = `http://127.0.0.1:${adminPort}`;
+  await waitHttp(`${adminUrl}/health/live`);
+  return { url, adminUrl, child };
+}
+
+function rssBytes(child: ChildProcess): number {
+  const status = readFileSync(`/proc/${child.pid}/status`, 'utf8');
+  return Number(/VmRSS:\s+(\d+) kB/.exec(status)?.[1] ?? Number.NaN) * 1024;
+}
+
+/** A fresh connection each time: the bench blocks in execFileSync long enough for kept-alive sockets to die. */
+function getText(url: string): Promise<string> {
+  return new Promise((resolve, reject) => {
+    httpGet(url, { agent: false }, (res) => {
+      let body = '';
+      res.setEncoding('utf8');
+      res.on('data', (c: string) => {
+        body += c;
+      });
+      res.on('end', () => resolve(body));
+    }).on('error', reject);
+  });
+}
+
+async function gauge(adminUrl: string, name: string): Promise<number> {
+  const text = await getText(`${adminUrl}/metrics`);
+  return Number(new RegExp(`^${name} (\\S+)$`, 'm').exec(text)?.[1] ?? Number.NaN);
+}
+
+/**
+ * Memory: the idle RSS of a fresh proxy, then the RSS once CACHE_MAX_BYTES is
+ * full of 1 KiB responses (the worst case per byte: many small entries).
+ */
+async function memory(originUrl: string, routesFile: string): Promise<string> {
+  const bound = 32 * 1024 * 1024;
+  const proxy = await startProxy(
+    originUrl,
+    { CACHE_MAX_BYTES: String(bound), ACCESS_LOG: 'off' },
+    routesFile,
+  );
+  await new Promise((r) => setTimeout(r, 1_000));
+  const idle = rssBytes(proxy.child);
+  const script = join(mkdtempSync(join(tmpdir(), 'tagcache-wrk-')), 'unique.lua');
+  writeFileSync(
+    script,
+    'local n = 0\nrequest = function()\n  n = n + 1\n  return wrk.format(nil, "/m/" .. n)\nend\n',
+  );
+  const [c, a] = pinned(LOAD_CORE, 'wrk', [
+    '-t1',
+    '-c16',
+    `-d${Math.max(DURATION_S, 10)}s`,
+    '-s',
+    script,
+    `${proxy.url}/`,
+  ]);
+  if (WRK) execFileSync(c, a, { encoding: 'utf8' });
+  const stored = await gauge(proxy.adminUrl, 'tagcache_memory_store_bytes');
+  const entries = await gauge(proxy.adminUrl, 'tagcache_memory_store_entries');
+  const full = rssBytes(proxy.child);
+  await stop(proxy.child);
+  const mib = (n: number) => (n / 1024 / 1024).toFixed(1);
+  return (
+    `memory: idle RSS ${mib(idle)} MiB; with ${entries} entries of 1 KiB (${mib(stored)} MiB accounted, ` +
+    `CACHE_MAX_BYTES ${mib(bound)} MiB) RSS ${mib(full)} MiB: ${((full - idle) / stored).toFixed(2)}x the accounted bytes`
+  );
 }
 
 async function stop(child: ChildProcess): Promise<void> {
@@ -171,6 +239,7 @@ async function main(): Promise<void> {
     results.push(half);
   }
   await stop(mem.child);
+  const memoryLine = WRK ? await memory(originUrl, routesFile) : 'memory: skipped (needs wrk)';
 
   if (has('redis-server')) {
     const redisPort = await freePort();
@@ -186,11 +255,16 @@ async function main(): Promise<void> {
     ]);
     redis.stdout?.resume();
     await new Promise((r) => setTimeout(r, 300));
-    const red = await startProxy(originUrl, { REDIS_URL: `redis://127.0.0.1:${redisPort}` }, routesFile);
+    const redisUrl = `redis://127.0.0.1:${redisPort}`;
+    const red = await startProxy(originUrl, { REDIS_URL: redisUrl }, routesFile);
     await waitHttp(`${red.url}/item`);
     await waitHttp(`${red.url}/item`);
-    results.push(await load('proxy, redis store, hit', `${red.url}/item`));
+    results.push(await load('proxy, redis store + local tier, hit', `${red.url}/item`));
     await stop(red.child);
+    const far = await startProxy(originUrl, { REDIS_URL: redisUrl, LOCAL_TIER_TTL_MS: '0' }, routesFile);
+    await waitHttp(`${far.url}/item`);
+    results.push(await load('proxy, redis store, no local tier, hit', `${far.url}/item`));
+    await stop(far.child);
     redis.kill('SIGTERM');
   } else {
     process.stderr.write('  redis-server not found: the Redis case is skipped\n');
@@ -210,11 +284,11 @@ async function main(): Promise<void> {
   const line = (cells: string[]) =>
     cells.map((c, i) => (i === 0 ? c.padEnd(widths[i] ?? 0) : c.padStart(widths[i] ?? 0))).join('  ');
   process.stdout.write(
-    `\n${line(header)}\n${widths.map((w) => '-'.repeat(w)).join('  ')}\n${rows.map(line).join('\n')}\n`,
+    `\n${line(header)}\n${widths.map((w) => '-'.repeat(w)).join('  ')}\n${rows.map(line).join('\n')}\n\n${memoryLine}\n`,
   );
 }
 
 main().catch((err: unknown) => {
-  process.stderr.write(`bench failed: ${err instanceof Error ? err.message : String(err)}\n`);
+  process.stderr.write(`bench failed: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}\n`);
   process.exit(1);
 });

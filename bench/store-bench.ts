@@ -2,12 +2,8 @@ import { once } from 'node:events';
 import { setTimeout as delay } from 'node:timers/promises';
 import { Worker } from 'node:worker_threads';
 import { Redis } from 'ioredis';
-import {
-  createMemoryStore,
-  createRedisKeys,
-  createRedisStore,
-  type Store,
-} from '../src/modules/store/index.js';
+import { createMemoryStore, createRedisKeys, type Store } from '../src/modules/store/index.js';
+import { createRedisStore } from '../src/modules/store/redis-store.js';
 import type { StoredEntry } from '../src/modules/store/types.js';
 import type { PingFigures } from './support/pinger.js';
 import { type RedisServerProcess, startRedisServer } from './support/redis-server.js';

@@ -11,7 +11,8 @@ import type { RequestContext } from './modules/pipeline/context.js';
 import { createLimiter, rateLimitStage } from './modules/ratelimit/index.js';
 import { createRouteSource, type RouteTable, routerStage } from './modules/router/index.js';
 import { withStoreBreaker } from './modules/store/breaker-store.js';
-import { createStore } from './modules/store/index.js';
+import { createMemoryStore, createStore, type RedisStore } from './modules/store/index.js';
+import { createTieredStore } from './modules/store/tiered-store.js';
 import {
   createInvalidator,
   type InvalidationReport,
@@ -78,7 +79,7 @@ export async function createApp(config: Config, log: Logger, opts: AppOptions = 
     metrics,
     watch: opts.watchRoutes ?? true,
   });
-  const rawStore = createStore(config, log);
+  const rawStore = await createStore(config, log);
   // The memory store cannot fail the way Redis does; it keeps its synchronous hits unwrapped.
   const guardedStore =
     rawStore.kind === 'memory' || config.storeBreakerFailures === 0
@@ -89,7 +90,22 @@ export async function createApp(config: Config, log: Logger, opts: AppOptions = 
           metrics,
           log,
         });
-  const store = guardedStore ?? rawStore;
+  const shared = guardedStore ?? rawStore;
+  // With Redis, a memory tier answers repeat hits without a round trip; pub/sub keeps it honest.
+  const store =
+    'onEventGap' in rawStore && config.localTierTtlMs > 0
+      ? createTieredStore({
+          local: createMemoryStore({
+            maxBytes: config.cacheMaxBytes,
+            maxObjectBytes: config.maxObjectBytes,
+            log,
+          }),
+          remote: shared,
+          localTtlMs: config.localTierTtlMs,
+          onEventGap: (listener) => (rawStore as RedisStore).onEventGap(listener),
+          log,
+        })
+      : shared;
   const upstream = createUpstreamClient({
     connectTimeoutMs: config.upstreamConnectTimeoutMs,
     headersTimeoutMs: config.upstreamHeadersTimeoutMs,
@@ -152,7 +168,7 @@ export async function createApp(config: Config, log: Logger, opts: AppOptions = 
   const probe = createOriginProbe();
   let live = true;
   // Read at every collection, so cluster workers (which have no admin listener) report them too.
-  metrics.watchMemoryStore(() => rawStore.stats());
+  metrics.watchMemoryStore(() => store.stats());
   const invalidateInStore = createInvalidator({ store, routes, metrics, log });
   const invalidate = (req: InvalidationRequest) =>
     invalidateInStore(req).catch((err: unknown) => {

@@ -1,5 +1,4 @@
 import { type IncomingMessage, type ServerResponse, STATUS_CODES } from 'node:http';
-import { pipeline } from 'node:stream';
 import type { TLSSocket } from 'node:tls';
 import { type RequestRecorder, upstreamFailureReason } from '../modules/metrics/index.js';
 import type { Metrics } from '../modules/metrics/registry.js';
@@ -9,6 +8,7 @@ import type { AccessLog } from '../utils/access-log.js';
 import { isTagcacheError, TagcacheError } from '../utils/errors.js';
 import { endToEndHeaders, type HeaderMap } from '../utils/headers.js';
 import type { Logger } from '../utils/logger.js';
+import { relay } from '../utils/relay.js';
 import { RetryLaterError } from '../utils/retry-later.js';
 import { limitBody } from './body-limit.js';
 import { checkRequest, isRefusal, type RequestLimits } from './request-checks.js';
@@ -95,10 +95,10 @@ export function createProxyHandler(
       body.on('data', (chunk: Buffer) => {
         bytes += chunk.length;
       });
-      pipeline(body, res, (err) => {
+      relay(body, res, (err) => {
         if (err === undefined || err === null) return finish(ctx, r.status, bytes);
         // Headers are gone: all a proxy can do is cut the connection, so the client sees truncation.
-        // pipeline has destroyed `res` either way, so the error itself tells a backend failure from a client abort.
+        // relay has destroyed `res` either way, so the error itself tells a backend failure from a client abort.
         const failure = upstreamBodyError(err, ctx.upstreamAddress ?? 'unknown');
         if (failure !== undefined) {
           metrics.upstreamErrors

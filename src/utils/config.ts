@@ -57,6 +57,8 @@ export interface Config {
   readonly maxTagBytes: number;
   /** How long an expired entry is kept past its stale windows, for conditional revalidation. */
   readonly staleKeepSeconds: number;
+  /** With Redis, how long this process keeps a memory copy of an entry it read or wrote (0: no local tier). */
+  readonly localTierTtlMs: number;
   /** While a backend's circuit is open, stored entries are served stale up to this long past freshness. */
   readonly staleOnOutageSeconds: number;
   /** Send the client's Host to the backend instead of the backend's own host. */
@@ -150,6 +152,7 @@ export function loadConfig(env: Env = process.env): Config {
     maxTagsPerResponse: readInt(env, 'MAX_TAGS_PER_RESPONSE', 256, 1, 10_000),
     maxTagBytes: readInt(env, 'MAX_TAG_BYTES', 1024, 1, 65_536),
     staleKeepSeconds: readInt(env, 'STALE_KEEP_SECONDS', 3600, 0, 30 * 86_400),
+    localTierTtlMs: readInt(env, 'LOCAL_TIER_TTL_MS', 30_000, 0, 3_600_000),
     staleOnOutageSeconds: readInt(env, 'STALE_ON_OUTAGE_SECONDS', 7200, 0, 30 * 86_400),
     preserveHost: readBool(env, 'PRESERVE_HOST', false),
     upstreamUrls,

@@ -139,3 +139,19 @@ export function jsonLines(proc: ProxyProcess): Record<string, unknown>[] {
 }
 
 export const MiB = 1024 * 1024;
+
+/**
+ * Runs a test body against a child; when it fails, the error carries the
+ * child's stderr and last stdout lines, so a failure in CI explains itself.
+ */
+export async function explained<T>(proc: ProxyProcess, body: () => Promise<T>): Promise<T> {
+  try {
+    return await body();
+  } catch (err) {
+    if (err instanceof Error) {
+      const tail = proc.stdout.join('').split('\n').slice(-30).join('\n');
+      err.message += `\n--- proxy stderr ---\n${proc.stderr.join('')}\n--- proxy stdout (last lines) ---\n${tail}`;
+    }
+    throw err;
+  }
+}

@@ -19,6 +19,8 @@ beforeAll(async () => {
     STORE_TIMEOUT_MS: '200',
     STORE_BREAKER_FAILURES: '3',
     STORE_BREAKER_OPEN_MS: '500',
+    // Every read must reach Redis here; the local tier (which would answer hits through the outage) has its own suite.
+    LOCAL_TIER_TTL_MS: '0',
     ACCESS_LOG: 'off',
   });
 });

@@ -12,14 +12,13 @@ storeContract('memory', async (settings) => createMemoryStore({ maxBytes: 256 * 
 });
 
 describe('memory store', () => {
-  it('answers get synchronously, with a frozen entry', async () => {
+  it('answers get synchronously, with the very entry it was handed (no copy per put)', async () => {
     const store = createMemoryStore({ maxBytes: MiB });
-    await store.put(makeEntry('a', { tags: ['t'] }), 60_000);
+    const put = makeEntry('a', { tags: ['t'] });
+    await store.put(put, 60_000);
     const entry = store.get('a');
     expect(entry).not.toBeInstanceOf(Promise);
-    expect(entry?.id).toBe('a');
-    expect(Object.isFrozen(entry)).toBe(true);
-    expect(Object.isFrozen(entry?.tags)).toBe(true);
+    expect(entry).toBe(put);
     await store.close();
   });
 

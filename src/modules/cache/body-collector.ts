@@ -1,4 +1,4 @@
-import { pipeline, type Readable, Transform } from 'node:stream';
+import { type Readable, Transform } from 'node:stream';
 
 /**
  * Passes a response body through unchanged while keeping a copy of it, up to
@@ -35,15 +35,33 @@ export function collectBody(
       callback(null, chunk);
     },
     flush(callback) {
-      settle(over ? undefined : Buffer.concat(chunks, size));
+      settle(over ? undefined : own(chunks, size));
       callback();
     },
   });
-  pipeline(source, tee, (err) => {
-    if (err) settle(undefined);
+  // pipe() plus error handling, not pipeline(): see utils/relay.ts for why.
+  source.once('error', (err) => tee.destroy(err));
+  source.once('close', () => {
+    if (!source.readableEnded) tee.destroy(source.errored ?? new Error('the body was cut short'));
   });
-  tee.once('close', () => settle(undefined));
+  tee.once('close', () => {
+    settle(undefined);
+    if (!source.readableEnded) source.destroy();
+  });
+  source.pipe(tee);
   return tee;
+}
+
+/**
+ * One buffer of exactly the body's size and nobody else's. Buffer.concat
+ * carves small results out of Node's shared 8 KiB pool, and a stored 1 KiB
+ * body would then keep a whole slab alive for as long as it is cached.
+ */
+function own(chunks: readonly Buffer[], size: number): Buffer {
+  const out = Buffer.allocUnsafeSlow(size);
+  let offset = 0;
+  for (const chunk of chunks) offset += chunk.copy(out, offset);
+  return out;
 }
 
 /** Reads a whole body with no client attached (background revalidation), up to maxBytes. */

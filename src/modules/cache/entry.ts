@@ -24,7 +24,33 @@ const KEPT_ON_304 = new Set([
   'content-type',
 ]);
 
-/** The headers to store: the client's view of the response, minus per-answer fields, with an exact length. */
+/** Fields whose values repeat across entries (content-type, cache-control, via …) share one string. */
+const UNIQUE_VALUES = new Set([
+  'etag',
+  'last-modified',
+  'date',
+  'expires',
+  'set-cookie',
+  'location',
+  'content-location',
+]);
+const interned = new Map<string, string>();
+
+function intern(name: string, value: string): string {
+  if (UNIQUE_VALUES.has(name) || value.length > 128) return value;
+  const known = interned.get(value);
+  if (known !== undefined) return known;
+  // Bounded: a backend sending endless distinct values only resets the table.
+  if (interned.size >= 10_000) interned.clear();
+  interned.set(value, value);
+  return value;
+}
+
+/**
+ * The headers to store: the client's view of the response, minus per-answer
+ * fields, with an exact length. Repeating values are interned: ten thousand
+ * small entries otherwise hold ten thousand copies of "public, max-age=60".
+ */
 export function storedHeaders(
   headers: HeaderMap,
   bodyLength: number | undefined,
@@ -33,9 +59,9 @@ export function storedHeaders(
   for (const name in headers) {
     const value = headers[name];
     if (value === undefined || NOT_STORED.has(name)) continue;
-    out[name] = value;
+    out[name] = typeof value === 'string' ? intern(name, value) : value;
   }
-  if (bodyLength !== undefined) out['content-length'] = String(bodyLength);
+  if (bodyLength !== undefined) out['content-length'] = intern('content-length', String(bodyLength));
   return out;
 }
 

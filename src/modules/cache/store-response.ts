@@ -60,7 +60,9 @@ export function absorbResponse(
   const snapshot = { ...headers };
   const status = res.status;
   const tags = ctx.tags;
-  const url = `${ctx.scheme}://${ctx.host}${ctx.target}`;
+  const target = `${ctx.scheme}://${ctx.host}${ctx.target}`;
+  // Usually the key itself: one string for both.
+  const url = target === key ? key : target;
   const variant = policy.vary === undefined ? undefined : variantKey(policy.vary, ctx.headers);
   const save = (body: Buffer): StoredEntry => {
     // storedAt is when the request went upstream: a purge after that must refuse this write (tombstones).

@@ -1,4 +1,5 @@
 import { randomUUID } from 'node:crypto';
+import { EventEmitter } from 'node:events';
 import type { IncomingHttpHeaders } from 'node:http';
 import type { Readable } from 'node:stream';
 import type { Middleware } from '../../utils/compose.js';
@@ -30,7 +31,7 @@ export interface RequestInit {
   body: Readable | null;
   log: Logger;
   /** Called the first time a stage asks for the abort signal. */
-  onAbortWanted?: (controller: AbortController) => void;
+  onAbortWanted?: (controller: ClientAbort) => void;
   /** Relays an interim (1xx) response to the client; absent for background requests. */
   onInterim?: (status: number, headers: HeaderMap) => void;
   background?: boolean;
@@ -82,8 +83,8 @@ export class RequestContext {
   /** The error behind a generated error answer, for the access log. */
   error: TagcacheError | undefined = undefined;
 
-  #abort: AbortController | undefined = undefined;
-  readonly #onAbortWanted: ((controller: AbortController) => void) | undefined;
+  #abort: ClientAbort | undefined = undefined;
+  readonly #onAbortWanted: ((controller: ClientAbort) => void) | undefined;
 
   constructor(init: RequestInit) {
     this.id = init.id;
@@ -104,13 +105,13 @@ export class RequestContext {
     this.onInterim = init.onInterim;
   }
 
-  /** Aborted when the client goes away before its answer is complete. */
-  get signal(): AbortSignal {
+  /** Emits 'abort' when the client goes away before its answer is complete (undici takes it as a signal). */
+  get signal(): ClientAbort {
     if (this.#abort === undefined) {
-      this.#abort = new AbortController();
+      this.#abort = new ClientAbort();
       this.#onAbortWanted?.(this.#abort);
     }
-    return this.#abort.signal;
+    return this.#abort;
   }
 
   /** The Host the client asked for, lower-case; '' when absent. */
@@ -120,6 +121,20 @@ export class RequestContext {
 }
 
 export type Stage = Middleware<RequestContext>;
+
+/**
+ * An abort signal in undici's EventEmitter form: an AbortController costs an
+ * EventTarget per proxied request (and a DOMException when it fires), where
+ * this costs an emitter.
+ */
+export class ClientAbort extends EventEmitter {
+  aborted = false;
+  abort(): void {
+    if (this.aborted) return;
+    this.aborted = true;
+    this.emit('abort');
+  }
+}
 
 const REQUEST_ID = /^[A-Za-z0-9._:@/+=-]{1,128}$/;
 

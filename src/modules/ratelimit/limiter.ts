@@ -1,8 +1,9 @@
 import type { Config } from '../../utils/config.js';
+import { errorMessage } from '../../utils/errors.js';
 import type { Logger } from '../../utils/logger.js';
 import type { RateLimit } from '../router/types.js';
 import { createMemoryLimiter } from './memory-limiter.js';
-import { createRedisLimiter } from './redis-limiter.js';
+import type { RedisLimiter } from './redis-limiter.js';
 import type { Verdict } from './token-bucket.js';
 
 export interface Limiter {
@@ -31,15 +32,44 @@ export function createLimiter(settings: LimiterSettings, log: Logger): Limiter {
       close: async () => undefined,
     };
   }
-  const redis = createRedisLimiter({
-    url: settings.redisUrl,
-    clusterNodes: settings.redisClusterNodes,
-    prefix: settings.redisPrefix,
-    timeoutMs: settings.storeTimeoutMs,
-    failures: settings.storeBreakerFailures,
-    openMs: settings.storeBreakerOpenMs,
-    fallback: memory,
-    log,
-  });
-  return { take: (route, client, rule) => redis.take(route, client, rule), close: () => redis.close() };
+  // Connected on the first limited request: most tables limit nothing, and an idle Redis connection
+  // (and ioredis itself) would be paid for by every instance.
+  let redis: RedisLimiter | undefined;
+  let loading: Promise<void> | undefined;
+  let closed = false;
+  const load = () =>
+    import('./redis-limiter.js').then(
+      ({ createRedisLimiter }) => {
+        if (closed) return;
+        redis = createRedisLimiter({
+          url: settings.redisUrl,
+          clusterNodes: settings.redisClusterNodes,
+          prefix: settings.redisPrefix,
+          timeoutMs: settings.storeTimeoutMs,
+          failures: settings.storeBreakerFailures,
+          openMs: settings.storeBreakerOpenMs,
+          fallback: memory,
+          log,
+        });
+      },
+      (err: unknown) =>
+        log.warn(
+          { err: errorMessage(err) },
+          'rate limits: the shared limiter failed to load; limiting per instance',
+        ),
+    );
+  return {
+    take(route, client, rule) {
+      if (redis !== undefined) return redis.take(route, client, rule);
+      loading ??= load();
+      return loading.then(() =>
+        redis === undefined ? memory.take(`${route}\0${client}`, rule) : redis.take(route, client, rule),
+      );
+    },
+    async close() {
+      closed = true;
+      await loading;
+      await redis?.close();
+    },
+  };
 }

@@ -3,6 +3,7 @@ import { RetryLaterError } from '../../utils/retry-later.js';
 import type { Metrics } from '../metrics/registry.js';
 import type { Stage } from '../pipeline/context.js';
 import { matchRoute, type RouteSource } from '../router/router-stage.js';
+import type { Route } from '../router/types.js';
 import type { Limiter } from './limiter.js';
 
 export interface RateLimitStageDeps {
@@ -23,12 +24,22 @@ export interface RateLimitStageDeps {
 export function rateLimitStage(deps: RateLimitStageDeps): Stage {
   const { routes, limiter, trustedProxies, metrics } = deps;
   const exempting = deps.placement === 'after-cache';
-  return async function rateLimit(ctx, next) {
+  // Not async: a route without a limit passes straight on, without a promise of its own.
+  return function rateLimit(ctx, next) {
     // A background revalidation is the cache's own request, not a client's.
     if (ctx.background) return next();
     const { route } = matchRoute(ctx, routes);
     const rule = route.rateLimit;
     if (rule === undefined || rule.exemptHits !== exempting) return next();
+    return limit(ctx, next, route, rule);
+  };
+
+  async function limit(
+    ctx: Parameters<Stage>[0],
+    next: () => Promise<void>,
+    route: Route,
+    rule: NonNullable<Route['rateLimit']>,
+  ): Promise<void> {
     const client = clientAddress(ctx.clientIp, ctx.headers['x-forwarded-for'], trustedProxies);
     const found = limiter.take(route.name, client, rule);
     const verdict = found instanceof Promise ? await found : found;
@@ -42,5 +53,5 @@ export function rateLimitStage(deps: RateLimitStageDeps): Stage {
       );
     }
     return next();
-  };
+  }
 }

@@ -1,6 +1,5 @@
 import type { Logger } from '../../utils/logger.js';
 import { createMemoryStore } from './memory-store.js';
-import { createRedisStore } from './redis-store.js';
 import type { Store } from './types.js';
 
 export type { InvalidationListener } from './listeners.js';
@@ -11,7 +10,7 @@ export {
   type MemoryStoreOptions,
 } from './memory-store.js';
 export { createRedisKeys, hashName, type RedisKeys } from './redis-keys.js';
-export { createRedisStore, type RedisStore, type RedisStoreOptions } from './redis-store.js';
+export type { RedisStore, RedisStoreOptions } from './redis-store.js';
 export type * from './types.js';
 
 /** The Config fields the store is chosen and sized by (src/utils/config.ts). */
@@ -26,12 +25,21 @@ export interface StoreSettings {
 
 /**
  * Redis Cluster when REDIS_CLUSTER_NODES is set, single Redis when REDIS_URL
- * is, the embedded memory store otherwise. Returns at once: a Redis store
- * connects in the background and reports through ping().
+ * is, the embedded memory store otherwise. A Redis store connects in the
+ * background and reports through ping(). ioredis is loaded only when Redis is
+ * configured: it is a fifth of an idle proxy's memory.
  */
-export function createStore(settings: StoreSettings, log?: Logger, instanceId?: string): Store {
+export async function createStore(
+  settings: StoreSettings,
+  log?: Logger,
+  instanceId?: string,
+): Promise<Store> {
   const { redisUrl, redisClusterNodes, redisPrefix, storeTimeoutMs } = settings;
-  if (redisClusterNodes !== undefined && redisClusterNodes.length > 0) {
+  const { createRedisStore } =
+    redisUrl !== undefined || redisClusterNodes !== undefined
+      ? await import('./redis-store.js')
+      : { createRedisStore: undefined };
+  if (createRedisStore !== undefined && redisClusterNodes !== undefined && redisClusterNodes.length > 0) {
     return createRedisStore({
       clusterNodes: redisClusterNodes,
       prefix: redisPrefix,
@@ -40,7 +48,7 @@ export function createStore(settings: StoreSettings, log?: Logger, instanceId?: 
       log,
     });
   }
-  if (redisUrl !== undefined) {
+  if (createRedisStore !== undefined && redisUrl !== undefined) {
     return createRedisStore({
       url: redisUrl,
       prefix: redisPrefix,

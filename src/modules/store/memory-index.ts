@@ -2,34 +2,45 @@
  * name → ids of the live entries carrying it (a tag, or a URL key). The memory
  * store removes an id when its entry leaves the cache for any reason, so a
  * set never holds ids of evicted or expired entries and empty sets are dropped.
+ * A name with one id (every URL key without variants) holds the id itself,
+ * not a Set: a Set costs more than the entry's own strings.
  */
 export class MembershipIndex {
-  readonly #sets = new Map<string, Set<string>>();
+  readonly #sets = new Map<string, string | Set<string>>();
   #memberships = 0;
 
   add(name: string, id: string): void {
-    let ids = this.#sets.get(name);
+    const ids = this.#sets.get(name);
     if (ids === undefined) {
-      ids = new Set();
-      this.#sets.set(name, ids);
-    }
-    if (!ids.has(id)) {
+      this.#sets.set(name, id);
+    } else if (typeof ids === 'string') {
+      if (ids === id) return;
+      this.#sets.set(name, new Set([ids, id]));
+    } else {
+      if (ids.has(id)) return;
       ids.add(id);
-      this.#memberships++;
     }
+    this.#memberships++;
   }
 
   remove(name: string, id: string): void {
     const ids = this.#sets.get(name);
-    if (ids === undefined || !ids.delete(id)) return;
+    if (ids === undefined) return;
+    if (typeof ids === 'string') {
+      if (ids !== id) return;
+      this.#sets.delete(name);
+    } else {
+      if (!ids.delete(id)) return;
+      if (ids.size === 0) this.#sets.delete(name);
+    }
     this.#memberships--;
-    if (ids.size === 0) this.#sets.delete(name);
   }
 
   /** A copy: callers delete entries while walking it, which edits the live set. */
   ids(name: string): string[] {
     const ids = this.#sets.get(name);
-    return ids === undefined ? [] : [...ids];
+    if (ids === undefined) return [];
+    return typeof ids === 'string' ? [ids] : [...ids];
   }
 
   /** Number of names with at least one id. */

@@ -147,10 +147,15 @@ function watchConnection<C extends RedisClient>(client: C, role: string, log: Lo
 
 async function quit(client: RedisClient): Promise<void> {
   if (client.status === 'end') return;
+  // QUIT needs a live connection; without one (and with an offline queue, as the subscriber has) it
+  // would wait for a reconnect that may never come. Dropping the socket is then the whole of closing.
+  if (client.status !== 'ready') {
+    client.disconnect();
+    return;
+  }
   try {
     await client.quit();
   } catch {
-    // QUIT needs a live connection; without one, dropping the socket is the whole of closing.
     client.disconnect();
   }
 }

@@ -8,6 +8,12 @@ export interface InvalidationChannel {
   publish(event: InvalidationEvent): Promise<void>;
   /** Hears events from every instance on the channel, this one included. */
   listen(listener: InvalidationListener): () => void;
+  /**
+   * Called when events may have been missed: the subscriber connection closed,
+   * and again once it is subscribed anew. A local copy of anything must then be
+   * distrusted. Opens the subscriber like listen() does.
+   */
+  onGap(listener: () => void): () => void;
   close(): void;
 }
 
@@ -27,6 +33,16 @@ export function createInvalidationChannel(
   );
   let subscriber: RedisClient | undefined;
   let closed = false;
+  const gapListeners = new Set<() => void>();
+  const gap = () => {
+    for (const listener of gapListeners) {
+      try {
+        listener();
+      } catch (err) {
+        log?.error({ err }, 'an invalidation gap listener threw');
+      }
+    }
+  };
 
   function subscribe(): void {
     const sub = conn.createSubscriber();
@@ -42,6 +58,18 @@ export function createInvalidationChannel(
     sub.subscribe(channel).catch((err: unknown) => {
       log?.warn({ err, channel }, 'redis store: subscribing to invalidation events failed');
     });
+    let lost = false;
+    sub.on('close', () => {
+      if (closed || lost) return;
+      lost = true;
+      gap();
+    });
+    // ioredis resubscribes on reconnect; whatever was published in between is gone.
+    sub.on('ready', () => {
+      if (!lost || closed) return;
+      lost = false;
+      gap();
+    });
     subscriber = sub;
   }
 
@@ -55,9 +83,16 @@ export function createInvalidationChannel(
       if (subscriber === undefined) subscribe();
       return remove;
     },
+    onGap(listener) {
+      if (closed) return () => {};
+      gapListeners.add(listener);
+      if (subscriber === undefined) subscribe();
+      return () => gapListeners.delete(listener);
+    },
     close() {
       closed = true;
       listeners.clear();
+      gapListeners.clear();
     },
   };
 }

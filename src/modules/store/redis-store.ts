@@ -41,6 +41,8 @@ export interface RedisStoreOptions {
 export interface RedisStore extends Store {
   readonly kind: 'redis' | 'redis-cluster';
   get(id: string): Promise<StoredEntry | undefined>;
+  /** Called when invalidation events may have been missed (see InvalidationChannel.onGap). */
+  onEventGap(listener: () => void): () => void;
 }
 
 /**
@@ -94,6 +96,7 @@ export function createRedisStore(options: RedisStoreOptions): RedisStore {
         return { entries };
       }),
     onInvalidation: (listener) => channel.listen(listener),
+    onEventGap: (listener) => channel.onGap(listener),
     ping: () =>
       run('ping', async () => {
         await client.ping();

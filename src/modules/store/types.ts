@@ -57,6 +57,9 @@ export interface Store {
   get(id: string): MaybePromise<StoredEntry | undefined>;
   /**
    * Writes the entry with its tag and key memberships, together or not at all.
+   * The entry is handed over: the memory store keeps the very object, so the
+   * caller must not change it afterwards (entries are never mutated; a soft
+   * purge replaces one).
    * ttlMs is how long the entry stays useful (freshness plus stale windows plus keep).
    */
   put(entry: StoredEntry, ttlMs: number): Promise<void>;

@@ -1,3 +1,4 @@
+import type { EventEmitter } from 'node:events';
 import type { Readable } from 'node:stream';
 import { Pool, errors as undiciErrors } from 'undici';
 import { TagcacheError } from '../../utils/errors.js';
@@ -18,7 +19,8 @@ export interface UpstreamRequest {
   readonly path: string;
   readonly headers: HeaderMap;
   readonly body: Readable | null;
-  readonly signal?: AbortSignal;
+  /** An AbortSignal, or an emitter of 'abort' (undici takes both). */
+  readonly signal?: AbortSignal | EventEmitter;
   /** Interim (1xx) responses the backend sends before its final one. */
   readonly onInfo?: (status: number, headers: HeaderMap) => void;
 }

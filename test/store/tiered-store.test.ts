@@ -1,0 +1,99 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { fetchRaw } from '../support/http.js';
+import { type Origin, respond, startOrigin } from '../support/origin.js';
+import { type RunningProxy, startProxy } from '../support/proxy.js';
+import { startRedis, type TestRedis, uniquePrefix } from '../support/redis.js';
+
+const TOKEN = 'test-token-0123456789';
+const purge = (adminUrl: string, body: unknown) =>
+  fetchRaw(`${adminUrl}/invalidate`, {
+    method: 'POST',
+    headers: { authorization: `Bearer ${TOKEN}`, 'content-type': 'application/json' },
+    body: JSON.stringify(body),
+  });
+const metric = async (adminUrl: string, name: string) => {
+  const text = await (await fetch(`${adminUrl}/metrics`)).text();
+  return Number(new RegExp(`^${name}(?:\\{[^}]*\\})? (\\S+)$`, 'm').exec(text)?.[1] ?? Number.NaN);
+};
+
+/**
+ * The local tier in front of Redis, through two real proxies sharing one real
+ * Redis: hits answered from memory, purges from either instance honoured at
+ * once, and the tier emptied when invalidation events may have been lost.
+ */
+describe('the local tier in front of a shared Redis', () => {
+  let origin: Origin;
+  let redis: TestRedis;
+  let a: RunningProxy;
+  let b: RunningProxy;
+  beforeAll(async () => {
+    origin = await startOrigin();
+    redis = await startRedis({ own: true });
+    const env = {
+      UPSTREAM_URL: origin.url,
+      REDIS_URL: redis.url,
+      REDIS_PREFIX: uniquePrefix('tier'),
+      STORE_TIMEOUT_MS: '300',
+    };
+    a = await startProxy(env);
+    b = await startProxy(env);
+  });
+  afterAll(async () => {
+    await a.close();
+    await b.close();
+    await redis.stop();
+    await origin.close();
+  });
+
+  it('answers repeat hits from memory, without a Redis round trip', async () => {
+    origin.on('/t1', respond(200, { 'cache-control': 'max-age=3600' }));
+    await fetchRaw(`${a.url}/t1`);
+    const before = await metric(
+      a.adminUrl,
+      'tagcache_store_operation_duration_seconds_count\\{operation="get"\\}',
+    );
+    for (let i = 0; i < 5; i++) expect((await fetchRaw(`${a.url}/t1`)).headers['x-cache']).toBe('HIT');
+    const after = await metric(
+      a.adminUrl,
+      'tagcache_store_operation_duration_seconds_count\\{operation="get"\\}',
+    );
+    expect(after).toBe(before);
+    expect(await metric(a.adminUrl, 'tagcache_memory_store_entries')).toBeGreaterThan(0);
+  });
+
+  it('drops a copy held by one instance when another purges it', async () => {
+    origin.on('/t2', respond(200, { 'cache-control': 'max-age=3600', 'surrogate-key': 'tier-tag' }));
+    await fetchRaw(`${a.url}/t2`);
+    // b reads it from Redis (or fetches it, if a's write has not landed yet) and keeps a copy.
+    await expect.poll(async () => (await fetchRaw(`${b.url}/t2`)).headers['x-cache']).toBe('HIT');
+    const held = (await fetchRaw(`${b.url}/t2`)).text();
+    const fetched = origin.count('/t2');
+    expect((await purge(a.adminUrl, { tags: ['tier-tag'] })).status).toBe(200);
+    // The event reaches b over pub/sub: its copy goes, and its next request refetches.
+    await expect.poll(async () => (await fetchRaw(`${b.url}/t2`)).text()).not.toBe(held);
+    expect(origin.count('/t2')).toBeGreaterThan(fetched);
+  });
+
+  it('is emptied when invalidation events may be lost, keeps answering through a Redis outage, and empties again on reconnect', async () => {
+    origin.on('/t3', respond(200, { 'cache-control': 'max-age=3600' }));
+    await fetchRaw(`${a.url}/t3`);
+    expect((await fetchRaw(`${a.url}/t3`)).headers['x-cache']).toBe('HIT');
+    const emptied = () => a.lines.filter((l) => l.msg.includes('local tier emptied')).length;
+    await redis.kill();
+    // The subscriber dropped: purges made meanwhile by other instances would be missed.
+    await expect.poll(emptied).toBe(1);
+    const first = await fetchRaw(`${a.url}/t3`);
+    expect(first.status).toBe(200);
+    expect(first.headers['x-cache']).toBe('MISS');
+    // Redis refuses the write, but this instance keeps its own copy and answers from it.
+    await expect.poll(async () => (await fetchRaw(`${a.url}/t3`)).headers['x-cache']).toBe('HIT');
+    const duringOutage = origin.count('/t3');
+    await redis.restart();
+    await expect.poll(emptied, { timeout: 15_000 }).toBe(2);
+    // Emptied once resubscribed; caching through Redis resumes without a restart.
+    await expect
+      .poll(async () => (await fetchRaw(`${a.url}/t3`)).headers['x-cache'], { timeout: 15_000 })
+      .toBe('HIT');
+    expect(origin.count('/t3')).toBeGreaterThan(duringOutage);
+  });
+});
