@@ -163,24 +163,28 @@ export function storeContract(name: string, open: OpenStore, options: ContractOp
       expect(await store.invalidate({ kind: 'tags', tags: ['new'] }, 'hard')).toEqual({ entries: 1 });
     });
 
-    it('purges every variant of a URL key, and only that key', async () => {
+    it('purges every variant of a URL key and the entry at the key itself, and only that key', async () => {
       const store = await fresh();
       const key = 'GET https://shop.example/products/1';
       const variants = ['gzip', 'br', 'identity'].map((encoding) => makeEntry(`${key}#${encoding}`, { key }));
+      const marker = makeEntry(key); // the vary marker lives at the key's own id
       const other = makeEntry('GET https://shop.example/products/10#gzip', {
         key: 'GET https://shop.example/products/10',
       });
-      await putAll(store, [...variants, other]);
-      const ids = [...variants, other].map((entry) => entry.id);
-      expect(await store.invalidate({ kind: 'keys', keys: [key] }, 'soft')).toEqual({ entries: 3 });
+      const plain = makeEntry('GET https://shop.example/products/10'); // its marker: same key, kept
+      await putAll(store, [...variants, marker, other, plain]);
+      const ids = [...variants, marker, other, plain].map((entry) => entry.id);
+      expect(await store.invalidate({ kind: 'keys', keys: [key] }, 'soft')).toEqual({ entries: 4 });
       expect((await read(store, variants[0]?.id ?? ''))?.softPurgedAt).toBeGreaterThan(0);
+      expect((await read(store, marker.id))?.softPurgedAt).toBeGreaterThan(0);
       expect((await read(store, other.id))?.softPurgedAt).toBe(0);
+      expect((await read(store, plain.id))?.softPurgedAt).toBe(0);
       expect(
         await store.invalidate({ kind: 'keys', keys: [key, 'GET https://shop.example/none'] }, 'hard'),
       ).toEqual({
-        entries: 3,
+        entries: 4,
       });
-      expect(await present(store, ids)).toEqual([other.id]);
+      expect(await present(store, ids)).toEqual([other.id, plain.id]);
     });
 
     it('purges everything, soft then hard', async () => {

@@ -1,8 +1,12 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { createMemoryStore } from '../../src/modules/store/memory-store.js';
+import { createTieredStore } from '../../src/modules/store/tiered-store.js';
+import type { Store } from '../../src/modules/store/types.js';
 import { fetchRaw } from '../support/http.js';
 import { type Origin, respond, startOrigin } from '../support/origin.js';
 import { type RunningProxy, startProxy } from '../support/proxy.js';
 import { startRedis, type TestRedis, uniquePrefix } from '../support/redis.js';
+import { makeEntry } from './entries.js';
 
 const TOKEN = 'test-token-0123456789';
 const purge = (adminUrl: string, body: unknown) =>
@@ -95,5 +99,25 @@ describe('the local tier in front of a shared Redis', () => {
       .poll(async () => (await fetchRaw(`${a.url}/t3`)).headers['x-cache'], { timeout: 15_000 })
       .toBe('HIT');
     expect(origin.count('/t3')).toBeGreaterThan(duringOutage);
+  });
+});
+
+describe('the local tier', () => {
+  it('keeps a copy of a body that owns its buffer, not a view pinning the reply it came in', async () => {
+    const reply = Buffer.alloc(64 * 1024, 7); // a socket read holding many replies
+    const far = makeEntry('a', { body: reply.subarray(100, 1124) });
+    const remote = {
+      kind: 'redis',
+      get: async () => far,
+      onInvalidation: () => () => {},
+    } as unknown as Store;
+    const local = createMemoryStore({ maxBytes: 1024 * 1024 });
+    const tiered = createTieredStore({ local, remote, localTtlMs: 60_000, onEventGap: () => () => {} });
+    const served = await tiered.get('a');
+    const kept = local.get('a');
+    expect(kept).toBe(served);
+    expect(kept?.body.equals(far.body)).toBe(true);
+    expect(kept?.body.buffer.byteLength).toBe(1024);
+    await local.close();
   });
 });

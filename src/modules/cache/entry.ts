@@ -28,15 +28,24 @@ const KEPT_ON_304 = new Set([
 const UNIQUE_VALUES = new Set([
   'etag',
   'last-modified',
-  'date',
   'expires',
   'set-cookie',
   'location',
   'content-location',
 ]);
 const interned = new Map<string, string>();
+/**
+ * Date changes every second, so it stays out of the table; but every entry
+ * stored within one second carries the same value, and the last one seen is
+ * shared (48 bytes per entry otherwise).
+ */
+let lastDate = '';
 
 function intern(name: string, value: string): string {
+  if (name === 'date') {
+    if (value !== lastDate) lastDate = value;
+    return lastDate;
+  }
   if (UNIQUE_VALUES.has(name) || value.length > 128) return value;
   const known = interned.get(value);
   if (known !== undefined) return known;
@@ -86,7 +95,8 @@ export function buildEntry(f: EntryFields): StoredEntry {
     headers: f.headers,
     body: f.body,
     policy: encodePolicy(f.policy),
-    tags: f.tags,
+    // Most responses have no tags: one shared empty array, not one per entry.
+    tags: f.tags.length === 0 ? NO_TAGS : f.tags,
     url: f.url,
     route: f.route,
     storedAt: f.storedAt,
@@ -129,3 +139,4 @@ export function variantId(key: string, variant: string): string {
 }
 
 const EMPTY = Buffer.alloc(0);
+const NO_TAGS: readonly string[] = Object.freeze([]);

@@ -1,9 +1,10 @@
 /**
- * name → ids of the live entries carrying it (a tag, or a URL key). The memory
- * store removes an id when its entry leaves the cache for any reason, so a
- * set never holds ids of evicted or expired entries and empty sets are dropped.
- * A name with one id (every URL key without variants) holds the id itself,
- * not a Set: a Set costs more than the entry's own strings.
+ * name → ids of the live entries carrying it (a tag, or the URL key of
+ * variants). The memory store removes an id when its entry leaves the cache
+ * for any reason, so a set never holds ids of evicted or expired entries and
+ * empty sets are dropped. A name with one id (a tag on one entry, a key with
+ * one variant) holds the id itself, not a Set: a Set costs more than the
+ * entry's own strings.
  */
 export class MembershipIndex {
   readonly #sets = new Map<string, string | Set<string>>();

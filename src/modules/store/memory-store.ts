@@ -29,7 +29,10 @@ export interface MemoryStoreOptions {
   readonly maxTombstones?: number;
 }
 
-/** Sizes of the memory store's indexes: they must shrink as entries leave. For tests and debugging. */
+/**
+ * Sizes of the memory store's indexes: they must shrink as entries leave. For tests and debugging.
+ * The key index only holds variants (id ≠ key).
+ */
 export interface MemoryIndexSizes {
   readonly tags: number;
   readonly keys: number;
@@ -54,10 +57,13 @@ const INVALIDATION_BATCH = 5_000;
 
 /**
  * The embedded store: an LRU bounded by bytes with a tag index and a URL key
- * index. Entries are frozen; a soft purge swaps in a marked copy with the
- * remaining TTL. Every way an entry leaves the cache (eviction, expiry,
- * deletion, replacement) passes through lru-cache's dispose, which removes its
- * index memberships, so the indexes only ever name live or not-yet-swept entries.
+ * index. The key index names only variants (id ≠ key): a key's own entry is
+ * found by its id, and indexing it too cost a Map slot per entry (~100 bytes,
+ * see entry-weight.ts). Entries are never changed; a soft purge swaps in a
+ * marked copy with the remaining TTL. Every way an entry leaves the cache
+ * (eviction, expiry, deletion, replacement) passes through lru-cache's
+ * dispose, which removes its index memberships, so the indexes only ever name
+ * live or not-yet-swept entries.
  * Each invalidation leaves tombstones that puts of older responses consult
  * (tombstones.ts): everything here is synchronous, so a put is judged and
  * written in one turn of the event loop, and an invalidation records its
@@ -81,7 +87,7 @@ export function createMemoryStore(options: MemoryStoreOptions): MemoryStore {
     sizeCalculation: entryWeight,
     dispose: (entry) => {
       for (const tag of entry.tags) tags.remove(tag, entry.id);
-      keys.remove(entry.key, entry.id);
+      if (entry.id !== entry.key) keys.remove(entry.key, entry.id);
     },
   });
   const listeners = createInvalidationListeners(
@@ -137,7 +143,10 @@ export function createMemoryStore(options: MemoryStoreOptions): MemoryStore {
       return { ids: union(tags, wanted), matches: (e) => e.tags.some((tag) => wanted.has(tag)) };
     }
     const wanted = new Set(target.keys);
-    return { ids: union(keys, wanted), matches: (e) => wanted.has(e.key) };
+    // A key's own id (its entry or vary marker) is not in the index: only its variants are.
+    const ids = union(keys, wanted);
+    for (const key of wanted) ids.push(key);
+    return { ids, matches: (e) => wanted.has(e.key) };
   }
 
   return {
@@ -160,7 +169,7 @@ export function createMemoryStore(options: MemoryStoreOptions): MemoryStore {
       cache.set(entry.id, stored, { ttl: Math.ceil(ttlMs) });
       if (cache.peek(entry.id) !== stored) return; // over maxObjectBytes: refused
       for (const tag of stored.tags) tags.add(tag, stored.id);
-      keys.add(stored.key, stored.id);
+      if (stored.id !== stored.key) keys.add(stored.key, stored.id);
     },
     async delete(id) {
       const existed = cache.has(id);

@@ -50,8 +50,10 @@ export function createTieredStore(opts: TieredStoreOptions): Store {
       const near = local.get(id);
       if (near !== undefined) return near;
       const far = remote.get(id);
-      const copy = (entry: StoredEntry | undefined) => {
-        if (entry !== undefined) void keep(entry, localTtlMs);
+      const copy = (found: StoredEntry | undefined) => {
+        if (found === undefined) return undefined;
+        const entry = ownBody(found);
+        void keep(entry, localTtlMs);
         return entry;
       };
       return far instanceof Promise ? far.then(copy) : copy(far);
@@ -83,4 +85,19 @@ export function createTieredStore(opts: TieredStoreOptions): Store {
       await Promise.allSettled([remote.close(), local.close()]);
     },
   };
+}
+
+/**
+ * A body read from Redis is a view into a buffer shared with other replies (a
+ * socket read, or the parser's pool for big values: 600 KB behind a 200 KB
+ * body). Kept as is in the near tier, it would pin all of it for as long as
+ * the copy lives, unseen by the byte bound; so the copy gets a buffer of its own.
+ */
+function ownBody(entry: StoredEntry): StoredEntry {
+  const { body } = entry;
+  if (body.byteLength === body.buffer.byteLength) return entry;
+  // allocUnsafeSlow, not Buffer.from: small copies would otherwise share Node's 8 KiB pool.
+  const owned = Buffer.allocUnsafeSlow(body.byteLength);
+  body.copy(owned);
+  return { ...entry, body: owned };
 }
