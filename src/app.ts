@@ -179,11 +179,13 @@ export async function createApp(config: Config, log: Logger, opts: AppOptions = 
   const ops: AppOps = {
     ready: () =>
       runChecks({
-        store:
-          guardedStore === undefined
-            ? () => store.ping()
-            : { run: () => store.ping(), detail: () => ({ circuit: guardedStore.circuit().state }) },
-        // An open circuit is reported, not failed: a proxy serving stale through an outage must stay in rotation.
+        // Neither fails readiness: the proxy fails open without Redis and serves stale without the
+        // backend, and both are shared, so failing here would drain every instance at once.
+        store: {
+          critical: false,
+          run: () => store.ping(),
+          detail: () => (guardedStore === undefined ? {} : { circuit: guardedStore.circuit().state }),
+        },
         upstream: {
           critical: false,
           run: () => probeAny(probe, config.upstreamUrls),

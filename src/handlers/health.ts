@@ -12,8 +12,9 @@ export interface DetailedCheck {
   /**
    * false: a failure is reported and the status is "degraded", still 200. For
    * dependencies whose loss the proxy rides out and that every instance shares
-   * (the backend: stale entries keep being served, and taking every instance
-   * out of rotation would turn an outage into a total one).
+   * (the backend: stale entries keep being served; Redis: requests fail open to
+   * the backend), where taking every instance out of rotation would turn a
+   * partial outage into a total one.
    */
   readonly critical?: boolean;
 }
