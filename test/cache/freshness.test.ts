@@ -1,3 +1,4 @@
+import { request } from 'node:http';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { fetchRaw } from '../support/http.js';
 import { type Origin, respond, startOrigin } from '../support/origin.js';
@@ -91,6 +92,31 @@ describe.each(cases)('freshness (RFC 9111 §4.2) on the $name store', (store) =>
     origin.on(p, respond(200, { 'cache-control': 'max-age=3600', age: '100' }));
     const { second } = await twice(p);
     expect(Number(second.headers.age)).toBeGreaterThanOrEqual(100);
+  });
+
+  it("replaces a backend's own Age, X-Cache, Cache-Status and X-Request-Id rather than repeating them", async () => {
+    const p = path();
+    origin.on(
+      p,
+      respond(200, {
+        'cache-control': 'max-age=3600',
+        age: '5',
+        'x-cache': 'HIT from an inner cache',
+        'cache-status': 'inner; hit',
+        'x-request-id': 'inner-id',
+      }),
+    );
+    for (const expected of ['MISS', 'HIT']) {
+      const raw = await rawHeaderLines(proxy.url + p);
+      const named = (name: string) => raw.filter(([k]) => k.toLowerCase() === name).map(([, v]) => v);
+      expect(named('x-cache')).toEqual([expected]);
+      expect(named('cache-status')).toHaveLength(1);
+      expect(named('cache-status')[0]).toMatch(/^tagcache; /);
+      expect(named('x-request-id')).toHaveLength(1);
+      expect(named('x-request-id')[0]).not.toBe('inner-id');
+      expect(named('age')).toHaveLength(1);
+      expect(Number(named('age')[0])).toBeGreaterThanOrEqual(5);
+    }
   });
 
   it('uses the first of conflicting max-age directives', async () => {
@@ -246,3 +272,21 @@ describe.each(cases)('freshness (RFC 9111 §4.2) on the $name store', (store) =>
     expect(origin.count(p)).toBe(2);
   });
 });
+
+/** Response header lines as sent, repeats kept (IncomingMessage.headers folds or drops them). */
+function rawHeaderLines(url: string): Promise<[string, string][]> {
+  return new Promise((resolve, reject) => {
+    request(url, { agent: false }, (res) => {
+      res.resume();
+      res.on('end', () => {
+        const pairs: [string, string][] = [];
+        for (let i = 0; i < res.rawHeaders.length; i += 2) {
+          pairs.push([res.rawHeaders[i] ?? '', res.rawHeaders[i + 1] ?? '']);
+        }
+        resolve(pairs);
+      });
+    })
+      .on('error', reject)
+      .end();
+  });
+}

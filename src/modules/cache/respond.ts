@@ -21,22 +21,28 @@ export function answerFromEntry(
   const h = ctx.headers;
   if ((h['if-none-match'] !== undefined || h['if-modified-since'] !== undefined) && entry.status === 200) {
     if (isNotModified(h, entry.headers)) {
-      const headers = notModifiedHeaders(entry.headers);
-      headers.age = age;
-      return { status: 304, headers, upstreamHeaders: undefined, body: null };
+      return {
+        status: 304,
+        headers: notModifiedHeaders(entry.headers),
+        age,
+        upstreamHeaders: undefined,
+        body: null,
+      };
     }
   }
-  const headers: Record<string, string | string[]> = { ...entry.headers, age };
   const head = ctx.method === 'HEAD';
   if (h.range !== undefined && entry.status === 200 && !head) {
     const length = entry.body.length;
     const range = selectRange(h, entry.headers, length);
     if (range.kind === 'partial') {
-      headers['content-range'] = `bytes ${range.start}-${range.end}/${length}`;
-      headers['content-length'] = String(range.end - range.start + 1);
       return {
         status: 206,
-        headers,
+        headers: {
+          ...entry.headers,
+          'content-range': `bytes ${range.start}-${range.end}/${length}`,
+          'content-length': String(range.end - range.start + 1),
+        },
+        age,
         upstreamHeaders: undefined,
         body: entry.body.subarray(range.start, range.end + 1),
       };
@@ -47,13 +53,20 @@ export function answerFromEntry(
         headers: {
           'content-range': `bytes */${length}`,
           'content-length': '0',
-          date: headers.date ?? new Date(now).toUTCString(),
-          age,
+          date: entry.headers.date ?? new Date(now).toUTCString(),
         },
+        age,
         upstreamHeaders: undefined,
         body: null,
       };
     }
   }
-  return { status: entry.status, headers, upstreamHeaders: undefined, body: head ? null : entry.body };
+  // The stored headers themselves, not a copy: the answer is written without changing them.
+  return {
+    status: entry.status,
+    headers: entry.headers,
+    age,
+    upstreamHeaders: undefined,
+    body: head ? null : entry.body,
+  };
 }

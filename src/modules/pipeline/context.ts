@@ -13,8 +13,14 @@ export type CacheStatus = 'HIT' | 'MISS' | 'STALE' | 'REVALIDATED' | 'BYPASS';
 
 export interface ProxyResponse {
   status: number;
-  /** What the client receives, lower-case names. Replace the object rather than mutate a shared one. */
+  /**
+   * What the client receives, lower-case names. On a hit it is the stored
+   * entry's own object (a copy per hit cost more than the rest of the hit):
+   * replace it, never mutate it.
+   */
   headers: HeaderMap;
+  /** Age (RFC 9111 §5.1) of an answer from the cache, sent after `headers` and instead of any Age in them. */
+  readonly age?: string;
   /** The backend's end-to-end headers as received; the cache policy reads these. Never mutated. */
   readonly upstreamHeaders: HeaderMap | undefined;
   /** A buffer (from cache, or a short generated answer), a stream (from the backend), or null. */
