@@ -31,7 +31,12 @@ const ALONE: Role = { role: 'alone' };
  */
 export function createCollapser(opts: CollapseOptions) {
   const flights = new Map<string, Flight>();
-  const uncacheable = new LRUCache<string, true>({ max: 100_000, ttl: Math.max(1, opts.hitForMissMs) });
+  // A count bound through maxSize: lru-cache's `max` would allocate all 100k slots up front (~3.5 MiB).
+  const uncacheable = new LRUCache<string, true>({
+    maxSize: 100_000,
+    sizeCalculation: () => 1,
+    ttl: Math.max(1, opts.hitForMissMs),
+  });
 
   return {
     join(key: string): Role {

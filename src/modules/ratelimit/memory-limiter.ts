@@ -12,7 +12,8 @@ export interface MemoryLimiter {
  * again) rather than growing without bound.
  */
 export function createMemoryLimiter(maxBuckets = 100_000): MemoryLimiter {
-  const buckets = new LRUCache<string, Bucket>({ max: maxBuckets });
+  // A count bound through maxSize: lru-cache's `max` would allocate every slot up front (~3.5 MiB for 100k).
+  const buckets = new LRUCache<string, Bucket>({ maxSize: maxBuckets, sizeCalculation: () => 1 });
   return {
     take(key, rule) {
       const { bucket, verdict } = takeToken(buckets.get(key), rule, Date.now());

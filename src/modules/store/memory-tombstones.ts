@@ -35,8 +35,9 @@ const TOMBSTONE_OVERHEAD_BYTES = 96;
  */
 export function createMemoryTombstones(tombstoneMs: number, max: number): MemoryTombstones {
   let overflow: Tombstone = { hardAt: 0, softAt: 0, until: 0 };
+  // No lru-cache `max`: it allocates arrays for all `max` slots up front (~3.5 MiB for 100k, in every
+  // process from its first second); the count bound is kept by hand in markOne.
   const stones = new LRUCache<string, Tombstone>({
-    max,
     maxSize: MAX_TOMBSTONE_BYTES,
     sizeCalculation: (_stone, name) => TOMBSTONE_OVERHEAD_BYTES + 2 * name.length,
     ttl: tombstoneMs,
@@ -54,6 +55,8 @@ export function createMemoryTombstones(tombstoneMs: number, max: number): Memory
     // peek: a read must not refresh recency, so the oldest purge is the first to go.
     const marks = addPurge(stones.peek(name), mode, at);
     stones.set(name, { ...marks, until: at + tombstoneMs });
+    // pop() evicts the least recently set, through dispose like any eviction.
+    while (stones.size > max) stones.pop();
   };
 
   return {
