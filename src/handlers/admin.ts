@@ -20,7 +20,7 @@ export function createAdminHandler(routes: Readonly<Record<string, AdminRoute>>,
       sendJsonError(
         res,
         404,
-        'not_found',
+        'TC_NOT_FOUND',
         `no admin endpoint at ${path.slice(0, 200)}; try /health/live, /health/ready, /metrics or /invalidate`,
       );
       return;
@@ -29,7 +29,7 @@ export function createAdminHandler(routes: Readonly<Record<string, AdminRoute>>,
       .then(() => route(req, res))
       .catch((err: unknown) => {
         log.error({ err: errorMessage(err), path }, 'admin handler failed');
-        if (!res.headersSent) sendJsonError(res, 500, 'internal_error', errorMessage(err));
+        if (!res.headersSent) sendJsonError(res, 500, 'TC_INTERNAL', errorMessage(err));
         else res.destroy();
       });
   };

@@ -102,7 +102,7 @@ export function createHealthHandlers(deps: HealthDeps) {
 /** Read-only admin endpoints answer GET and HEAD; anything else is 405 with Allow. */
 export function allowGet(req: IncomingMessage, res: ServerResponse): boolean {
   if (req.method === 'GET' || req.method === 'HEAD') return true;
-  sendJsonError(res, 405, 'method_not_allowed', `${req.method} is not allowed here; use GET`, {
+  sendJsonError(res, 405, 'TC_METHOD_NOT_ALLOWED', `${req.method} is not allowed here; use GET`, {
     allow: 'GET, HEAD',
   });
   return false;

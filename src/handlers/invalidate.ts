@@ -40,7 +40,7 @@ export function createInvalidateHandler(opts: InvalidateHandlerOptions) {
 
   return async function invalidateHandler(req: IncomingMessage, res: ServerResponse): Promise<void> {
     if (req.method !== 'POST') {
-      return sendJsonError(res, 405, 'method_not_allowed', `${req.method} is not allowed here; use POST`, {
+      return sendJsonError(res, 405, 'TC_METHOD_NOT_ALLOWED', `${req.method} is not allowed here; use POST`, {
         allow: 'POST',
       });
     }

@@ -24,7 +24,7 @@ export function createMetricsHandler(collect: () => Promise<Exposition>, log: Lo
       res.end(req.method === 'HEAD' ? undefined : payload);
     } catch (err) {
       log.error({ err: errorMessage(err) }, 'metrics collection failed');
-      sendJsonError(res, 500, 'metrics_failed', `collecting metrics failed: ${errorMessage(err)}`);
+      sendJsonError(res, 500, 'TC_INTERNAL', `collecting metrics failed: ${errorMessage(err)}`);
     }
   };
 }

@@ -21,6 +21,9 @@ export const ERROR_CODES = {
   TC_BAD_REQUEST: 'A client request is malformed or exceeds a limit (400/413/414/431).',
   TC_RATE_LIMITED: 'A client exceeded the rate limit of its route (429).',
   TC_PIPELINE: 'A programming error in the request pipeline (a stage called next() twice, or threw).',
+  TC_NOT_FOUND: 'No admin endpoint at that path (404).',
+  TC_METHOD_NOT_ALLOWED: 'The admin endpoint does not take that method; Allow names the one it takes (405).',
+  TC_INTERNAL: 'An admin endpoint failed unexpectedly (500); the log has the details, please report it.',
 } as const;
 
 export type ErrorCode = keyof typeof ERROR_CODES;

@@ -1,4 +1,5 @@
 import type { ServerResponse } from 'node:http';
+import type { ErrorCode } from './errors.js';
 
 /** Admin answers are JSON, never cached by anything in between. */
 export function sendJson(
@@ -17,11 +18,11 @@ export function sendJson(
   res.end(payload);
 }
 
-/** The admin API's error shape: a stable code and a sentence saying what is wrong. */
+/** The admin API's error shape: a code from the catalogue (errors.ts) and a sentence saying what is wrong. */
 export function sendJsonError(
   res: ServerResponse,
   status: number,
-  code: string,
+  code: ErrorCode,
   message: string,
   headers?: Record<string, string>,
 ): void {

@@ -103,7 +103,7 @@ describe('errors of the admin listener', () => {
     const res = await fetchRaw(`${proxy.adminUrl}/nope`);
     expect(res.status).toBe(404);
     const body = json(res);
-    expect(body).toMatchObject({ error: expect.any(String), message: expect.stringContaining('/nope') });
+    expect(body).toMatchObject({ error: 'TC_NOT_FOUND', message: expect.stringContaining('/nope') });
   });
 
   it.each([
@@ -114,14 +114,17 @@ describe('errors of the admin listener', () => {
     const res = await fetchRaw(`${proxy.adminUrl}${path}`, { method });
     expect(res.status).toBe(405);
     expect(res.headers.allow).toBe('GET, HEAD');
-    expect(json(res)).toMatchObject({ error: expect.any(String), message: expect.stringContaining(method) });
+    expect(json(res)).toMatchObject({
+      error: 'TC_METHOD_NOT_ALLOWED',
+      message: expect.stringContaining(method),
+    });
   });
 
   it('GET /invalidate is a 405 with Allow: POST', async () => {
     const res = await fetchRaw(`${proxy.adminUrl}/invalidate`);
     expect(res.status).toBe(405);
     expect(res.headers.allow).toBe('POST');
-    json(res);
+    expect(json(res)).toMatchObject({ error: 'TC_METHOD_NOT_ALLOWED' });
   });
 });
 

@@ -179,7 +179,7 @@ describe('POST /invalidate refuses what it cannot carry out', () => {
         method,
         headers: { authorization: `Bearer ${TOKEN}` },
       });
-      expectError(res, 405, 'method_not_allowed', `${method} is not allowed here; use POST`);
+      expectError(res, 405, 'TC_METHOD_NOT_ALLOWED', `${method} is not allowed here; use POST`);
       expect(res.headers.allow).toBe('POST');
     }
   });
