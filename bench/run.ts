@@ -90,13 +90,18 @@ function toMs(value: string): number {
 }
 
 async function load(name: string, url: string, rate?: number): Promise<Result> {
-  if (WRK && rate === undefined) {
-    warm(url);
+  if (WRK) {
+    // A rate is approached by pausing each connection between requests (wrk's Lua delay(), whole
+    // milliseconds): wrk reports latency in microseconds, where autocannon rounds to whole ms.
+    const script =
+      rate === undefined ? [] : ['-s', delayScript(Math.max(1, Math.round((CONNECTIONS * 1000) / rate)))];
+    if (rate === undefined) warm(url);
     const [c, a] = pinned(LOAD_CORE, 'wrk', [
       '-t1',
       `-c${CONNECTIONS}`,
       `-d${DURATION_S}s`,
       '--latency',
+      ...script,
       url,
     ]);
     const out = execFileSync(c, a, { encoding: 'utf8' });
@@ -119,6 +124,12 @@ async function load(name: string, url: string, rate?: number): Promise<Result> {
   };
   if (json.non2xx > 0) process.stderr.write(`  ${name}: ${json.non2xx} non-2xx answers\n`);
   return { name, rps: json.requests.average, p50ms: json.latency.p50, p99ms: json.latency.p99 };
+}
+
+function delayScript(ms: number): string {
+  const file = join(mkdtempSync(join(tmpdir(), 'tagcache-wrk-')), 'delay.lua');
+  writeFileSync(file, `function delay()\n  return ${ms}\nend\n`);
+  return file;
 }
 
 /** JIT and heap settle before a case is measured: the first seconds of a fresh process are not its steady state. */
@@ -256,9 +267,9 @@ async function main(): Promise<void> {
   results.push(await load('proxy, pass-through (no-store)', `${mem.url}/nostore`));
   const peak = results[1]?.rps ?? 0;
   if (peak > 0) {
-    results.push(await load('proxy, memory hit at 50% of its peak', `${mem.url}/item`, peak / 2));
-    // The same rate against the bare server: the load generator's own latency, to read the line above against.
-    results.push(await load('bare node:http at that rate', `${originUrl}/item`, peak / 2));
+    results.push(await load('proxy, memory hit, paced to ~50% of its peak', `${mem.url}/item`, peak / 2));
+    // The same pacing against the bare server: what bursts of paced requests cost anyway.
+    results.push(await load('bare node:http, same pacing', `${originUrl}/item`, peak / 2));
   }
   await stop(mem.child);
   const memoryLine = WRK ? await memory(originUrl, routesFile) : 'memory: skipped (needs wrk)';
