@@ -110,9 +110,15 @@ async function persist(
   route: string,
   marker: StoredEntry | undefined,
 ): Promise<void> {
-  // The marker first: a variant is only reachable through it.
-  if (marker !== undefined && !(await deps.store.put(marker, ttlMs))) return;
-  if (await deps.store.put(entry, ttlMs)) {
+  // Both writes start at once, the marker first: a near tier (memory, or Redis's local tier) takes
+  // both before this returns, so the next request finds the variant; awaiting the marker's Redis
+  // round trip first left a window where it did not. A variant whose marker failed is unreachable
+  // and expires with its TTL; one whose marker a purge refused is refused by the same tombstone.
+  const [markerStored, stored] = await Promise.all([
+    marker === undefined ? true : deps.store.put(marker, ttlMs),
+    deps.store.put(entry, ttlMs),
+  ]);
+  if (markerStored && stored) {
     deps.metrics.storedTtl.labels(route).observe(Math.max(0, policy.lt - policy.ia));
     deps.metrics.storedBytes.labels(route).observe(entry.body.length);
   }
