@@ -57,20 +57,21 @@ export class RequestMetrics {
 
   /** Counts and times one answered request. */
   record(route: string, method: string, status: number, cache: CacheStatus, seconds: number): void {
-    const m = KNOWN_METHODS.has(method) ? method : 'OTHER';
-    const key = `${route}\0${m}\0${status}\0${cache}`;
-    let c = this.#counts.get(key);
-    if (c === undefined) {
-      c = { labels: { route, method: m, status: String(status), cache }, value: 0 };
-      this.#counts.set(key, c);
+    let last = this.#last;
+    // Most requests repeat the previous one's labels (same route, GET, 200, HIT): comparing four
+    // values is cheaper than building two keys and hashing them.
+    if (
+      last === undefined ||
+      last.route !== route ||
+      last.method !== method ||
+      last.status !== status ||
+      last.cache !== cache
+    ) {
+      last = { route, method, status, cache, ...this.#series(route, method, status, cache) };
+      this.#last = last;
     }
-    c.value++;
-    const hkey = `${route}\0${cache}`;
-    let h = this.#durations.get(hkey);
-    if (h === undefined) {
-      h = { labels: { route, cache }, counts: new Float64Array(this.#buckets.length), sum: 0, count: 0 };
-      this.#durations.set(hkey, h);
-    }
+    last.count.value++;
+    const h = last.duration;
     const b = this.#buckets;
     for (let i = 0; i < b.length; i++) {
       if (seconds <= (b[i] as number)) {
@@ -80,6 +81,39 @@ export class RequestMetrics {
     }
     h.sum += seconds;
     h.count++;
+  }
+
+  #last:
+    | {
+        readonly route: string;
+        readonly method: string;
+        readonly status: number;
+        readonly cache: CacheStatus;
+        readonly count: CountSeries;
+        readonly duration: HistogramSeries;
+      }
+    | undefined;
+
+  #series(route: string, method: string, status: number, cache: CacheStatus) {
+    const m = KNOWN_METHODS.has(method) ? method : 'OTHER';
+    const key = `${route}\0${m}\0${status}\0${cache}`;
+    let count = this.#counts.get(key);
+    if (count === undefined) {
+      count = { labels: { route, method: m, status: String(status), cache }, value: 0 };
+      this.#counts.set(key, count);
+    }
+    const hkey = `${route}\0${cache}`;
+    let duration = this.#durations.get(hkey);
+    if (duration === undefined) {
+      duration = {
+        labels: { route, cache },
+        counts: new Float64Array(this.#buckets.length),
+        sum: 0,
+        count: 0,
+      };
+      this.#durations.set(hkey, duration);
+    }
+    return { count, duration };
   }
 
   #histogramValues(): MetricValue[] {
@@ -107,6 +141,7 @@ export class RequestMetrics {
       aggregator: 'sum',
       get: async () => ({ name, help, type, aggregator: 'sum', values: values() }),
       reset: () => {
+        this.#last = undefined; // it points into the maps cleared here
         if (type === 'counter') this.#counts.clear();
         else this.#durations.clear();
       },
