@@ -79,7 +79,7 @@ describe('the local tier in front of a shared Redis', () => {
   });
 
   it('is emptied when invalidation events may be lost, keeps answering through a Redis outage, and empties again on reconnect', async () => {
-    origin.on('/t3', respond(200, { 'cache-control': 'max-age=3600' }));
+    origin.on('/t3', respond(200, { 'cache-control': 'max-age=3600', 'surrogate-key': 'tier-t3' }));
     await fetchRaw(`${a.url}/t3`);
     expect((await fetchRaw(`${a.url}/t3`)).headers['x-cache']).toBe('HIT');
     const emptied = () => a.lines.filter((l) => l.msg.includes('local tier emptied')).length;
@@ -99,6 +99,12 @@ describe('the local tier in front of a shared Redis', () => {
       .poll(async () => (await fetchRaw(`${a.url}/t3`)).headers['x-cache'], { timeout: 15_000 })
       .toBe('HIT');
     expect(origin.count('/t3')).toBeGreaterThan(duringOutage);
+    // Subscribed again: a purge sent to the other instance reaches this one's copy. (The other
+    // answers 503, retry, until its own store circuit has seen Redis back.)
+    await expect
+      .poll(async () => (await purge(b.adminUrl, { tags: ['tier-t3'] })).status, { timeout: 15_000 })
+      .toBe(200);
+    await expect.poll(async () => (await fetchRaw(`${a.url}/t3`)).headers['x-cache']).toBe('MISS');
   });
 });
 

@@ -113,7 +113,9 @@ export function createRedisConnection(options: RedisConnectionOptions): RedisCon
       const subscriber =
         client instanceof Cluster
           ? client.duplicate(undefined, { enableOfflineQueue: true, redisOptions: subscriberNodeOptions })
-          : client.duplicate({ ...subscriberNodeOptions, enableOfflineQueue: true });
+          : // redis-pubsub.ts subscribes again itself: ioredis's own resubscribe leaves its promise
+            // unhandled, an unhandled rejection whenever the connection drops again before the reply.
+            client.duplicate({ ...subscriberNodeOptions, enableOfflineQueue: true, autoResubscribe: false });
       clients.push(watchConnection(subscriber, 'subscriber', log));
       return subscriber;
     },

@@ -64,11 +64,17 @@ export function createInvalidationChannel(
       lost = true;
       gap();
     });
-    // ioredis resubscribes on reconnect; whatever was published in between is gone.
+    // Subscribed anew on reconnect (not by ioredis, see createSubscriber), and only once the
+    // subscription stands are near copies distrusted: a copy taken between the reconnect and the
+    // SUBSCRIBE reply could otherwise miss a purge published in that window.
     sub.on('ready', () => {
       if (!lost || closed) return;
       lost = false;
-      gap();
+      sub.subscribe(channel).then(
+        () => gap(),
+        // Lost again before the reply: 'close' reports that gap, and the next 'ready' subscribes again.
+        (err: unknown) => log?.debug({ err, channel }, 'redis store: resubscribing failed'),
+      );
     });
     subscriber = sub;
   }
