@@ -126,6 +126,8 @@ describe('the backend fails before answering', () => {
     expect(res.status).toBe(502);
     expect(res.headers['content-type']).toMatch(/^text\/plain/);
     expect(await upstreamErrors('malformed')).toBe(1);
+    // Counted as what it is, not as a connection failure.
+    expect(await upstreamErrors('malformed', 'protocol')).toBe(1);
     const line = await accessLine('malformed-1');
     expect(line).toMatchObject({ level: 'error', status: 502 });
     expect(line.err).toMatch(/TC_UPSTREAM_/);

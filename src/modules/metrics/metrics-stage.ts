@@ -1,6 +1,6 @@
 import { isTagcacheError } from '../../utils/errors.js';
 import type { Stage } from '../pipeline/context.js';
-import { isAbort } from '../upstream/client.js';
+import { isAbort, isProtocolFailure } from '../upstream/client.js';
 import type { Metrics } from './registry.js';
 
 /** Which upstream failure a thrown error or a status stands for, as the `reason` label. */
@@ -8,6 +8,7 @@ export function upstreamFailureReason(err: unknown): string {
   if (isTagcacheError(err, 'TC_UPSTREAM_TIMEOUT')) return 'timeout';
   if (isTagcacheError(err, 'TC_UPSTREAM_RESET')) return 'reset';
   if (isTagcacheError(err, 'TC_UPSTREAM_CIRCUIT_OPEN')) return 'circuit_open';
+  if (isProtocolFailure(err)) return 'protocol';
   return 'connect';
 }
 

@@ -1,7 +1,7 @@
 import type { EventEmitter } from 'node:events';
 import type { Readable } from 'node:stream';
 import { Pool, errors as undiciErrors } from 'undici';
-import { TagcacheError } from '../../utils/errors.js';
+import { isTagcacheError, TagcacheError } from '../../utils/errors.js';
 import { endToEndHeaders, type HeaderMap } from '../../utils/headers.js';
 
 export interface UpstreamOptions {
@@ -115,10 +115,30 @@ export function toUpstreamError(err: unknown, origin: URL): unknown {
       cause: err,
     });
   }
+  if (isParserError(err)) {
+    return new TagcacheError(
+      'TC_UPSTREAM_UNREACHABLE',
+      `backend ${where} answered with something that is not HTTP (${code || 'parse error'})`,
+      502,
+      { cause: err },
+    );
+  }
   const detail = code !== '' ? code : err instanceof Error ? err.message : String(err);
   return new TagcacheError('TC_UPSTREAM_UNREACHABLE', `backend ${where} unreachable (${detail})`, 502, {
     cause: err,
   });
+}
+
+/** undici's HTTP parser refused what the backend sent (llhttp's HPE_* codes). */
+function isParserError(err: unknown): boolean {
+  if (err instanceof undiciErrors.HTTPParserError) return true;
+  const code = (err as { code?: unknown } | null)?.code;
+  return typeof code === 'string' && code.startsWith('HPE_');
+}
+
+/** A failure that reached a backend which answered with something that is not HTTP. */
+export function isProtocolFailure(err: unknown): boolean {
+  return isTagcacheError(err, 'TC_UPSTREAM_UNREACHABLE') && isParserError(err.cause);
 }
 
 /** undici's codes for a backend that fails while its body streams: stalled, reset, or closed short. */

@@ -8,7 +8,13 @@ export {
   originName,
 } from './breaker.js';
 export type { UpstreamClient, UpstreamOptions, UpstreamRequest, UpstreamResponse } from './client.js';
-export { createUpstreamClient, isAbort, toUpstreamError, upstreamBodyError } from './client.js';
+export {
+  createUpstreamClient,
+  isAbort,
+  isProtocolFailure,
+  toUpstreamError,
+  upstreamBodyError,
+} from './client.js';
 export { createDispatch, type Dispatch, type DispatchDeps } from './dispatch.js';
 export { appendVia, forwardRequestHeaders, VIA } from './forward-headers.js';
 export { createOriginProbe, probeAny } from './probe.js';
