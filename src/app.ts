@@ -11,7 +11,7 @@ import type { RequestContext } from './modules/pipeline/context.js';
 import { createLimiter, rateLimitStage } from './modules/ratelimit/index.js';
 import { createRouteSource, type RouteTable, routerStage } from './modules/router/index.js';
 import { withStoreBreaker } from './modules/store/breaker-store.js';
-import { createMemoryStore, createStore, type RedisStore } from './modules/store/index.js';
+import { createMemoryStore, createStore } from './modules/store/index.js';
 import { createTieredStore } from './modules/store/tiered-store.js';
 import {
   createInvalidator,
@@ -93,7 +93,7 @@ export async function createApp(config: Config, log: Logger, opts: AppOptions = 
   const shared = guardedStore ?? rawStore;
   // With Redis, a memory tier answers repeat hits without a round trip; pub/sub keeps it honest.
   const store =
-    'onEventGap' in rawStore && config.localTierTtlMs > 0
+    rawStore.kind !== 'memory' && config.localTierTtlMs > 0
       ? createTieredStore({
           local: createMemoryStore({
             maxBytes: config.cacheMaxBytes,
@@ -102,7 +102,7 @@ export async function createApp(config: Config, log: Logger, opts: AppOptions = 
           }),
           remote: shared,
           localTtlMs: config.localTierTtlMs,
-          onEventGap: (listener) => (rawStore as RedisStore).onEventGap(listener),
+          onEventGap: (listener) => rawStore.onEventGap(listener),
           log,
         })
       : shared;

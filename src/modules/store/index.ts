@@ -1,6 +1,6 @@
 import type { Logger } from '../../utils/logger.js';
-import { createMemoryStore } from './memory-store.js';
-import type { Store } from './types.js';
+import { createMemoryStore, type MemoryStore } from './memory-store.js';
+import type { RedisStore } from './redis-store.js';
 
 export type { InvalidationListener } from './listeners.js';
 export {
@@ -33,33 +33,22 @@ export async function createStore(
   settings: StoreSettings,
   log?: Logger,
   instanceId?: string,
-): Promise<Store> {
+): Promise<MemoryStore | RedisStore> {
   const { redisUrl, redisClusterNodes, redisPrefix, storeTimeoutMs } = settings;
-  const { createRedisStore } =
-    redisUrl !== undefined || redisClusterNodes !== undefined
-      ? await import('./redis-store.js')
-      : { createRedisStore: undefined };
-  if (createRedisStore !== undefined && redisClusterNodes !== undefined && redisClusterNodes.length > 0) {
-    return createRedisStore({
-      clusterNodes: redisClusterNodes,
-      prefix: redisPrefix,
-      commandTimeoutMs: storeTimeoutMs,
+  const cluster = redisClusterNodes !== undefined && redisClusterNodes.length > 0;
+  if (!cluster && redisUrl === undefined) {
+    return createMemoryStore({
+      maxBytes: settings.cacheMaxBytes,
+      maxObjectBytes: settings.maxObjectBytes,
       instanceId,
-      log,
     });
   }
-  if (createRedisStore !== undefined && redisUrl !== undefined) {
-    return createRedisStore({
-      url: redisUrl,
-      prefix: redisPrefix,
-      commandTimeoutMs: storeTimeoutMs,
-      instanceId,
-      log,
-    });
-  }
-  return createMemoryStore({
-    maxBytes: settings.cacheMaxBytes,
-    maxObjectBytes: settings.maxObjectBytes,
+  const { createRedisStore } = await import('./redis-store.js');
+  return createRedisStore({
+    ...(cluster ? { clusterNodes: redisClusterNodes } : { url: redisUrl }),
+    prefix: redisPrefix,
+    commandTimeoutMs: storeTimeoutMs,
     instanceId,
+    log,
   });
 }
