@@ -34,6 +34,17 @@ export class RequestMetrics {
   readonly #counts = new Map<string, CountSeries>();
   readonly #durations = new Map<string, HistogramSeries>();
   readonly #buckets: readonly number[];
+  /** The series of the last request recorded (see record()). */
+  #last:
+    | {
+        readonly route: string;
+        readonly method: string;
+        readonly status: number;
+        readonly cache: CacheStatus;
+        readonly count: CountSeries;
+        readonly duration: HistogramSeries;
+      }
+    | undefined;
 
   constructor(registry: Registry, buckets: readonly number[]) {
     this.#buckets = buckets;
@@ -83,19 +94,8 @@ export class RequestMetrics {
     h.count++;
   }
 
-  #last:
-    | {
-        readonly route: string;
-        readonly method: string;
-        readonly status: number;
-        readonly cache: CacheStatus;
-        readonly count: CountSeries;
-        readonly duration: HistogramSeries;
-      }
-    | undefined;
-
   #series(route: string, method: string, status: number, cache: CacheStatus) {
-    const m = KNOWN_METHODS.has(method) ? method : 'OTHER';
+    const m = methodLabel(method);
     const key = `${route}\0${m}\0${status}\0${cache}`;
     let count = this.#counts.get(key);
     if (count === undefined) {

@@ -25,13 +25,9 @@ export type LimiterSettings = Pick<
 /** Shared through Redis when the Redis store is on, else in this process only. */
 export function createLimiter(settings: LimiterSettings, log: Logger): Limiter {
   const memory = createMemoryLimiter();
+  const local: Limiter['take'] = (route, client, rule) => memory.take(`${route}\0${client}`, rule);
   const shared = settings.redisUrl !== undefined || settings.redisClusterNodes !== undefined;
-  if (!shared) {
-    return {
-      take: (route, client, rule) => memory.take(`${route}\0${client}`, rule),
-      close: async () => undefined,
-    };
-  }
+  if (!shared) return { take: local, close: async () => undefined };
   // Connected on the first limited request: most tables limit nothing, and an idle Redis connection
   // (and ioredis itself) would be paid for by every instance.
   let redis: RedisLimiter | undefined;
@@ -63,7 +59,7 @@ export function createLimiter(settings: LimiterSettings, log: Logger): Limiter {
       if (redis !== undefined) return redis.take(route, client, rule);
       loading ??= load();
       return loading.then(() =>
-        redis === undefined ? memory.take(`${route}\0${client}`, rule) : redis.take(route, client, rule),
+        redis === undefined ? local(route, client, rule) : redis.take(route, client, rule),
       );
     },
     async close() {

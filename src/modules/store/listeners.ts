@@ -9,34 +9,34 @@ const warnProcess: ListenerErrorReporter = (err) => {
   process.emitWarning(err instanceof Error ? err : new Error(String(err)), 'TagcacheInvalidationListener');
 };
 
-export interface InvalidationListeners {
-  add(listener: InvalidationListener): () => void;
-  emit(event: InvalidationEvent): void;
+export interface Listeners<T> {
+  add(listener: (value: T) => void): () => void;
+  emit(value: T): void;
   readonly size: number;
   clear(): void;
 }
 
+export type InvalidationListeners = Listeners<InvalidationEvent>;
+
 /**
- * The listener set both stores share. A throwing listener is reported and the
- * others still hear the event: one broken subscriber must not undo an invalidation.
+ * A listener set: a throwing listener is reported and the others still hear
+ * the event: one broken subscriber must not undo an invalidation.
  */
-export function createInvalidationListeners(
-  report: ListenerErrorReporter = warnProcess,
-): InvalidationListeners {
-  const listeners = new Set<InvalidationListener>();
+export function createListeners<T>(report: ListenerErrorReporter = warnProcess): Listeners<T> {
+  const listeners = new Set<(value: T) => void>();
   return {
     add(listener) {
       // A wrapper per call, so the same function subscribed twice unsubscribes once each.
-      const own: InvalidationListener = (event) => listener(event);
+      const own = (value: T) => listener(value);
       listeners.add(own);
       return () => {
         listeners.delete(own);
       };
     },
-    emit(event) {
+    emit(value) {
       for (const listener of listeners) {
         try {
-          listener(event);
+          listener(value);
         } catch (err) {
           report(err);
         }
@@ -49,4 +49,9 @@ export function createInvalidationListeners(
       listeners.clear();
     },
   };
+}
+
+/** The invalidation listener set both stores share. */
+export function createInvalidationListeners(report?: ListenerErrorReporter): InvalidationListeners {
+  return createListeners<InvalidationEvent>(report);
 }

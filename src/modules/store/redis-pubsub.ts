@@ -1,6 +1,6 @@
 import type { Logger } from '../../utils/logger.js';
 import { parseInvalidationEvent } from './invalidation-event.js';
-import { createInvalidationListeners, type InvalidationListener } from './listeners.js';
+import { createInvalidationListeners, createListeners, type InvalidationListener } from './listeners.js';
 import type { RedisClient, RedisConnection } from './redis-connection.js';
 import type { InvalidationEvent } from './types.js';
 
@@ -33,16 +33,10 @@ export function createInvalidationChannel(
   );
   let subscriber: RedisClient | undefined;
   let closed = false;
-  const gapListeners = new Set<() => void>();
-  const gap = () => {
-    for (const listener of gapListeners) {
-      try {
-        listener();
-      } catch (err) {
-        log?.error({ err }, 'an invalidation gap listener threw');
-      }
-    }
-  };
+  const gapListeners = createListeners<void>(
+    log === undefined ? undefined : (err) => log.error({ err }, 'an invalidation gap listener threw'),
+  );
+  const gap = () => gapListeners.emit();
 
   function subscribe(): void {
     const sub = conn.createSubscriber();
@@ -64,14 +58,15 @@ export function createInvalidationChannel(
       lost = true;
       gap();
     });
-    // Subscribed anew on reconnect (not by ioredis, see createSubscriber), and only once the
-    // subscription stands are near copies distrusted: a copy taken between the reconnect and the
-    // SUBSCRIBE reply could otherwise miss a purge published in that window.
+    // Subscribed anew on reconnect (on a single node not by ioredis, see createSubscriber; after a
+    // Cluster's own resubscribe a second SUBSCRIBE is harmless), and only once the subscription
+    // stands are near copies distrusted: a copy taken between the reconnect and the SUBSCRIBE
+    // reply could otherwise miss a purge published in that window.
     sub.on('ready', () => {
       if (!lost || closed) return;
       lost = false;
       sub.subscribe(channel).then(
-        () => gap(),
+        gap,
         // Lost again before the reply: 'close' reports that gap, and the next 'ready' subscribes again.
         (err: unknown) => log?.debug({ err, channel }, 'redis store: resubscribing failed'),
       );
@@ -91,9 +86,9 @@ export function createInvalidationChannel(
     },
     onGap(listener) {
       if (closed) return () => {};
-      gapListeners.add(listener);
+      const remove = gapListeners.add(listener);
       if (subscriber === undefined) subscribe();
-      return () => gapListeners.delete(listener);
+      return remove;
     },
     close() {
       closed = true;
