@@ -78,6 +78,7 @@ describe('a bad setting stops start-up with one line naming it', () => {
     ['LOG_LEVEL', { LOG_LEVEL: 'loud' }, 'LOG_LEVEL="loud"'],
     ['REDIS_URL', { REDIS_URL: 'http://cache:6379' }, 'REDIS_URL='],
     ['ACCESS_LOG', { ACCESS_LOG: 'maybe' }, 'ACCESS_LOG="maybe"'],
+    ['LOCAL_TIER_TTL_MS', { LOCAL_TIER_TTL_MS: '-1' }, 'LOCAL_TIER_TTL_MS="-1"'],
   ] as const)('%s (%j)', async (name, env, mention) => {
     const line = expectOneLineFailure(await startWith({ UPSTREAM_URL: UPSTREAM, ...env }), mention);
     expect(line).toContain(name);
