@@ -25,9 +25,10 @@ export interface AccessLog {
 
 /**
  * The access log: one JSON line per request, in pino's format and on the
- * pino logger's own destination. Lines are formatted by hand from known
- * fields (pino's generic serialiser costs a few microseconds a line, which a
- * cache hit cannot afford), and not on the request path at all: a request
+ * pino logger's own destination, with its ISO time. Lines are formatted by
+ * hand from known fields (pino's generic serialiser costs a few
+ * microseconds a line, which a cache hit cannot afford), and not on the
+ * request path at all: a request
  * only files its fields and time, and a batch is formatted and written at
  * once (every `batchSize` lines or `flushMs`), which measured 3–11 % more hits
  * per second than formatting each line as it came. Only fields tagcache
@@ -42,7 +43,7 @@ export function createAccessLog(log: Logger, { flushMs = 200, batchSize = 256 } 
   const times = new Float64Array(batchSize);
 
   const format = (l: AccessLine, time: number): string => {
-    let line = `{"level":"${l.error ? 'error' : 'info'}","time":${time}${prefix}"id":"${l.id}","method":${JSON.stringify(l.method)},"path":${JSON.stringify(l.path)},"route":${JSON.stringify(l.route)},"status":${l.status},"cache":"${l.cache}","bytes":${l.bytes},"ms":${l.ms}`;
+    let line = `{"level":"${l.error ? 'error' : 'info'}","time":"${new Date(time).toISOString()}"${prefix}"id":"${l.id}","method":${JSON.stringify(l.method)},"path":${JSON.stringify(l.path)},"route":${JSON.stringify(l.route)},"status":${l.status},"cache":"${l.cache}","bytes":${l.bytes},"ms":${l.ms}`;
     if (l.upstreamMs !== undefined) line += `,"upstreamMs":${l.upstreamMs}`;
     if (l.upstream !== undefined) line += `,"upstream":${JSON.stringify(l.upstream)}`;
     if (l.err !== undefined) line += `,"err":${JSON.stringify(l.err)}`;

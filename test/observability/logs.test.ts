@@ -61,6 +61,8 @@ describe('logs', () => {
     expect(line.ms).toEqual(expect.any(Number));
     expect(line.upstreamMs).toEqual(expect.any(Number));
     expect(proxy.lines.filter((l) => l.msg === 'request' && l.id === line.id)).toHaveLength(1);
+    // The logger's ISO time, as on every other line: a log pipeline parses one field one way.
+    expect(line.time).toEqual(expect.stringMatching(/^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z$/));
 
     const hit = await fetchRaw(`${proxy.url}${p}?utm=1`);
     const hitLine = await accessLine(hit.headers['x-request-id']);
