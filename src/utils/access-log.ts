@@ -42,8 +42,15 @@ export function createAccessLog(log: Logger, { flushMs = 200, batchSize = 256 } 
   let lines: AccessLine[] = [];
   const times = new Float64Array(batchSize);
 
+  // Lines of one batch mostly share their millisecond: one ISO string each, not one per line.
+  let isoOf = 0;
+  let iso = '';
   const format = (l: AccessLine, time: number): string => {
-    let line = `{"level":"${l.error ? 'error' : 'info'}","time":"${new Date(time).toISOString()}"${prefix}"id":"${l.id}","method":${JSON.stringify(l.method)},"path":${JSON.stringify(l.path)},"route":${JSON.stringify(l.route)},"status":${l.status},"cache":"${l.cache}","bytes":${l.bytes},"ms":${l.ms}`;
+    if (time !== isoOf) {
+      isoOf = time;
+      iso = new Date(time).toISOString();
+    }
+    let line = `{"level":"${l.error ? 'error' : 'info'}","time":"${iso}"${prefix}"id":"${l.id}","method":${JSON.stringify(l.method)},"path":${JSON.stringify(l.path)},"route":${JSON.stringify(l.route)},"status":${l.status},"cache":"${l.cache}","bytes":${l.bytes},"ms":${l.ms}`;
     if (l.upstreamMs !== undefined) line += `,"upstreamMs":${l.upstreamMs}`;
     if (l.upstream !== undefined) line += `,"upstream":${JSON.stringify(l.upstream)}`;
     if (l.err !== undefined) line += `,"err":${JSON.stringify(l.err)}`;
