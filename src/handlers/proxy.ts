@@ -5,16 +5,18 @@ import type { Metrics } from '../modules/metrics/registry.js';
 import { type ProxyResponse, RequestContext, requestIdFrom } from '../modules/pipeline/context.js';
 import { isAbort, upstreamBodyError } from '../modules/upstream/index.js';
 import type { AccessLog } from '../utils/access-log.js';
+import type { Done } from '../utils/compose.js';
 import { isTagcacheError, TagcacheError } from '../utils/errors.js';
 import { endToEndHeaders, type HeaderMap } from '../utils/headers.js';
 import type { Logger } from '../utils/logger.js';
 import { relay } from '../utils/relay.js';
+import { canAppendToHead, createHeadPreparer, writeHeadWith } from '../utils/response-head.js';
 import { RetryLaterError } from '../utils/retry-later.js';
 import { limitBody } from './body-limit.js';
 import { checkRequest, isRefusal, type RequestLimits } from './request-checks.js';
 
 export interface ProxyHandlerDeps {
-  readonly run: (ctx: RequestContext) => Promise<void>;
+  readonly run: (ctx: RequestContext) => Done;
   readonly log: Logger;
   /** Where the per-request lines go. */
   readonly accessLog: AccessLog;
@@ -27,6 +29,9 @@ export interface ProxyHandlerDeps {
 
 /** Fields tagcache sets on every answer: a backend's own are replaced, not repeated. */
 const OWN_FIELDS = new Set(['x-request-id', 'x-cache', 'cache-status']);
+
+/** Stored header maps, rendered once: an answer from the cache sends its own Age. */
+const prepareStored = createHeadPreparer(new Set([...OWN_FIELDS, 'age']));
 
 /** nginx's convention for "the client closed the connection before the answer". */
 const CLIENT_CLOSED = 499;
@@ -69,27 +74,21 @@ export function createProxyHandler(
       sendError(ctx, res, new TagcacheError('TC_PIPELINE', 'the pipeline finished without an answer'));
       return;
     }
-    // Node's flat [name, value, …] form, built fresh: r.headers may be a stored entry's own object,
-    // and copying it per hit to add four fields (object spread, new hidden classes) cost more than
-    // the rest of the hit did.
-    const list: OutgoingHttpHeader[] = [];
-    const headers = r.headers;
-    for (const name in headers) {
-      const value = headers[name];
-      if (value === undefined || OWN_FIELDS.has(name) || (name === 'age' && r.age !== undefined)) continue;
-      list.push(name, value);
-    }
-    if (r.age !== undefined) list.push('age', r.age);
-    list.push(
-      'x-request-id',
-      ctx.id,
-      'x-cache',
-      ctx.cache,
-      'cache-status',
-      ctx.cacheStatusDetail === undefined ? 'tagcache' : `tagcache; ${ctx.cacheStatusDetail}`,
-    );
+    const cacheStatus =
+      ctx.cacheStatusDetail === undefined ? 'tagcache' : `tagcache; ${ctx.cacheStatusDetail}`;
     try {
-      res.writeHead(r.status, list);
+      const prepared = r.age !== undefined && canAppendToHead ? prepareStored(r.headers) : undefined;
+      if (prepared !== undefined) {
+        // An answer from the cache: the stored fields were validated and rendered when first served.
+        writeHeadWith(
+          res,
+          r.status,
+          prepared,
+          `age: ${r.age}\r\nx-request-id: ${ctx.id}\r\nx-cache: ${ctx.cache}\r\ncache-status: ${cacheStatus}\r\n`,
+        );
+      } else {
+        res.writeHead(r.status, headerList(r, ctx, cacheStatus));
+      }
     } catch (err) {
       // A header value Node refuses to write (a bad character from the backend).
       destroyBody(r);
@@ -132,6 +131,23 @@ export function createProxyHandler(
         );
       });
     }
+  }
+
+  /**
+   * Node's flat [name, value, …] form, built fresh: r.headers may be a stored entry's own object,
+   * and copying it to add four fields (object spread, new hidden classes) costs more than this.
+   */
+  function headerList(r: ProxyResponse, ctx: RequestContext, cacheStatus: string): OutgoingHttpHeader[] {
+    const list: OutgoingHttpHeader[] = [];
+    const headers = r.headers;
+    for (const name in headers) {
+      const value = headers[name];
+      if (value === undefined || OWN_FIELDS.has(name) || (name === 'age' && r.age !== undefined)) continue;
+      list.push(name, value);
+    }
+    if (r.age !== undefined) list.push('age', r.age);
+    list.push('x-request-id', ctx.id, 'x-cache', ctx.cache, 'cache-status', cacheStatus);
+    return list;
   }
 
   function sendError(ctx: RequestContext, res: ServerResponse, thrown: unknown, close = false): void {
@@ -194,10 +210,14 @@ export function createProxyHandler(
       sendError(ctx, res, new TagcacheError('TC_BAD_REQUEST', refused.message, refused.status), true);
       return;
     }
-    run(ctx).then(
-      () => send(ctx, res),
-      (err) => sendError(ctx, res, err),
-    );
+    const done = run(ctx);
+    // A hit settled at once is written now, not a microtask later.
+    if (done === undefined) send(ctx, res);
+    else
+      done.then(
+        () => send(ctx, res),
+        (err) => sendError(ctx, res, err),
+      );
   };
 }
 

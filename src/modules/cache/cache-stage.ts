@@ -1,3 +1,4 @@
+import type { Done, Next } from '../../utils/compose.js';
 import type { Config } from '../../utils/config.js';
 import { TagcacheError } from '../../utils/errors.js';
 import type { Logger } from '../../utils/logger.js';
@@ -10,7 +11,7 @@ import { forwardStatus, hitStatus } from './cache-status.js';
 import { createCollapser } from './collapse.js';
 import { hasPreconditions } from './conditional.js';
 import { decide, type RequestDirectives, requestDirectives, staleAt } from './decide.js';
-import { type Found, lookup } from './lookup.js';
+import { type Found, type Lookup, lookup } from './lookup.js';
 import { createRefresher } from './refresher.js';
 import { answerFromEntry } from './respond.js';
 import { createRevalidator } from './revalidate.js';
@@ -35,7 +36,7 @@ export interface CacheDeps {
   readonly log: Logger;
   readonly config: CacheConfig;
   /** The stages after the cache, for revalidations that run with no client waiting. */
-  readonly downstream: (ctx: RequestContext) => Promise<void>;
+  readonly downstream: (ctx: RequestContext) => Done;
 }
 
 export type CacheStage = Stage & { close(): Promise<void> };
@@ -80,7 +81,7 @@ export function cacheStage(deps: CacheDeps): CacheStage {
 
   async function miss(
     ctx: RequestContext,
-    next: () => Promise<void>,
+    next: Next,
     key: string,
     fwd: 'uri-miss' | 'vary-miss',
     req: RequestDirectives | undefined,
@@ -134,8 +135,7 @@ export function cacheStage(deps: CacheDeps): CacheStage {
     ctx.cacheStatusDetail = forwardStatus(fwd, res.status, { stored: true, ttl: absorbed.ttlSeconds });
   }
 
-  async function cache(ctx: RequestContext, next: () => Promise<void>): Promise<void> {
-    const { route } = matchRoute(ctx, routes);
+  async function bypass(ctx: RequestContext, next: Next, cacheable: boolean): Promise<void> {
     const method = ctx.method;
     if (method !== 'GET' && method !== 'HEAD') {
       ctx.cache = 'BYPASS';
@@ -145,35 +145,53 @@ export function cacheStage(deps: CacheDeps): CacheStage {
       if (ctx.response !== undefined) ctx.cacheStatusDetail = forwardStatus('method', ctx.response.status);
       return;
     }
-    if (!route.cache || hasPreconditions(ctx.headers)) {
-      ctx.cache = 'BYPASS';
-      await next();
-      ctx.cacheStatusDetail = forwardStatus(route.cache ? 'request' : 'bypass', ctx.response?.status);
-      return;
+    ctx.cache = 'BYPASS';
+    await next();
+    ctx.cacheStatusDetail = forwardStatus(cacheable ? 'request' : 'bypass', ctx.response?.status);
+  }
+
+  /**
+   * Not async: a fresh hit from a store that answers at once (memory, the
+   * local tier) is settled before this returns, with no promise made.
+   */
+  function cache(ctx: RequestContext, next: Next): Done {
+    const { route } = matchRoute(ctx, routes);
+    const method = ctx.method;
+    if ((method !== 'GET' && method !== 'HEAD') || !route.cache || hasPreconditions(ctx.headers)) {
+      return bypass(ctx, next, route.cache);
     }
     const key = cacheKey(ctx.scheme, ctx.host, ctx.path, ctx.query, route.cacheKeyQuery);
     const req = requestDirectives(ctx.headers);
     const looked = lookup(store, key, ctx.headers);
-    const found = looked instanceof Promise ? await looked : looked;
-    if (typeof found !== 'string') {
-      const d = decide(found.policy, found.entry.softPurgedAt, req, ctx.now);
-      if (d.kind === 'hit') {
-        if (d.stale) metrics.staleServed.labels(route.name, 'max-stale').inc();
-        serve(ctx, found, d.stale ? 'STALE' : 'HIT');
-        return;
-      }
-      if (d.kind === 'stale-refresh') {
-        metrics.staleServed.labels(route.name, 'swr').inc();
-        serve(ctx, found, 'STALE', 'detail=stale-while-revalidate');
-        revalidator.refreshInBackground(ctx, key, found);
-        return;
-      }
+    if (looked instanceof Promise) return looked.then((found) => answer(ctx, next, key, req, found));
+    return answer(ctx, next, key, req, looked);
+  }
+
+  function answer(
+    ctx: RequestContext,
+    next: Next,
+    key: string,
+    req: RequestDirectives | undefined,
+    found: Lookup,
+  ): Done {
+    if (typeof found === 'string') {
       if (req?.onlyIfCached) return onlyIfCached(ctx);
-      await revalidator.revalidate(ctx, next, key, found, req, d.fwd, serve);
+      return miss(ctx, next, key, found, req);
+    }
+    const d = decide(found.policy, found.entry.softPurgedAt, req, ctx.now);
+    if (d.kind === 'hit') {
+      if (d.stale) metrics.staleServed.labels(ctx.route?.route.name ?? 'unknown', 'max-stale').inc();
+      serve(ctx, found, d.stale ? 'STALE' : 'HIT');
+      return;
+    }
+    if (d.kind === 'stale-refresh') {
+      metrics.staleServed.labels(ctx.route?.route.name ?? 'unknown', 'swr').inc();
+      serve(ctx, found, 'STALE', 'detail=stale-while-revalidate');
+      revalidator.refreshInBackground(ctx, key, found);
       return;
     }
     if (req?.onlyIfCached) return onlyIfCached(ctx);
-    await miss(ctx, next, key, found, req);
+    return revalidator.revalidate(ctx, next, key, found, req, d.fwd, serve);
   }
 
   return Object.assign(cache, {

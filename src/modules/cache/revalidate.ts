@@ -1,4 +1,5 @@
 import { Readable } from 'node:stream';
+import type { Done, Next } from '../../utils/compose.js';
 import { isTagcacheError } from '../../utils/errors.js';
 import type { HeaderMap } from '../../utils/headers.js';
 import type { Metrics } from '../metrics/registry.js';
@@ -25,7 +26,7 @@ export interface RevalidatorDeps {
   readonly store: StoreAccess;
   readonly metrics: Metrics;
   readonly absorbDeps: AbsorbDeps;
-  readonly downstream: (ctx: RequestContext) => Promise<void>;
+  readonly downstream: (ctx: RequestContext) => Done;
   readonly refresher: Refresher;
   readonly collapser: Collapser;
 }
@@ -182,7 +183,7 @@ export function createRevalidator(deps: RevalidatorDeps) {
     /** Validates before answering; a 304 refreshes the entry, an error inside stale-if-error serves it stale. */
     async revalidate(
       ctx: RequestContext,
-      next: () => Promise<void>,
+      next: Next,
       key: string,
       found: Found,
       req: RequestDirectives | undefined,

@@ -1,4 +1,5 @@
 import { clientAddress, type TrustedProxies } from '../../utils/client-address.js';
+import type { Next } from '../../utils/compose.js';
 import { RetryLaterError } from '../../utils/retry-later.js';
 import type { Metrics } from '../metrics/registry.js';
 import type { Stage } from '../pipeline/context.js';
@@ -36,7 +37,7 @@ export function rateLimitStage(deps: RateLimitStageDeps): Stage {
 
   async function limit(
     ctx: Parameters<Stage>[0],
-    next: () => Promise<void>,
+    next: Next,
     route: Route,
     rule: NonNullable<Route['rateLimit']>,
   ): Promise<void> {
