@@ -46,16 +46,18 @@ const HOST = /^(\[[0-9a-f:.]+\]|[a-z0-9_](?:[a-z0-9_.-]*[a-z0-9_])?\.?)(?::\d{1,
  */
 export function checkRequest(req: IncomingMessage, limits: RequestLimits): Admitted | Refusal {
   const raw = req.url ?? '/';
-  if (Buffer.byteLength(raw) > limits.maxUrlBytes) {
+  // A UTF-16 unit is at most three UTF-8 bytes: short targets need no count.
+  if (raw.length * 3 > limits.maxUrlBytes && Buffer.byteLength(raw) > limits.maxUrlBytes) {
     return refuse(414, 'url_too_long', `request target longer than MAX_URL_BYTES (${limits.maxUrlBytes})`);
   }
   let hostFields = 0;
   for (let i = 0; i < req.rawHeaders.length; i += 2) {
-    if (req.rawHeaders[i]?.toLowerCase() === 'host') hostFields++;
+    const name = req.rawHeaders[i] as string;
+    if (name.length === 4 && name.toLowerCase() === 'host') hostFields++;
   }
   if (hostFields > 1) return refuse(400, 'bad_host', 'more than one Host field');
   const host = req.headers.host ?? '';
-  if (host !== '' && !HOST.test(host)) return refuse(400, 'bad_host', 'the Host field is not host[:port]');
+  if (host !== '' && !validHost(host)) return refuse(400, 'bad_host', 'the Host field is not host[:port]');
 
   const target = originForm(raw, req.method ?? 'GET', host);
   if (target === undefined) return refuse(400, 'bad_target', 'the request target is not a path');
@@ -78,6 +80,18 @@ export function checkRequest(req: IncomingMessage, limits: RequestLimits): Admit
     return refuse(413, 'body_too_large', `request body larger than MAX_BODY_BYTES (${limits.maxBodyBytes})`);
   }
   return { target };
+}
+
+/** Hosts already found well-formed: a proxy sees few, and tests one on every request. */
+const goodHosts = new Set<string>();
+
+function validHost(host: string): boolean {
+  if (goodHosts.has(host)) return true;
+  if (!HOST.test(host)) return false;
+  // Dropped whole when it grows: hostile clients can send any number of names.
+  if (goodHosts.size >= 1024) goodHosts.clear();
+  goodHosts.add(host);
+  return true;
 }
 
 export function isRefusal(result: Admitted | Refusal): result is Refusal {

@@ -38,11 +38,7 @@ export function createMetrics(registry: Registry = new Registry(), { defaults = 
     registry,
     /** tagcache_requests_total and tagcache_request_duration_seconds. */
     requests: new RequestMetrics(registry, LATENCY_BUCKETS),
-    inFlight: new Gauge({
-      name: 'tagcache_requests_in_flight',
-      help: 'Client requests being answered now.',
-      registers,
-    }),
+    inFlight: inFlightGauge(registers),
     upstreamDuration: new Histogram({
       name: 'tagcache_upstream_duration_seconds',
       help: 'Time until the backend sent response headers, by route.',
@@ -207,3 +203,27 @@ export function createMetrics(registry: Registry = new Registry(), { defaults = 
 }
 
 export type Metrics = ReturnType<typeof createMetrics>;
+
+/**
+ * tagcache_requests_in_flight as a plain number, read when scraped: every
+ * request moves it twice, and prom-client's inc() validates and hashes labels.
+ */
+function inFlightGauge(registers: Registry[]): { inc(): void; dec(): void } {
+  let now = 0;
+  new Gauge({
+    name: 'tagcache_requests_in_flight',
+    help: 'Client requests being answered now.',
+    registers,
+    collect() {
+      this.set(now);
+    },
+  });
+  return {
+    inc: () => {
+      now++;
+    },
+    dec: () => {
+      now--;
+    },
+  };
+}
