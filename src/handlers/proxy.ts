@@ -194,7 +194,7 @@ export function createProxyHandler(
       target: isRefusal(checked) ? (req.url ?? '/').slice(0, 1024) : checked.target,
       headers: req.headers,
       scheme: (req.socket as TLSSocket).encrypted ? 'https' : 'http',
-      clientIp: req.socket.remoteAddress ?? '',
+      clientIp: () => req.socket.remoteAddress ?? '',
       body: refused === undefined && hasBody(req) ? limitBody(req, res, limits.maxBodyBytes) : null,
       log,
       onAbortWanted: (controller) => {

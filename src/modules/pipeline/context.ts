@@ -33,7 +33,8 @@ export interface RequestInit {
   target: string;
   headers: IncomingHttpHeaders;
   scheme: 'http' | 'https';
-  clientIp: string;
+  /** The peer's address, or how to read it: a hit never asks, and reading a socket's costs a call into it. */
+  clientIp: string | (() => string);
   body: Readable | null;
   log: Logger;
   /** Called the first time a stage asks for the abort signal. */
@@ -58,7 +59,6 @@ export class RequestContext {
   readonly query: string;
   readonly headers: IncomingHttpHeaders;
   readonly scheme: 'http' | 'https';
-  readonly clientIp: string;
   /** The request body to forward; null for requests without one. */
   readonly body: Readable | null;
   /** performance.now() at arrival, for durations. */
@@ -89,6 +89,7 @@ export class RequestContext {
   /** The error behind a generated error answer, for the access log. */
   error: TagcacheError | undefined = undefined;
 
+  #clientIp: string | (() => string);
   #abort: ClientAbort | undefined = undefined;
   readonly #onAbortWanted: ((controller: ClientAbort) => void) | undefined;
 
@@ -101,7 +102,7 @@ export class RequestContext {
     this.query = q === -1 ? '' : init.target.slice(q);
     this.headers = init.headers;
     this.scheme = init.scheme;
-    this.clientIp = init.clientIp;
+    this.#clientIp = init.clientIp;
     this.body = init.body;
     this.startedAt = performance.now();
     this.now = Date.now();
@@ -118,6 +119,14 @@ export class RequestContext {
       this.#onAbortWanted?.(this.#abort);
     }
     return this.#abort;
+  }
+
+  /** The address of the peer that sent this request (a proxy's, when one is in front). */
+  get clientIp(): string {
+    const ip = this.#clientIp;
+    if (typeof ip === 'string') return ip;
+    this.#clientIp = ip();
+    return this.#clientIp;
   }
 
   /** The Host the client asked for, lower-case; '' when absent. */
