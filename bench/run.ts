@@ -139,6 +139,42 @@ function warm(url: string): void {
   execFileSync(c, a, { stdio: 'ignore' });
 }
 
+/** CPU seconds (user + system, every thread) a process has used so far. */
+function cpuSeconds(pid: number): number {
+  const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]?.split(' ') ?? [];
+  // utime and stime are fields 14 and 15 of /proc/PID/stat, 12 and 13 after "pid (comm) ".
+  return (Number(fields[11]) + Number(fields[12])) / 100;
+}
+
+function wrkAsync(url: string, seconds: number): Promise<number> {
+  const [c, a] = pinned(LOAD_CORE, 'wrk', ['-t1', `-c${CONNECTIONS}`, `-d${seconds}s`, url]);
+  const child = spawn(c, a, { stdio: ['ignore', 'pipe', 'ignore'] });
+  let out = '';
+  child.stdout.on('data', (chunk: Buffer) => {
+    out += chunk.toString();
+  });
+  return once(child, 'exit').then(() => Number(/(\d+) requests in/.exec(out)?.[1] ?? Number.NaN));
+}
+
+/**
+ * CPU per request of two servers loaded at the same time: both on the server
+ * core, two wrk on the load core. Whatever else the host runs meanwhile slows
+ * both alike, so their ratio holds still where back-to-back req/s figures
+ * swing by a third between runs.
+ */
+async function sideBySide(
+  a: { url: string; pid: number },
+  b: { url: string; pid: number },
+): Promise<{ aUs: number; bUs: number }> {
+  await Promise.all([wrkAsync(a.url, 2), wrkAsync(b.url, 2)]);
+  const a0 = cpuSeconds(a.pid);
+  const b0 = cpuSeconds(b.pid);
+  const [na, nb] = await Promise.all([wrkAsync(a.url, DURATION_S), wrkAsync(b.url, DURATION_S)]);
+  const aUs = ((cpuSeconds(a.pid) - a0) * 1e6) / na;
+  const bUs = ((cpuSeconds(b.pid) - b0) * 1e6) / nb;
+  return { aUs, bUs };
+}
+
 async function startProxy(
   originUrl: string,
   extraEnv: NodeJS.ProcessEnv,
@@ -257,6 +293,8 @@ async function main(): Promise<void> {
     PORT: String(originPort),
   });
   origin.stdout?.resume();
+  // taskset execs the server, so the child's pid is the server's own.
+  const originChildPid = origin.pid;
   const originUrl = `http://127.0.0.1:${originPort}`;
   await waitHttp(`${originUrl}/warm`);
   results.push(await load('bare node:http (baseline)', `${originUrl}/item`));
@@ -271,6 +309,18 @@ async function main(): Promise<void> {
     // The same pacing against the bare server: what bursts of paced requests cost anyway.
     results.push(await load('bare node:http, same pacing', `${originUrl}/item`, peak / 2));
   }
+  const sideLines: string[] = [];
+  const side = async (name: string, proxy: { url: string; child: ChildProcess }) => {
+    if (!WRK || originChildPid === undefined || proxy.child.pid === undefined) return;
+    const r = await sideBySide(
+      { url: `${originUrl}/item`, pid: originChildPid },
+      { url: `${proxy.url}/item`, pid: proxy.child.pid },
+    );
+    sideLines.push(
+      `${name}: ${r.bUs.toFixed(1)} µs of CPU per hit, bare ${r.aUs.toFixed(1)} µs: ${(r.aUs / r.bUs).toFixed(2)}x`,
+    );
+  };
+  await side('memory store', mem);
   await stop(mem.child);
   const memoryLine = WRK ? await memory(originUrl, routesFile) : 'memory: skipped (needs wrk)';
 
@@ -293,10 +343,12 @@ async function main(): Promise<void> {
     await waitHttp(`${red.url}/item`);
     await waitHttp(`${red.url}/item`);
     results.push(await load('proxy, redis store + local tier, hit', `${red.url}/item`));
+    await side('redis store + local tier', red);
     await stop(red.child);
     const far = await startProxy(originUrl, { REDIS_URL: redisUrl, LOCAL_TIER_TTL_MS: '0' }, routesFile);
     await waitHttp(`${far.url}/item`);
     results.push(await load('proxy, redis store, no local tier, hit', `${far.url}/item`));
+    await side('redis store, no local tier', far);
     await stop(far.child);
     redis.kill('SIGTERM');
   } else {
@@ -317,8 +369,13 @@ async function main(): Promise<void> {
   const line = (cells: string[]) =>
     cells.map((c, i) => (i === 0 ? c.padEnd(widths[i] ?? 0) : c.padStart(widths[i] ?? 0))).join('  ');
   process.stdout.write(
-    `\n${line(header)}\n${widths.map((w) => '-'.repeat(w)).join('  ')}\n${rows.map(line).join('\n')}\n\n${memoryLine}\n`,
+    `\n${line(header)}\n${widths.map((w) => '-'.repeat(w)).join('  ')}\n${rows.map(line).join('\n')}\n${sideText(sideLines)}\n${memoryLine}\n`,
   );
+}
+
+function sideText(lines: string[]): string {
+  if (lines.length === 0) return '';
+  return `\nside by side (server and bare on one core, loaded at once; bare's CPU per request / the proxy's):\n${lines.map((l) => `  ${l}`).join('\n')}\n`;
 }
 
 main().catch((err: unknown) => {
