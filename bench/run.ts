@@ -128,7 +128,12 @@ async function load(name: string, url: string, rate?: number): Promise<Result> {
 
 function delayScript(ms: number): string {
   const file = join(mkdtempSync(join(tmpdir(), 'tagcache-wrk-')), 'delay.lua');
-  writeFileSync(file, `function delay()\n  return ${ms}\nend\n`);
+  // Uniform in [0, 2·ms], seeded per connection thread: a fixed pause keeps all connections in step,
+  // so requests arrive in bursts of CONNECTIONS and p99 measures how long a burst takes to drain.
+  writeFileSync(
+    file,
+    `function init(args)\n  math.randomseed(os.time() + math.floor(os.clock() * 1000000))\nend\nfunction delay()\n  return math.random(0, ${2 * ms})\nend\n`,
+  );
   return file;
 }
 
