@@ -150,6 +150,16 @@ export function createProxyHandler(
     return list;
   }
 
+  /** send(), where a fault of our own cuts this one answer short instead of the process. */
+  function deliver(ctx: RequestContext, res: ServerResponse): void {
+    try {
+      send(ctx, res);
+    } catch (err) {
+      log.error({ err: describe(err), id: ctx.id }, 'writing an answer failed');
+      res.destroy();
+    }
+  }
+
   function sendError(ctx: RequestContext, res: ServerResponse, thrown: unknown, close = false): void {
     if (isAbort(thrown) || (res.destroyed && !res.headersSent)) {
       finish(ctx, CLIENT_CLOSED, 0);
@@ -212,10 +222,10 @@ export function createProxyHandler(
     }
     const done = run(ctx);
     // A hit settled at once is written now, not a microtask later.
-    if (done === undefined) send(ctx, res);
+    if (done === undefined) deliver(ctx, res);
     else
       done.then(
-        () => send(ctx, res),
+        () => deliver(ctx, res),
         (err) => sendError(ctx, res, err),
       );
   };
