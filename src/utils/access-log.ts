@@ -50,7 +50,7 @@ export function createAccessLog(log: Logger, { flushMs = 200, batchSize = 256 } 
       isoOf = time;
       iso = new Date(time).toISOString();
     }
-    let line = `{"level":"${l.error ? 'error' : 'info'}","time":"${iso}"${prefix}"id":"${l.id}","method":${JSON.stringify(l.method)},"path":${JSON.stringify(l.path)},"route":${JSON.stringify(l.route)},"status":${l.status},"cache":"${l.cache}","bytes":${l.bytes},"ms":${l.ms}`;
+    let line = `{"level":"${l.error ? 'error' : 'info'}","time":"${iso}"${prefix}"id":"${l.id}","method":${quoteLabel(l.method)},"path":${quote(l.path)},"route":${quoteLabel(l.route)},"status":${l.status},"cache":"${l.cache}","bytes":${l.bytes},"ms":${l.ms}`;
     if (l.upstreamMs !== undefined) line += `,"upstreamMs":${l.upstreamMs}`;
     if (l.upstream !== undefined) line += `,"upstream":${JSON.stringify(l.upstream)}`;
     if (l.err !== undefined) line += `,"err":${JSON.stringify(l.err)}`;
@@ -75,4 +75,25 @@ export function createAccessLog(log: Logger, { flushMs = 200, batchSize = 256 } 
     },
     flush,
   };
+}
+
+/** Printable ASCII other than '"' and '\\': such a string is its own JSON body. */
+const PLAIN = /^[\x20\x21\x23-\x5b\x5d-\x7e]*$/;
+
+/** A JSON string literal; the regex test costs less than JSON.stringify's set-up for a short path. */
+function quote(s: string): string {
+  return PLAIN.test(s) ? `"${s}"` : JSON.stringify(s);
+}
+
+const quotedLabels = new Map<string, string>();
+
+/** Methods and route names repeat on nearly every line: quoted once. Methods come from clients, so the memo is bounded. */
+function quoteLabel(s: string): string {
+  let q = quotedLabels.get(s);
+  if (q === undefined) {
+    q = JSON.stringify(s);
+    if (quotedLabels.size >= 256) quotedLabels.clear();
+    quotedLabels.set(s, q);
+  }
+  return q;
 }

@@ -1,3 +1,5 @@
+import { once } from 'node:events';
+import { connect } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { fetchRaw } from '../support/http.js';
 import { type Origin, respond, startOrigin } from '../support/origin.js';
@@ -70,6 +72,23 @@ describe('logs', () => {
     // No backend took part, so no backend fields.
     expect(hitLine.upstream).toBeUndefined();
     expect(hitLine.upstreamMs).toBeUndefined();
+  });
+
+  it('writes a path that needs JSON escapes as valid JSON', async () => {
+    // Sent as raw bytes: Node's client would percent-encode them. llhttp takes '"' and '\\' in a target
+    // (and refuses bytes above 0x7f, so paths are ASCII).
+    const p = `/odd/${++n}/a"b\\c`;
+    origin.on(p, respond(200, { 'cache-control': 'no-store' }, 'odd'));
+    const socket = connect(Number(new URL(proxy.url).port), '127.0.0.1');
+    socket.write(
+      Buffer.from(
+        `GET ${p} HTTP/1.1\r\nHost: odd.test\r\nX-Request-Id: odd-path-${n}\r\nConnection: close\r\n\r\n`,
+        'latin1',
+      ),
+    );
+    socket.resume();
+    await once(socket, 'end');
+    expect((await accessLine(`odd-path-${n}`)).path).toBe(p);
   });
 
   it('logs a failed request at error, with its id and what went wrong', async () => {
