@@ -2,9 +2,9 @@ import { type ChildProcess, spawn, spawnSync } from 'node:child_process';
 import { once } from 'node:events';
 import { accessSync, constants } from 'node:fs';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
-import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { delimiter, join } from 'node:path';
+import { freePort } from '../support/ports.js';
 
 const INSTALL =
   'install it with `sudo apt-get install prometheus` (Debian/Ubuntu; the package ships both ' +
@@ -60,17 +60,7 @@ export async function promtoolCheckExpressions(exprs: readonly string[]): Promis
   }
 }
 
-/** A loopback port that was free a moment ago (bound on 0, then released), for a child told its port. */
-export async function freePort(): Promise<number> {
-  const server = createServer();
-  server.listen(0, '127.0.0.1');
-  await once(server, 'listening');
-  const address = server.address();
-  server.close();
-  await once(server, 'close');
-  if (address === null || typeof address === 'string') throw new Error('no TCP address for a free port');
-  return address.port;
-}
+export { freePort };
 
 export interface PrometheusServer {
   readonly url: string;
