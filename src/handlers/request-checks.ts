@@ -1,4 +1,5 @@
 import type { IncomingMessage } from 'node:http';
+import { boundedMemo } from '../utils/bounded-memo.js';
 import type { Config } from '../utils/config.js';
 
 export type RequestLimits = Pick<Config, 'maxUrlBytes' | 'maxBodyBytes' | 'allowedHosts'>;
@@ -82,17 +83,8 @@ export function checkRequest(req: IncomingMessage, limits: RequestLimits): Admit
   return { target };
 }
 
-/** Hosts already found well-formed: a proxy sees few, and tests one on every request. */
-const goodHosts = new Set<string>();
-
-function validHost(host: string): boolean {
-  if (goodHosts.has(host)) return true;
-  if (!HOST.test(host)) return false;
-  // Dropped whole when it grows: hostile clients can send any number of names.
-  if (goodHosts.size >= 1024) goodHosts.clear();
-  goodHosts.add(host);
-  return true;
-}
+/** Remembered: a proxy sees few hosts, and tests one on every request. */
+const validHost = boundedMemo(1024, (host) => HOST.test(host));
 
 export function isRefusal(result: Admitted | Refusal): result is Refusal {
   return 'status' in result;

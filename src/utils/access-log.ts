@@ -1,4 +1,5 @@
 import pino from 'pino';
+import { boundedMemo } from './bounded-memo.js';
 import type { Logger } from './logger.js';
 
 export interface AccessLine {
@@ -85,15 +86,5 @@ function quote(s: string): string {
   return PLAIN.test(s) ? `"${s}"` : JSON.stringify(s);
 }
 
-const quotedLabels = new Map<string, string>();
-
 /** Methods and route names repeat on nearly every line: quoted once. Methods come from clients, so the memo is bounded. */
-function quoteLabel(s: string): string {
-  let q = quotedLabels.get(s);
-  if (q === undefined) {
-    q = JSON.stringify(s);
-    if (quotedLabels.size >= 256) quotedLabels.clear();
-    quotedLabels.set(s, q);
-  }
-  return q;
-}
+const quoteLabel = boundedMemo(256, (s) => JSON.stringify(s));

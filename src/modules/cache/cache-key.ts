@@ -1,3 +1,4 @@
+import { boundedMemo } from '../../utils/bounded-memo.js';
 /**
  * Cache keys: scheme, normalised host, path and the query the route keeps.
  * HEAD shares GET's key, so HEAD is answered from a cached GET.
@@ -6,7 +7,8 @@ export type QueryRule = 'all' | 'none' | readonly string[];
 
 const DEFAULT_PORT: Record<string, string> = { http: '80', https: '443' };
 
-const normalised = new Map<string, string>();
+const normalisedHttp = boundedMemo(1024, (host) => normaliseHostUncached(host, 'http'));
+const normalisedHttps = boundedMemo(1024, (host) => normaliseHostUncached(host, 'https'));
 
 /**
  * Lower-case, no trailing dot, no default port: "Example.COM.:80" and
@@ -14,13 +16,9 @@ const normalised = new Map<string, string>();
  * asks on every request; the memo is dropped when it grows (hostile Hosts).
  */
 export function normaliseHost(host: string, scheme: string): string {
-  const memoKey = scheme === 'http' ? host : `${scheme} ${host}`;
-  const known = normalised.get(memoKey);
-  if (known !== undefined) return known;
-  const result = normaliseHostUncached(host, scheme);
-  if (normalised.size >= 1024) normalised.clear();
-  normalised.set(memoKey, result);
-  return result;
+  if (scheme === 'http') return normalisedHttp(host);
+  if (scheme === 'https') return normalisedHttps(host);
+  return normaliseHostUncached(host, scheme);
 }
 
 function normaliseHostUncached(host: string, scheme: string): string {

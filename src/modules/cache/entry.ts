@@ -1,3 +1,4 @@
+import { boundedMemo } from '../../utils/bounded-memo.js';
 import type { HeaderMap } from '../../utils/headers.js';
 import type { StoredEntry } from '../store/types.js';
 import { encodePolicy, type Policy } from './policy.js';
@@ -33,7 +34,8 @@ const UNIQUE_VALUES = new Set([
   'location',
   'content-location',
 ]);
-const interned = new Map<string, string>();
+/** Bounded: a backend sending endless distinct values only resets the table. */
+const interned = boundedMemo(10_000, (value) => value);
 /**
  * Date changes every second, so it stays out of the table; but every entry
  * stored within one second carries the same value, and the last one seen is
@@ -47,12 +49,7 @@ function intern(name: string, value: string): string {
     return lastDate;
   }
   if (UNIQUE_VALUES.has(name) || value.length > 128) return value;
-  const known = interned.get(value);
-  if (known !== undefined) return known;
-  // Bounded: a backend sending endless distinct values only resets the table.
-  if (interned.size >= 10_000) interned.clear();
-  interned.set(value, value);
-  return value;
+  return interned(value);
 }
 
 /**
