@@ -28,9 +28,14 @@ export function createHttpServer(handler: Handler, t: ServerTimeouts): Server {
       insecureHTTPParser: false,
       // HTTP/1.1 without Host is a 400 (RFC 9112 §3.2); the handler refuses repeated or malformed ones.
       requireHostHeader: true,
+      // Node checks both deadlines only this often (30 s by default): a 20 s headers timeout would be 30 to 50 s.
+      connectionsCheckingInterval: checkingInterval(t.serverHeadersTimeoutMs, t.serverRequestTimeoutMs),
     },
     handler,
   );
+  // Node drops fields past the 2,000th without a word; the handler counts the whole header block
+  // against MAX_HEADER_BYTES, which bounds their number, and must see every one of them.
+  server.maxHeadersCount = 0;
   // A few seconds above keepAliveTimeout is Node's own advice for load balancers in front.
   server.on('clientError', (err: NodeJS.ErrnoException, socket) => {
     if (!socket.writable || err.code === 'ECONNRESET') {
@@ -44,6 +49,12 @@ export function createHttpServer(handler: Handler, t: ServerTimeouts): Server {
     socket.end(`HTTP/1.1 ${status} ${reason}\r\nconnection: close\r\ncontent-length: 0\r\n\r\n`);
   });
   return server;
+}
+
+/** A tenth of the shorter deadline, from 50 ms to 1 s: a deadline is kept to within a tenth, or a second. */
+export function checkingInterval(headersTimeoutMs: number, requestTimeoutMs: number): number {
+  const shorter = Math.min(headersTimeoutMs, requestTimeoutMs > 0 ? requestTimeoutMs : headersTimeoutMs);
+  return Math.min(1_000, Math.max(50, Math.floor(shorter / 10)));
 }
 
 export async function listen(server: Server, port: number, host: string): Promise<number> {

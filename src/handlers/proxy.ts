@@ -1,4 +1,5 @@
 import { type IncomingMessage, type OutgoingHttpHeader, type ServerResponse, STATUS_CODES } from 'node:http';
+import type { Socket } from 'node:net';
 import type { TLSSocket } from 'node:tls';
 import { type RequestRecorder, upstreamFailureReason } from '../modules/metrics/index.js';
 import type { Metrics } from '../modules/metrics/registry.js';
@@ -13,7 +14,7 @@ import { relay } from '../utils/relay.js';
 import { canAppendToHead, createHeadPreparer, writeHeadWith } from '../utils/response-head.js';
 import { RetryLaterError } from '../utils/retry-later.js';
 import { limitBody } from './body-limit.js';
-import { checkRequest, isRefusal, type RequestLimits } from './request-checks.js';
+import { checkRequest, hasBody, isRefusal, type RequestLimits } from './request-checks.js';
 
 export interface ProxyHandlerDeps {
   readonly run: (ctx: RequestContext) => Done;
@@ -35,6 +36,17 @@ const prepareStored = createHeadPreparer(new Set([...OWN_FIELDS, 'age']));
 
 /** nginx's convention for "the client closed the connection before the answer". */
 const CLIENT_CLOSED = 499;
+
+/** What `OPTIONS *` (a question about the server, not a resource) is told: every method passes through. */
+const ALLOW = 'GET, HEAD, POST, PUT, PATCH, DELETE, OPTIONS';
+
+/**
+ * Connections on which a request was refused. After a framing refusal the
+ * bytes that follow may be a request the client smuggled inside a body, and
+ * Node parses pipelined requests (and calls the handler) before the refusal's
+ * Connection: close takes effect: nothing more read from such a connection is served.
+ */
+const refusedConnections = new WeakSet<Socket>();
 
 /**
  * The proxy listener's entrypoint: builds the request context, runs the
@@ -192,7 +204,35 @@ export function createProxyHandler(
     finish(ctx, status, body.length, err);
   }
 
+  /** OPTIONS * asks about the server: answered here, since it names no resource a backend could serve. */
+  function answerServerOptions(ctx: RequestContext, res: ServerResponse): void {
+    ctx.cache = 'BYPASS';
+    res.writeHead(200, {
+      allow: ALLOW,
+      'content-length': '0',
+      'cache-control': 'no-store',
+      'x-request-id': ctx.id,
+      'x-cache': ctx.cache,
+      'cache-status': 'tagcache; fwd=bypass',
+    });
+    res.end();
+    finish(ctx, 200, 0);
+  }
+
+  /** Cuts the connection once the refusal is written: whatever follows it is never parsed. */
+  function closeAfter(req: IncomingMessage, res: ServerResponse): void {
+    const socket = req.socket;
+    refusedConnections.add(socket);
+    res.once('finish', () => {
+      socket.end();
+      if (socket.writableFinished) socket.destroy();
+      else socket.once('finish', () => socket.destroy());
+    });
+  }
+
   return function proxy(req, res) {
+    // A request read after a refusal on its connection: the connection closes once the refusal is out.
+    if (refusedConnections.has(req.socket)) return;
     metrics.inFlight.inc();
     const method = req.method ?? 'GET';
     const checked = checkRequest(req, limits);
@@ -205,7 +245,10 @@ export function createProxyHandler(
       headers: req.headers,
       scheme: (req.socket as TLSSocket).encrypted ? 'https' : 'http',
       clientIp: () => req.socket.remoteAddress ?? '',
-      body: refused === undefined && hasBody(req) ? limitBody(req, res, limits.maxBodyBytes) : null,
+      body:
+        refused === undefined && hasBody(req.headers['transfer-encoding'], req.headers['content-length'])
+          ? limitBody(req, res, limits.maxBodyBytes)
+          : null,
       log,
       onAbortWanted: (controller) => {
         res.once('close', () => {
@@ -218,6 +261,11 @@ export function createProxyHandler(
       metrics.rejectedRequests.labels(refused.reason).inc();
       ctx.cache = 'BYPASS';
       sendError(ctx, res, new TagcacheError('TC_BAD_REQUEST', refused.message, refused.status), true);
+      closeAfter(req, res);
+      return;
+    }
+    if (ctx.target === '*') {
+      answerServerOptions(ctx, res);
       return;
     }
     const done = run(ctx);
@@ -229,11 +277,6 @@ export function createProxyHandler(
         (err) => sendError(ctx, res, err),
       );
   };
-}
-
-function hasBody(req: IncomingMessage): boolean {
-  const length = req.headers['content-length'];
-  return (length !== undefined && length !== '0') || req.headers['transfer-encoding'] !== undefined;
 }
 
 /**

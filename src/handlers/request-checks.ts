@@ -2,18 +2,21 @@ import type { IncomingMessage } from 'node:http';
 import { boundedMemo } from '../utils/bounded-memo.js';
 import type { Config } from '../utils/config.js';
 
-export type RequestLimits = Pick<Config, 'maxUrlBytes' | 'maxBodyBytes' | 'allowedHosts'>;
+export type RequestLimits = Pick<Config, 'maxUrlBytes' | 'maxBodyBytes' | 'maxHeaderBytes' | 'allowedHosts'>;
 
 /** Why a request is refused before the pipeline: its status, the metric's reason and a message for the log. */
 export interface Refusal {
-  readonly status: 400 | 413 | 414 | 421;
+  readonly status: 400 | 413 | 414 | 421 | 431 | 505;
   readonly reason:
     | 'url_too_long'
     | 'body_too_large'
+    | 'headers_too_large'
     | 'bad_host'
     | 'misdirected'
     | 'bad_framing'
-    | 'bad_target';
+    | 'bad_target'
+    | 'bad_version'
+    | 'body_on_get';
   readonly message: string;
 }
 
@@ -32,6 +35,10 @@ const HOST = /^(\[[0-9a-f:.]+\]|[a-z0-9_](?:[a-z0-9_.-]*[a-z0-9_])?\.?)(?::\d{1,
  * last coding is not chunked, and a missing Host on HTTP/1.1; header size is
  * MAX_HEADER_BYTES (431). What passes llhttp and is refused here:
  *
+ * - a request line without a version (HTTP/0.9: 400; a CR LF inside a target
+ *   makes one) or with a major version other than 1 (505): llhttp takes both;
+ * - a header block over MAX_HEADER_BYTES as sent: Node counts only names and
+ *   values, so many small fields pass it at twice their counted size (431);
  * - a target longer than MAX_URL_BYTES (414);
  * - a target that is neither origin form ("/…"), "*" for OPTIONS, nor an
  *   absolute form whose authority is the Host (400);
@@ -42,19 +49,38 @@ const HOST = /^(\[[0-9a-f:.]+\]|[a-z0-9_](?:[a-z0-9_.-]*[a-z0-9_])?\.?)(?::\d{1,
  * - Transfer-Encoding on HTTP/1.0, or any coding besides "chunked" (400):
  *   llhttp accepts "gzip, chunked", whose gzip layer a proxy would pass on
  *   unlabelled;
+ * - a body on GET or HEAD (400): the cache key has no body, so a backend that
+ *   reads one would have its answer stored for every bodiless request;
  * - a Content-Length above MAX_BODY_BYTES (413). Chunked bodies are counted
  *   as they stream (see limitBody).
  */
 export function checkRequest(req: IncomingMessage, limits: RequestLimits): Admitted | Refusal {
+  if (req.httpVersionMajor !== 1) {
+    return req.httpVersionMajor === 0
+      ? refuse(400, 'bad_version', 'the request line has no HTTP version (HTTP/0.9 is not served)')
+      : refuse(505, 'bad_version', `HTTP/${req.httpVersion} is not supported; send HTTP/1.1`);
+  }
   const raw = req.url ?? '/';
   // A UTF-16 unit is at most three UTF-8 bytes: short targets need no count.
   if (raw.length * 3 > limits.maxUrlBytes && Buffer.byteLength(raw) > limits.maxUrlBytes) {
     return refuse(414, 'url_too_long', `request target longer than MAX_URL_BYTES (${limits.maxUrlBytes})`);
   }
   let hostFields = 0;
-  for (let i = 0; i < req.rawHeaders.length; i += 2) {
-    const name = req.rawHeaders[i] as string;
+  // The request line and the blank line end; Node decodes fields as latin1, so length is bytes.
+  let headerBytes = (req.method?.length ?? 0) + raw.length + 14;
+  const fields = req.rawHeaders;
+  for (let i = 0; i < fields.length; i += 2) {
+    const name = fields[i] as string;
+    // "name: value" and its CR LF.
+    headerBytes += name.length + (fields[i + 1] as string).length + 4;
     if (name.length === 4 && name.toLowerCase() === 'host') hostFields++;
+  }
+  if (headerBytes > limits.maxHeaderBytes) {
+    return refuse(
+      431,
+      'headers_too_large',
+      `request header block larger than MAX_HEADER_BYTES (${limits.maxHeaderBytes})`,
+    );
   }
   if (hostFields > 1) return refuse(400, 'bad_host', 'more than one Host field');
   const host = req.headers.host ?? '';
@@ -77,10 +103,18 @@ export function checkRequest(req: IncomingMessage, limits: RequestLimits): Admit
     }
   }
   const length = req.headers['content-length'];
+  if ((req.method === 'GET' || req.method === 'HEAD') && hasBody(te, length)) {
+    return refuse(400, 'body_on_get', `a ${req.method} request must not carry a body`);
+  }
   if (length !== undefined && Number(length) > limits.maxBodyBytes) {
     return refuse(413, 'body_too_large', `request body larger than MAX_BODY_BYTES (${limits.maxBodyBytes})`);
   }
   return { target };
+}
+
+/** A body follows the head: a non-zero Content-Length, or chunked framing (even of zero chunks). */
+export function hasBody(te: string | undefined, length: string | undefined): boolean {
+  return te !== undefined || (length !== undefined && length !== '0');
 }
 
 /** Remembered: a proxy sees few hosts, and tests one on every request. */

@@ -195,7 +195,7 @@ export function createMetrics(registry: Registry = new Registry(), { defaults = 
     }),
     rejectedRequests: new Counter({
       name: 'tagcache_rejected_requests_total',
-      help: 'Client requests refused before the pipeline, by reason (url_too_long, body_too_large, bad_host, misdirected, bad_framing, bad_target).',
+      help: 'Client requests refused before the pipeline, by reason (url_too_long, body_too_large, headers_too_large, bad_host, misdirected, bad_framing, bad_target, bad_version, body_on_get).',
       labelNames: ['reason'] as const,
       registers,
     }),
