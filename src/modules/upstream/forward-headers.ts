@@ -13,13 +13,30 @@ const NOT_FORWARDED = new Set(['host', 'expect', 'content-length']);
  * client), yet they are not part of the cache key: from a client they are
  * a cache-poisoning lever, so only a trusted proxy's are passed on.
  */
-const PROXY_SET = new Set(['forwarded', 'x-real-ip', 'x-original-url', 'x-rewrite-url', 'x-original-host']);
+const PROXY_SET = new Set([
+  'forwarded',
+  'x-real-ip',
+  'x-original-url',
+  'x-rewrite-url',
+  'x-original-host',
+  'x-host',
+  'x-http-host-override',
+]);
+
+/**
+ * Fields through which frameworks (Symfony, Rails, Express, ASP.NET) let a
+ * request say it is another method. On a GET or HEAD the key says "GET", so
+ * a backend that honours one (a DELETE, a PUT) would have that answer stored
+ * for every reader; on other methods they are the client's own business.
+ */
+const METHOD_OVERRIDES = ['x-http-method-override', 'x-method-override', 'x-http-method'];
 
 function isProxySet(name: string): boolean {
   return name.startsWith('x-forwarded-') || PROXY_SET.has(name);
 }
 
 export interface ForwardInfo {
+  readonly method: string;
   readonly headers: IncomingHttpHeaders;
   /** The socket peer's address. */
   readonly peer: string;
@@ -41,8 +58,8 @@ export interface ForwardInfo {
  * X-Forwarded-Host / -Proto are kept. From anyone else every forwarding field
  * is dropped and rebuilt from what tagcache itself saw: the Host, our scheme
  * and the peer's address. A client therefore cannot make a backend that
- * reflects X-Forwarded-Host write another host into a response others get
- * from the cache.
+ * reflects X-Forwarded-Host (or X-Host) write another host into a response
+ * others get from the cache. Method overrides never go with a GET or HEAD.
  */
 export function forwardRequestHeaders(info: ForwardInfo): HeaderMap {
   const h = info.headers;
@@ -50,6 +67,8 @@ export function forwardRequestHeaders(info: ForwardInfo): HeaderMap {
   if (!info.peerTrusted) {
     for (const name in out) if (isProxySet(name)) delete out[name];
   }
+  // Whoever the peer is: a trusted proxy passes its client's override on unchanged.
+  if (info.method === 'GET' || info.method === 'HEAD') for (const name of METHOD_OVERRIDES) delete out[name];
   // A body of known size keeps its length; chunked bodies are re-chunked by undici.
   if (info.hasBody && h['content-length'] !== undefined) out['content-length'] = h['content-length'];
   if (info.preserveHost && h.host !== undefined) out.host = h.host;

@@ -32,6 +32,7 @@ export function upstreamStage({
       throw new TagcacheError('TC_UPSTREAM_UNREACHABLE', `no backend for route ${route}`, 502);
     }
     const headers = forwardRequestHeaders({
+      method: ctx.method,
       headers: ctx.headers,
       peer: ctx.clientIp,
       peerTrusted: !trustedProxies.none && trustedProxies.has(ctx.clientIp),
