@@ -80,6 +80,10 @@ export interface Config {
   readonly breakerMinRequests: number;
   /** How long an open circuit refuses before it lets one probe through. */
   readonly breakerOpenMs: number;
+  /** Answer statuses that count as backend failures; empty (the default): only transport failures count. */
+  readonly breakerFailureStatuses: readonly number[];
+  /** Requests per second per backend still sent while every backend of a route is open; 0 refuses them all. */
+  readonly breakerPanicRps: number;
   /** Consecutive store failures that open the store's circuit; 0 turns the store breaker off. */
   readonly storeBreakerFailures: number;
   readonly storeBreakerOpenMs: number;
@@ -164,6 +168,8 @@ export function loadConfig(env: Env = process.env): Config {
     breakerWindowMs: readInt(env, 'BREAKER_WINDOW_MS', 10_000, 100, 3_600_000),
     breakerMinRequests: readInt(env, 'BREAKER_MIN_REQUESTS', 20, 1, 1_000_000),
     breakerOpenMs: readInt(env, 'BREAKER_OPEN_MS', 5_000, 1, 3_600_000),
+    breakerFailureStatuses: readStatuses(env, 'BREAKER_FAILURE_STATUSES'),
+    breakerPanicRps: readRate(env, 'BREAKER_PANIC_RPS', 1, 1_000),
     storeBreakerFailures: readInt(env, 'STORE_BREAKER_FAILURES', 5, 0, 100_000),
     storeBreakerOpenMs: readInt(env, 'STORE_BREAKER_OPEN_MS', 2_000, 1, 3_600_000),
     trustedProxies: readAddressRanges(env, 'TRUSTED_PROXIES'),
@@ -274,6 +280,31 @@ function readRatio(env: Env, name: string, fallback: number): number {
     fail(name, value, 'a fraction from 0 (off) to below 1, such as 0.5');
   }
   return n;
+}
+
+/** A rate per second from 0 to max, fractions allowed (0.2: one every five seconds). */
+function readRate(env: Env, name: string, fallback: number, max: number): number {
+  const value = raw(env, name);
+  if (value === undefined) return fallback;
+  const n = Number(value);
+  if (!/^\d*\.?\d+$/.test(value) || !(n >= 0 && n <= max)) {
+    fail(name, value, `a number of requests per second from 0 (off) to ${max}, such as 1 or 0.2`);
+  }
+  return n;
+}
+
+/** HTTP statuses from 400 to 599, comma-separated; "none" or unset is the empty list. */
+function readStatuses(env: Env, name: string): readonly number[] {
+  const value = raw(env, name);
+  if (value === undefined || value.toLowerCase() === 'none') return [];
+  const expected = 'a comma-separated list of statuses from 400 to 599, such as 502,503,504 (or none)';
+  return Object.freeze(
+    value.split(',').map((item) => {
+      const text = item.trim();
+      const n = Number(text);
+      return /^\d{3}$/.test(text) && n >= 400 && n <= 599 ? n : fail(name, value, expected);
+    }),
+  );
 }
 
 function readAddressRanges(env: Env, name: string): readonly AddressRange[] {

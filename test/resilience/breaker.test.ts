@@ -19,6 +19,12 @@ afterEach(async () => {
   await Promise.all(opened.splice(0).map((x) => x.close()));
 });
 
+/**
+ * The behaviour these tests pin down was the default before issue 13: answers 502/503/504 count
+ * as failures and an open circuit refuses everything. Both are settings now.
+ */
+const STATUS_COUNTING = { BREAKER_FAILURE_STATUSES: '502,503,504', BREAKER_PANIC_RPS: '0' };
+
 async function proxyFor(backend: Backend, env: Record<string, string>): Promise<RunningProxy> {
   const proxy = await startProxy({ UPSTREAM_URL: backend.url, ACCESS_LOG: 'off', ...env });
   opened.push(proxy);
@@ -143,7 +149,11 @@ describe('upstream circuit breaker', () => {
 
   it('answers 503 with the remaining open time as Retry-After, without touching the backend', async () => {
     const b = await backend((_req, res) => res.writeHead(503, { 'content-length': '0' }).end());
-    const proxy = await proxyFor(b, { BREAKER_CONSECUTIVE_FAILURES: '2', BREAKER_OPEN_MS: '5000' });
+    const proxy = await proxyFor(b, {
+      ...STATUS_COUNTING,
+      BREAKER_CONSECUTIVE_FAILURES: '2',
+      BREAKER_OPEN_MS: '5000',
+    });
     for (let i = 0; i < 2; i++) expect(answered(await send(`${proxy.url}/x${i}`)).status).toBe(503);
     const before = b.hits();
     const refused = answered(await send(`${proxy.url}/y`));
@@ -166,7 +176,11 @@ describe('upstream circuit breaker', () => {
       if (!healthy) return res.writeHead(503, { 'content-length': '0' }).end();
       page('max-age=1')(req, res);
     });
-    const proxy = await proxyFor(b, { BREAKER_CONSECUTIVE_FAILURES: '2', BREAKER_OPEN_MS: '10000' });
+    const proxy = await proxyFor(b, {
+      ...STATUS_COUNTING,
+      BREAKER_CONSECUTIVE_FAILURES: '2',
+      BREAKER_OPEN_MS: '10000',
+    });
     expect(answered(await send(`${proxy.url}/doc`)).status).toBe(200);
     healthy = false;
     for (let i = 0; i < 2; i++) await send(`${proxy.url}/other${i}`);
@@ -183,7 +197,11 @@ describe('upstream circuit breaker', () => {
       if (mode === 'fail') return res.writeHead(503, { 'content-length': '0' }).end();
       setTimeout(() => page('no-store')(req, res), 400);
     });
-    const proxy = await proxyFor(b, { BREAKER_CONSECUTIVE_FAILURES: '2', BREAKER_OPEN_MS: '300' });
+    const proxy = await proxyFor(b, {
+      ...STATUS_COUNTING,
+      BREAKER_CONSECUTIVE_FAILURES: '2',
+      BREAKER_OPEN_MS: '300',
+    });
     for (let i = 0; i < 2; i++) await send(`${proxy.url}/trip${i}`);
     await sleep(350);
     mode = 'slow';
@@ -208,6 +226,7 @@ describe('upstream circuit breaker', () => {
       page('no-store')(req, res);
     });
     const proxy = await proxyFor(b, {
+      ...STATUS_COUNTING,
       BREAKER_CONSECUTIVE_FAILURES: '0',
       BREAKER_ERROR_RATE: '0.5',
       BREAKER_MIN_REQUESTS: '10',
@@ -233,6 +252,7 @@ describe('upstream circuit breaker', () => {
       page('no-store')(req, res);
     });
     const proxy = await proxyFor(b, {
+      ...STATUS_COUNTING,
       BREAKER_CONSECUTIVE_FAILURES: '2',
       BREAKER_ERROR_RATE: '0.5',
       BREAKER_MIN_REQUESTS: '5',

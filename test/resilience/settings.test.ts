@@ -26,6 +26,8 @@ describe('resilience settings', () => {
       breakerWindowMs: 10_000,
       breakerMinRequests: 20,
       breakerOpenMs: 5_000,
+      breakerFailureStatuses: [],
+      breakerPanicRps: 1,
       storeBreakerFailures: 5,
       storeBreakerOpenMs: 2_000,
       trustedProxies: [],
@@ -52,12 +54,30 @@ describe('resilience settings', () => {
     expect(c.allowedHosts).toEqual(['example.com', '*.example.org']);
   });
 
+  it('read the breaker’s failure statuses and panic rate', () => {
+    const c = loadConfig({ BREAKER_FAILURE_STATUSES: '502, 503,504', BREAKER_PANIC_RPS: '0.2' });
+    expect(c.breakerFailureStatuses).toEqual([502, 503, 504]);
+    expect(c.breakerPanicRps).toBe(0.2);
+    expect(loadConfig({ BREAKER_FAILURE_STATUSES: 'none', BREAKER_PANIC_RPS: '0' })).toMatchObject({
+      breakerFailureStatuses: [],
+      breakerPanicRps: 0,
+    });
+  });
+
   it.each([
     ['UPSTREAM_URL', 'http://a:1,ftp://b', 'UPSTREAM_URL="http://a:1,ftp://b": expected an http://'],
     ['UPSTREAM_BALANCE', 'random', 'UPSTREAM_BALANCE="random": expected one of least-in-flight, round-robin'],
     ['UPSTREAM_RETRIES', '-1', 'UPSTREAM_RETRIES="-1": expected a whole number from 0 to 10'],
     ['BREAKER_ERROR_RATE', '1', 'BREAKER_ERROR_RATE="1": expected a fraction from 0 (off) to below 1'],
     ['BREAKER_ERROR_RATE', '50%', 'BREAKER_ERROR_RATE="50%"'],
+    [
+      'BREAKER_FAILURE_STATUSES',
+      '200,503',
+      'BREAKER_FAILURE_STATUSES="200,503": expected a comma-separated list of statuses from 400 to 599',
+    ],
+    ['BREAKER_FAILURE_STATUSES', '5xx', 'BREAKER_FAILURE_STATUSES="5xx"'],
+    ['BREAKER_PANIC_RPS', '-1', 'BREAKER_PANIC_RPS="-1": expected a number of requests per second from 0'],
+    ['BREAKER_PANIC_RPS', '1001', 'BREAKER_PANIC_RPS="1001"'],
     ['BREAKER_OPEN_MS', '0', 'BREAKER_OPEN_MS="0": expected a whole number from 1'],
     [
       'TRUSTED_PROXIES',

@@ -26,6 +26,8 @@ export interface CircuitOptions<T> {
   readonly isFailedResult?: (value: T) => boolean;
   /** What a refused call rejects with; retryInMs is how long until a probe may go. */
   readonly refused: (retryInMs: number) => Error;
+  /** Calls per second `panic` may still make while the circuit refuses; 0 or unset: none. */
+  readonly panicPerSecond?: number;
 }
 
 export interface Circuit<T> {
@@ -39,6 +41,15 @@ export interface Circuit<T> {
    * probe is in flight, rejects at once with `refused` and never calls fn.
    */
   execute<R extends T>(fn: () => Promise<R>): Promise<R>;
+  /** True when the circuit refuses but a panic call is due (see `panic`). */
+  panicDue(): boolean;
+  /**
+   * Runs fn although the circuit refuses, at most panicPerSecond times a
+   * second (rejects with `refused` past that). Its failure is not counted
+   * (the circuit is open already); an answer that is not a failure closes
+   * the circuit, as a good half-open probe would.
+   */
+  panic<R extends T>(fn: () => Promise<R>): Promise<R>;
   /** Called on every change of state, with the state left (a failed probe goes half-open → open). */
   onTransition(listener: (to: CircuitStateName, from: CircuitStateName) => void): void;
 }
@@ -79,6 +90,17 @@ export function createCircuit<T>(opts: CircuitOptions<T>): Circuit<T> {
     const state = policy.state;
     return state === CircuitState.Closed || (state === CircuitState.Open && retryInMs() === 0);
   };
+  const panicGapMs =
+    opts.panicPerSecond !== undefined && opts.panicPerSecond > 0 ? 1000 / opts.panicPerSecond : 0;
+  let lastPanicAt = Number.NEGATIVE_INFINITY;
+  const panicDue = (): boolean => panicGapMs > 0 && !admits() && Date.now() - lastPanicAt >= panicGapMs;
+  /** Closed from outside a probe: cockatiel closes an isolated circuit when its hold is released. */
+  const close = (): void => {
+    if (policy.state === CircuitState.Closed) return;
+    policy.isolate().dispose();
+    // Its counts start over, as after a good probe.
+    opts.breaker.success(CircuitState.HalfOpen);
+  };
 
   return {
     get state() {
@@ -98,13 +120,22 @@ export function createCircuit<T>(opts: CircuitOptions<T>): Circuit<T> {
         throw err;
       }
     },
+    panicDue,
+    async panic(fn) {
+      if (!panicDue()) throw opts.refused(retryInMs());
+      lastPanicAt = Date.now();
+      const value = await fn();
+      if (!isFailedResult(value)) close();
+      return value;
+    },
     onTransition(listener) {
       let from: CircuitStateName = NAMES[policy.state] ?? 'closed';
       policy.onStateChange((state) => {
         const to = NAMES[state] ?? 'closed';
         const left = from;
         from = to;
-        listener(to, left);
+        // Closing from outside passes through cockatiel's "isolated", which is open by another name.
+        if (to !== left) listener(to, left);
       });
     },
   };

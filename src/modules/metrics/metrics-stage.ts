@@ -24,7 +24,9 @@ export function metricsStage(metrics: Metrics): Stage {
     try {
       await next();
     } catch (err) {
-      if (!isAbort(err)) metrics.upstreamErrors.labels(route, upstreamFailureReason(err)).inc();
+      // A client that went away, or a request refused on this side (TC_BAD_REQUEST), is no backend failure.
+      if (!isAbort(err) && !isTagcacheError(err, 'TC_BAD_REQUEST'))
+        metrics.upstreamErrors.labels(route, upstreamFailureReason(err)).inc();
       throw err;
     }
     metrics.upstreamDuration.labels(route).observe((performance.now() - started) / 1000);

@@ -10,7 +10,7 @@ import {
   createTripBreaker,
 } from '../circuit/index.js';
 import type { Metrics } from '../metrics/registry.js';
-import type { UpstreamResponse } from './client.js';
+import { isProtocolFailure, type UpstreamResponse } from './client.js';
 
 export type BreakerSettings = Pick<
   Config,
@@ -19,6 +19,8 @@ export type BreakerSettings = Pick<
   | 'breakerWindowMs'
   | 'breakerMinRequests'
   | 'breakerOpenMs'
+  | 'breakerFailureStatuses'
+  | 'breakerPanicRps'
 >;
 
 export type OriginCircuit = Circuit<UpstreamResponse>;
@@ -39,28 +41,27 @@ export interface OriginBreakers {
 }
 
 /**
- * What counts against a backend: it could not be reached, timed out or reset
- * (thrown by the client), or it answered 502, 503 or 504 — the statuses of a
- * backend or its own gateway in trouble. A 500 is one URL's bug, not an
- * outage, and a client that went away says nothing about the backend.
+ * What counts against a backend by default: transport failures only — it
+ * could not be reached, timed out or reset (thrown by the client), as nginx
+ * counts. Never counted: an answer of any status unless
+ * BREAKER_FAILURE_STATUSES names it (a 503 from one URL — a maintenance
+ * page, a rate limit — says nothing about the others), an answer that is
+ * not valid HTTP (one URL's bug), a client that went away, and errors made
+ * on this side of the connection (a request undici refuses to send, the
+ * client's own body failing), which client.ts types as TC_BAD_REQUEST.
  */
 export function isBackendFailure(err: unknown): boolean {
   return (
-    isTagcacheError(err, 'TC_UPSTREAM_UNREACHABLE') ||
-    isTagcacheError(err, 'TC_UPSTREAM_TIMEOUT') ||
-    isTagcacheError(err, 'TC_UPSTREAM_RESET')
+    (isTagcacheError(err, 'TC_UPSTREAM_UNREACHABLE') ||
+      isTagcacheError(err, 'TC_UPSTREAM_TIMEOUT') ||
+      isTagcacheError(err, 'TC_UPSTREAM_RESET')) &&
+    !isProtocolFailure(err)
   );
 }
-
-const FAILED_STATUSES = new Set([502, 503, 504]);
 
 /** How metrics and /health/ready name an origin: host:port, the port spelled out even when it is the default. */
 export function originName(origin: URL): string {
   return `${origin.hostname}:${origin.port || (origin.protocol === 'https:' ? '443' : '80')}`;
-}
-
-export function isFailedAnswer(res: UpstreamResponse): boolean {
-  return FAILED_STATUSES.has(res.status);
 }
 
 /** One circuit breaker per backend origin, reported in metrics and logged when it opens or closes. */
@@ -77,6 +78,8 @@ export function createOriginBreakers(
     windowMs: settings.breakerWindowMs,
     minRequests: settings.breakerMinRequests,
   };
+  const failedStatuses = new Set(settings.breakerFailureStatuses);
+  const isFailedAnswer = (res: UpstreamResponse): boolean => failedStatuses.has(res.status);
 
   function make(origin: URL): OriginCircuit {
     const name = originName(origin);
@@ -85,6 +88,7 @@ export function createOriginBreakers(
       openMs: settings.breakerOpenMs,
       isFailure: isBackendFailure,
       isFailedResult: isFailedAnswer,
+      panicPerSecond: settings.breakerPanicRps,
       refused: (retryInMs) =>
         new RetryLaterError(
           'TC_UPSTREAM_CIRCUIT_OPEN',

@@ -79,6 +79,12 @@ export function createUpstreamClient(opts: UpstreamOptions): UpstreamClient {
         });
         return { status: res.statusCode, headers: endToEndHeaders(res.headers), body: res.body };
       } catch (err) {
+        // The client went away (its body then fails with its connection's reset): not the backend's doing.
+        if ((req.signal as { aborted?: boolean } | undefined)?.aborted === true && !isAbort(err)) {
+          throw Object.assign(new Error('the client went away before the backend answered', { cause: err }), {
+            name: 'AbortError',
+          });
+        }
         throw toUpstreamError(err, req.origin);
       }
     },
@@ -89,12 +95,29 @@ export function createUpstreamClient(opts: UpstreamOptions): UpstreamClient {
   };
 }
 
+/**
+ * undici's refusals made before a byte left, because of what the request
+ * is: a target that is not a path ("*"), a field or length it will not
+ * send. A client can provoke them at will, so they are the request's fault
+ * (400), never the backend's.
+ */
+const REFUSED_LOCALLY = new Set([
+  'UND_ERR_INVALID_ARG',
+  'UND_ERR_NOT_SUPPORTED',
+  'UND_ERR_REQ_CONTENT_LENGTH_MISMATCH',
+]);
+
 /** Maps undici's failures onto the error catalogue; an abort passes through unchanged. */
 export function toUpstreamError(err: unknown, origin: URL): unknown {
   if (err instanceof TagcacheError) return err;
   if (isAbort(err)) return err;
   const code = (err as { code?: string }).code ?? '';
   const where = origin.host;
+  if (REFUSED_LOCALLY.has(code)) {
+    return new TagcacheError('TC_BAD_REQUEST', `the request cannot be forwarded (${errorText(err)})`, 400, {
+      cause: err,
+    });
+  }
   if (err instanceof undiciErrors.HeadersTimeoutError || code === 'UND_ERR_HEADERS_TIMEOUT') {
     return new TagcacheError('TC_UPSTREAM_TIMEOUT', `backend ${where} sent no headers in time`, 504, {
       cause: err,
@@ -165,6 +188,10 @@ export function upstreamBodyError(err: unknown, host: string): TagcacheError | u
   return new TagcacheError('TC_UPSTREAM_RESET', `backend ${host} closed the connection mid-body`, 502, {
     cause: err,
   });
+}
+
+function errorText(err: unknown): string {
+  return err instanceof Error ? err.message : String(err);
 }
 
 export function isAbort(err: unknown): boolean {

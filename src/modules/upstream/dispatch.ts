@@ -35,31 +35,39 @@ export type Dispatch = (
  * a request that never reached its backend (connection refused or timed
  * out) goes to another origin when it is idempotent and its body is unread.
  * With every circuit open it fails at once with TC_UPSTREAM_CIRCUIT_OPEN,
- * touching no network.
+ * touching no network, except for the few requests a second panic mode
+ * sends anyway (Envoy's panic threshold: the last backend is never given up
+ * on entirely); one that is answered closes its backend's circuit.
  */
 export function createDispatch(deps: DispatchDeps): Dispatch {
   const { client, breakers, balancer, retries, metrics } = deps;
   const admits = (origin: URL) => breakers.of(origin).admits();
+  const panicDue = (origin: URL) => breakers.of(origin).panicDue();
 
   return async function dispatch(origins, req, { route, onPick }) {
     const tried = new Set<string>();
     let last: { err: unknown; origin: URL } | undefined;
     for (let attempt = 0; attempt <= retries; attempt++) {
-      const origin = balancer.pick(origins, admits, tried);
+      let origin = balancer.pick(origins, admits, tried);
+      // Every circuit refuses: panic, once per request, when a backend's panic allowance is due.
+      const panic = origin === undefined && attempt === 0;
+      if (panic) origin = balancer.pick(origins, panicDue, tried);
       if (origin === undefined) break;
       if (attempt > 0) metrics.upstreamRetries.labels(route).inc();
       tried.add(origin.origin);
       onPick?.(origin);
       const done = balancer.begin(origin);
+      const circuit = breakers.of(origin);
+      const send = () => client.request({ ...req, origin });
       try {
-        const res = await breakers.of(origin).execute(() => client.request({ ...req, origin }));
+        const res = await (panic ? circuit.panic(send) : circuit.execute(send));
         releaseWhenClosed(res.body, done);
         return res;
       } catch (err) {
         done();
         if (isBackendFailure(err)) balancer.eject(origin);
         last = { err, origin };
-        if (!mayRetry(req.method, req.body, err)) break;
+        if (panic || !mayRetry(req.method, req.body, err)) break;
       }
     }
     if (last === undefined) throw allRefused(origins, breakers);
