@@ -141,6 +141,13 @@ function parseRequest(req: IncomingMessage, body: Buffer, limits: RequestLimits)
       400,
     );
   }
+  if (nestingDepth(body) > MAX_JSON_DEPTH) {
+    throw new TagcacheError(
+      'TC_BAD_INVALIDATION',
+      `the JSON nests deeper than ${MAX_JSON_DEPTH} levels; an invalidation is one object of flat lists, such as {"tags":["product:1"]}`,
+      400,
+    );
+  }
   let json: unknown;
   try {
     json = JSON.parse(body.toString('utf8'));
@@ -148,6 +155,31 @@ function parseRequest(req: IncomingMessage, body: Buffer, limits: RequestLimits)
     throw new TagcacheError('TC_BAD_INVALIDATION', `the body is not valid JSON: ${errorMessage(err)}`, 400);
   }
   return parseInvalidationJson(json, limits);
+}
+
+/** A purge body nests two levels; deep nesting only serves to overflow the stack of whatever walks it. */
+const MAX_JSON_DEPTH = 16;
+
+const QUOTE = 0x22;
+const BACKSLASH = 0x5c;
+
+/** The deepest nesting of [ and { outside strings, counted on the bytes before anything parses them. */
+function nestingDepth(body: Buffer): number {
+  let depth = 0;
+  let deepest = 0;
+  let inString = false;
+  for (let i = 0; i < body.length; i++) {
+    const c = body[i];
+    if (inString) {
+      if (c === BACKSLASH) i++;
+      else if (c === QUOTE) inString = false;
+    } else if (c === QUOTE) inString = true;
+    else if (c === 0x5b || c === 0x7b) {
+      depth++;
+      if (depth > deepest) deepest = depth;
+    } else if (c === 0x5d || c === 0x7d) depth--;
+  }
+  return deepest;
 }
 
 function isJsonType(value: string | undefined): boolean {
