@@ -2,7 +2,7 @@ import { connect } from 'node:net';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { storeCases } from '../cache/stores.js';
 import { answered, rawExchange, rawStatus, send } from '../resilience/support.js';
-import { fetchRaw } from '../support/http.js';
+import { fetchRaw, listen } from '../support/http.js';
 import { type RunningProxy, startProxy } from '../support/proxy.js';
 import { type NaiveOrigin, startNaiveOrigin } from './naive-origin.js';
 
@@ -200,6 +200,34 @@ describe('breaker defaults that never refuse good traffic (finding 6)', () => {
     expect(res.status).toBe(200);
     expect(origin.reached(target)).toHaveLength(1);
     expect(await circuitState(p)).toBe('closed');
+  });
+
+  it('panic mode sends a backend that keeps failing no more than BREAKER_PANIC_RPS requests a second', async () => {
+    let arrived = 0;
+    // Resets every connection: a transport failure, which counts by default.
+    const resetting = await listen((req) => {
+      arrived++;
+      req.socket.destroy();
+    });
+    try {
+      const p = await proxy({
+        UPSTREAM_URL: resetting.url,
+        BREAKER_CONSECUTIVE_FAILURES: '3',
+        BREAKER_ERROR_RATE: '0',
+        BREAKER_OPEN_MS: '600000',
+        BREAKER_PANIC_RPS: '2',
+      });
+      const started = performance.now();
+      const statuses = new Set<number>();
+      for (let i = 0; i < 60; i++) statuses.add((await fetchRaw(`${p.url}/dead/${i}`)).status);
+      const seconds = (performance.now() - started) / 1000;
+      expect([...statuses].sort()).toEqual([502, 503]);
+      // Three to open it, then at most two a second (and one at once, as the circuit opens).
+      expect(arrived).toBeLessThanOrEqual(3 + 1 + Math.ceil(seconds * 2));
+      expect(arrived).toBeGreaterThan(3);
+    } finally {
+      await resetting.close();
+    }
   });
 });
 
