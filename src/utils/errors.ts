@@ -18,7 +18,8 @@ export const ERROR_CODES = {
   TC_BAD_INVALIDATION: 'An invalidation request is malformed, too large or not JSON (400/413/415).',
   TC_UNAUTHORIZED: 'An admin request lacks the right bearer token (401).',
   TC_INVALIDATION_DISABLED: 'INVALIDATE_TOKEN is not set, so the invalidation endpoint is off (503).',
-  TC_BAD_REQUEST: 'A client request is malformed or exceeds a limit (400/413/414/431).',
+  TC_BAD_REQUEST:
+    'A client request is malformed, exceeds a limit or cannot be forwarded as it is (400/413/414/431/505).',
   TC_RATE_LIMITED: 'A client exceeded the rate limit of its route (429).',
   TC_PIPELINE: 'A programming error in the request pipeline (a stage called next() twice, or threw).',
   TC_NOT_FOUND: 'No admin endpoint at that path (404).',
