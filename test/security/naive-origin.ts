@@ -30,7 +30,8 @@ function first(value: string | string[] | undefined): string | undefined {
  * A backend as common frameworks behave, every answer shared-cacheable: it
  * reads a body on any method (GET included), honours the method-override
  * headers (Symfony, Rails, Express method-override), builds links from
- * X-Host / X-Forwarded-Host, and reflects all of it in the body. Paths under
+ * X-Host / X-Forwarded-Host, and reflects all of it in the body (X-Echo in
+ * its answer's header fields, twice). Paths under
  * /fail/ answer 503, as a maintenance page or a rate limit does.
  */
 export async function startNaiveOrigin(): Promise<NaiveOrigin> {
@@ -53,6 +54,9 @@ export async function startNaiveOrigin(): Promise<NaiveOrigin> {
       const host = first(req.headers['x-host']) ?? first(req.headers['x-forwarded-host']) ?? req.headers.host;
       const text =
         acted === 'DELETE' ? `deleted ${url}` : `${acted} ${url} body=${body} link=http://${host}${url}`;
+      // Echo backends and CORS handlers copy request fields into their answer's, here twice over.
+      const echo = first(req.headers['x-echo']);
+      if (echo !== undefined) res.setHeader('x-echo', echo).setHeader('x-echo-again', echo);
       res.writeHead(200, {
         'content-type': 'text/plain',
         'cache-control': 'public, max-age=300',

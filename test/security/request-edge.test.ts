@@ -172,6 +172,18 @@ describe('OPTIONS * and errors that are not the backend’s (finding 5)', () => 
     expect((await fetchRaw(`${p.url}${target}`)).status).toBe(200);
     expect(await circuitState(p)).toBe('closed');
   });
+
+  it('does not count answers a client made too large to read by having the backend reflect its fields', async () => {
+    const p = await proxy({ BREAKER_CONSECUTIVE_FAILURES: '2', BREAKER_ERROR_RATE: '0' });
+    // 12 KB of request field, under MAX_HEADER_BYTES; reflected twice, over what tagcache reads of an answer.
+    const echo = 'e'.repeat(12_000);
+    for (let i = 0; i < 6; i++) {
+      expect((await fetchRaw(`${p.url}${path('echo')}`, { headers: { 'x-echo': echo } })).status).toBe(502);
+    }
+    const target = path('after-echo');
+    expect((await fetchRaw(`${p.url}${target}`)).status).toBe(200);
+    expect(await circuitState(p)).toBe('closed');
+  });
 });
 
 describe('breaker defaults that never refuse good traffic (finding 6)', () => {

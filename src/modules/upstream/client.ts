@@ -139,9 +139,11 @@ export function toUpstreamError(err: unknown, origin: URL): unknown {
     });
   }
   if (isParserError(err)) {
+    const what =
+      code === 'UND_ERR_HEADERS_OVERFLOW' ? 'response headers over 16 KiB' : 'something that is not HTTP';
     return new TagcacheError(
       'TC_UPSTREAM_UNREACHABLE',
-      `backend ${where} answered with something that is not HTTP (${code || 'parse error'})`,
+      `backend ${where} answered with ${what} (${code || 'parse error'})`,
       502,
       { cause: err },
     );
@@ -152,11 +154,15 @@ export function toUpstreamError(err: unknown, origin: URL): unknown {
   });
 }
 
-/** undici's HTTP parser refused what the backend sent (llhttp's HPE_* codes). */
+/**
+ * undici's HTTP parser refused what the backend sent (llhttp's HPE_* codes),
+ * or its header block was too large (a backend reflecting a client's fields
+ * into its own can be made to send one: one answer's fault, not an outage).
+ */
 function isParserError(err: unknown): boolean {
   if (err instanceof undiciErrors.HTTPParserError) return true;
   const code = (err as { code?: unknown } | null)?.code;
-  return typeof code === 'string' && code.startsWith('HPE_');
+  return typeof code === 'string' && (code.startsWith('HPE_') || code === 'UND_ERR_HEADERS_OVERFLOW');
 }
 
 /** A failure that reached a backend which answered with something that is not HTTP. */
