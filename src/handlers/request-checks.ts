@@ -37,8 +37,8 @@ const HOST = /^(\[[0-9a-f:.]+\]|[a-z0-9_](?:[a-z0-9_.-]*[a-z0-9_])?\.?)(?::\d{1,
  *
  * - a request line without a version (HTTP/0.9: 400; a CR LF inside a target
  *   makes one) or with a major version other than 1 (505): llhttp takes both;
- * - a header block over MAX_HEADER_BYTES as sent: Node counts only names and
- *   values, so many small fields pass it at twice their counted size (431);
+ * - a header block over MAX_HEADER_BYTES as sent: Node counts only the target,
+ *   names and values, so many small fields pass it at twice their counted size (431);
  * - a target longer than MAX_URL_BYTES (414);
  * - a target that is neither origin form ("/…"), "*" for OPTIONS, nor an
  *   absolute form whose authority is the Host (400);
