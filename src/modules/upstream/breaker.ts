@@ -46,9 +46,10 @@ export interface OriginBreakers {
  * counts. Never counted: an answer of any status unless
  * BREAKER_FAILURE_STATUSES names it (a 503 from one URL — a maintenance
  * page, a rate limit — says nothing about the others), an answer that is
- * not valid HTTP (one URL's bug), a client that went away, and errors made
- * on this side of the connection (a request undici refuses to send, the
- * client's own body failing), which client.ts types as TC_BAD_REQUEST.
+ * not valid HTTP or whose header block is too large (one URL's answer), a
+ * client that went away mid-request (an abort), and a request undici refuses
+ * to send (a "*" target, a bad field: TC_BAD_REQUEST) — any client could
+ * provoke those at will.
  */
 export function isBackendFailure(err: unknown): boolean {
   return (
