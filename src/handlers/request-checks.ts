@@ -114,7 +114,8 @@ export function checkRequest(req: IncomingMessage, limits: RequestLimits): Admit
 
 /** A body follows the head: a non-zero Content-Length, or chunked framing (even of zero chunks). */
 export function hasBody(te: string | undefined, length: string | undefined): boolean {
-  return te !== undefined || (length !== undefined && length !== '0');
+  // Number: llhttp takes "00" as zero.
+  return te !== undefined || (length !== undefined && length !== '0' && Number(length) !== 0);
 }
 
 /** Remembered: a proxy sees few hosts, and tests one on every request. */
