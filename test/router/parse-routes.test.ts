@@ -117,8 +117,8 @@ describe('parseRoutes: every error names the file and the route', () => {
   });
 
   it('an unknown field, on a route, on the default and at the top', () => {
-    expect(problem(oneRoute({ ttl: 5 }))).toBe(
-      'routes.json: route "product": unknown field "ttl"; expected one of name, pattern, cache, defaultTtl, staleWhileRevalidate, staleIfError, tags, upstream, cacheKeyQuery, cacheSetCookie, rateLimit',
+    expect(problem(oneRoute({ maxAge: 5 }))).toBe(
+      'routes.json: route "product": unknown field "maxAge"; expected one of name, pattern, cache, defaultTtl, ttl, ttlOverrides, staleWhileRevalidate, staleIfError, tags, upstream, cacheKeyQuery, cacheSetCookie, rateLimit',
     );
     expect(problem({ routes: [], default: { name: 'other', pattern: '^/' } })).toMatch(
       /^routes\.json: default route "other": unknown field "pattern"/,
@@ -182,7 +182,7 @@ describe('parseRoutes: every error names the file and the route', () => {
       'routes.json: route "product": tags[1] 5 must be a non-empty string',
     );
     expect(problem(oneRoute({ cacheKeyQuery: 'some' }))).toMatch(
-      /route "product": cacheKeyQuery "some" must be "all", "none" or an array/,
+      /route "product": cacheKeyQuery "some" must be "all", "none", an array/,
     );
     expect(problem(oneRoute({ cacheKeyQuery: [] }))).toMatch(
       /cacheKeyQuery \[\] keeps no parameter; write "none"/,

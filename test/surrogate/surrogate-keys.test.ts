@@ -1,11 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import {
-  fillTagTemplates,
-  limitTags,
-  parseSurrogateKeys,
-  splitSurrogateKey,
-  templatePlaceholders,
-} from '../../src/modules/surrogate/index.js';
+import { parseSurrogateKeys, splitSurrogateKey } from '../../src/modules/surrogate/index.js';
+import { fillTagTemplates, limitTags, templatePlaceholders } from '../../src/modules/tags/index.js';
 
 describe('parseSurrogateKeys', () => {
   it('splits Surrogate-Key on spaces', () => {

@@ -107,7 +107,7 @@ export function createRevalidator(deps: RevalidatorDeps) {
       // The triggering request's id, marked: the refresh's log lines and upstream request correlate with it.
       id: `${ctx.id.slice(0, 119)}:refresh`,
       method: 'GET',
-      target: ctx.target,
+      target: ctx.upstreamTarget ?? ctx.target,
       headers: ctx.headers,
       scheme: ctx.scheme,
       clientIp: ctx.clientIp,
