@@ -1,3 +1,5 @@
+import { hasForbiddenTagChar } from './tag-rules.js';
+
 /**
  * Tags are UTF-8 text. HTTP parsers (Node's server, undici) hand header values
  * over as latin1, one character per byte, so `ü` sent as C3 BC arrives as
@@ -19,13 +21,15 @@ export function decodeHeaderText(value: string): string {
 /**
  * A route template's value from the path: percent-decoded as UTF-8, so the
  * tag from `/products/caf%C3%A9` is the `product:café` a publisher names. A
- * value that does not decode (a stray %, bytes that are not UTF-8) is kept
- * as it came.
+ * value that does not decode (a stray %, bytes that are not UTF-8), or whose
+ * decoding holds a character no tag may (`%20`, `%2C`), is kept as it came:
+ * it was a usable tag that way before decoding.
  */
 export function decodePathParam(value: string): string {
   if (!value.includes('%')) return value;
   try {
-    return decodeURIComponent(value);
+    const decoded = decodeURIComponent(value);
+    return hasForbiddenTagChar(decoded) ? value : decoded;
   } catch {
     return value;
   }
