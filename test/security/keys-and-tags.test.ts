@@ -48,6 +48,12 @@ async function startBackend(): Promise<Backend> {
         .writeHead(200, { 'cache-control': 'max-age=600', 'surrogate-key': utf8Bytes(tags) })
         .end(`tagged #${n}`);
     }
+    if (target.startsWith('/swr/')) {
+      // Stale at once, refreshed in the background: the refresh is a request of tagcache's own.
+      return void res
+        .writeHead(200, { 'cache-control': 'max-age=0, stale-while-revalidate=600' })
+        .end(`page ${target} #${n}`);
+    }
     if (target.startsWith('/latin1-tagged/')) {
       // é as one latin1 byte (E9), which is not UTF-8.
       return void res
@@ -86,6 +92,7 @@ const ROUTES = {
     { name: 'named', pattern: '^/named/(?<id>[^/]+)$', tags: ['named:{id}'], defaultTtl: 60 },
     { name: 'tagged', pattern: '^/(?:tagged|cache-tag|latin1-tagged)/' },
     { name: 'other', pattern: '^/other/', cacheKeyQuery: 'none', defaultTtl: 60 },
+    { name: 'swr', pattern: '^/swr/', cacheKeyQuery: ['page'] },
   ],
   default: { name: 'all', defaultTtl: 60 },
 };
@@ -154,6 +161,18 @@ describe.each(cases)('keys and tags under attack, on the $name store', (store) =
       expect(visitor.headers['x-cache']).toBe('HIT');
       expect(visitor.text()).toBe(`page /products?page=${page} #1`);
       expect(backend.seen.filter((t) => t.includes('EVIL'))).toEqual([]);
+    });
+
+    it('nor reach it through a background refresh the attacker triggers', async () => {
+      const p = `/swr/${next()}`;
+      await get(proxy.url, `${p}?page=1`);
+      const attack = await get(proxy.url, `${p}?page=1&callback=EVIL`);
+      expect(attack.headers['x-cache']).toBe('STALE');
+      await expect.poll(() => backend.count(`${p}?page=1`), { timeout: 10_000 }).toBe(2);
+      await expect
+        .poll(async () => (await get(proxy.url, `${p}?page=1`)).text(), { timeout: 10_000 })
+        .toBe(`page ${p}?page=1 #2`);
+      expect(backend.seen.filter((t) => t.startsWith(p) && t.includes('EVIL'))).toEqual([]);
     });
 
     it('a route keyed on no parameter sends none', async () => {
@@ -289,6 +308,25 @@ describe.each(cases)('keys and tags under attack, on the $name store', (store) =
       const { port } = new URL(proxy.url);
       expect((await purge(proxy, { urls: [`http://127.0.0.1:${port}${target}`] })).entries).toBe(1);
       expect((await get(proxy.url, target)).headers['x-cache']).toBe('MISS');
+    });
+
+    it('an unsafe method on another spelling of the path invalidates the entry', async () => {
+      const id = next();
+      await get(proxy.url, `/u/y${id}`);
+      expect((await get(proxy.url, `/u/y${id}`)).headers['x-cache']).toBe('HIT');
+      const { hostname, port } = new URL(proxy.url);
+      await new Promise<void>((resolve, reject) => {
+        const req = request(
+          { host: hostname, port, method: 'POST', path: `/u/x/../y${id}`, agent: false },
+          (res) => {
+            res.resume();
+            res.on('end', resolve);
+          },
+        );
+        req.on('error', reject);
+        req.end();
+      });
+      expect((await get(proxy.url, `/u/y${id}`)).headers['x-cache']).toBe('MISS');
     });
 
     it('a route cannot be chosen by dot segments: /x/../products is keyed and forwarded as /products', async () => {
