@@ -2,12 +2,12 @@ import { boundedMemo } from '../../utils/bounded-memo.js';
 import { normaliseTarget } from '../../utils/normalise-target.js';
 import type { QueryRule, QueryRuleObject } from '../router/types.js';
 
-export type { QueryRule };
-
 /**
- * Cache keys: scheme, normalised host, path and the query the route keeps.
- * HEAD shares GET's key, so HEAD is answered from a cached GET.
+ * Cache keys: scheme, normalised host, then the normalised path and the query
+ * the route keeps (keyTarget), which is also what a cacheable request sends
+ * upstream. HEAD shares GET's key, so HEAD is answered from a cached GET.
  */
+export type { QueryRule };
 
 const DEFAULT_PORT: Record<string, string> = { http: '80', https: '443' };
 
