@@ -1,11 +1,11 @@
 import { TagcacheError } from '../../utils/errors.js';
+import { readQueryRule } from './query-rule.js';
 import {
   FieldError,
   isRouteName,
   readBoolean,
   readName,
   readPattern,
-  readQueryRule,
   readRateLimit,
   readSeconds,
   readTags,

@@ -1,7 +1,7 @@
 import { parseOrigin } from '../../utils/config.js';
 import { hasForbiddenTagChar, templatePlaceholders } from '../tags/index.js';
 import { findUnsafeRegexShape } from './regex-safety.js';
-import type { QueryRule, QueryRuleObject, RateLimit, TtlOverride } from './types.js';
+import type { RateLimit, TtlOverride } from './types.js';
 
 /**
  * Validators for one field of a route in routes.json. Each returns the
@@ -22,7 +22,7 @@ export function show(value: unknown): string {
   return text.length > 80 ? `${text.slice(0, 77)}...` : text;
 }
 
-function fail(message: string): never {
+export function fail(message: string): never {
   throw new FieldError(message);
 }
 
@@ -158,99 +158,6 @@ export function readTtlOverrides(value: unknown, ttl: unknown): readonly TtlOver
   if (ttl === undefined)
     fail('ttlOverrides needs "ttl": it says which backend directives the forced ttl overrides');
   return Object.freeze([...new Set(value as TtlOverride[])]);
-}
-
-const QUERY_RULE_FIELDS = ['keep', 'ignore', 'sort'];
-/** A parameter name or glob: printable ASCII without '&', '=' or '#', which no name can hold. */
-const QUERY_NAME = /^[!-~]+$/;
-
-/**
- * `"all"`, `"none"`, a list of names kept, or
- * `{ "keep": [...] | "all" | "none", "ignore": ["utm_*", ...], "sort": true }`.
- */
-export function readQueryRule(value: unknown): QueryRule {
-  if (value === undefined) return 'all';
-  if (value === 'all' || value === 'none') return value;
-  const expected =
-    'must be "all", "none", an array of query parameter names such as ["page", "sort"], or an object such as {"sort": true, "ignore": ["utm_*"]}';
-  if (typeof value === 'object' && value !== null && !Array.isArray(value))
-    return readQueryObject(value as Record<string, unknown>);
-  if (!Array.isArray(value)) fail(`cacheKeyQuery ${show(value)} ${expected}`);
-  return readNames('cacheKeyQuery', value, expected);
-}
-
-function readNames(field: string, value: unknown[], expected: string): readonly string[] {
-  if (value.length === 0) fail(`${field} [] keeps no parameter; write "none" to say so`);
-  for (const name of value) {
-    if (typeof name !== 'string' || name === '') fail(`${field} ${show(value)} ${expected}`);
-  }
-  return Object.freeze([...new Set(value as string[])]);
-}
-
-function readQueryObject(raw: Record<string, unknown>): QueryRuleObject {
-  const extra = Object.keys(raw).find((key) => !QUERY_RULE_FIELDS.includes(key));
-  if (extra !== undefined) {
-    fail(`cacheKeyQuery has unknown field ${show(extra)}; expected one of ${QUERY_RULE_FIELDS.join(', ')}`);
-  }
-  let keep: QueryRuleObject['keep'] = 'all';
-  if (raw.keep === 'all' || raw.keep === 'none') keep = raw.keep;
-  else if (Array.isArray(raw.keep)) {
-    keep = readNames(
-      'cacheKeyQuery.keep',
-      raw.keep,
-      'must be an array of query parameter names such as ["page"]',
-    );
-  } else if (raw.keep !== undefined) {
-    fail(`cacheKeyQuery.keep ${show(raw.keep)} must be "all", "none" or an array of query parameter names`);
-  }
-  const ignore: string[] = [];
-  if (raw.ignore !== undefined) {
-    const example = 'such as ["utm_*", "fbclid", "gclid"] (* matches any characters)';
-    if (!Array.isArray(raw.ignore))
-      fail(`cacheKeyQuery.ignore ${show(raw.ignore)} must be an array of names ${example}`);
-    (raw.ignore as unknown[]).forEach((glob, i) => {
-      if (typeof glob !== 'string' || !QUERY_NAME.test(glob) || /[&=#]/.test(glob) || /^\**$/.test(glob)) {
-        fail(
-          `cacheKeyQuery.ignore[${i}] ${show(glob)} must be a parameter name or glob ${example}, not empty, "*" alone, or holding spaces, &, = or #`,
-        );
-      }
-      if (!ignore.includes(glob)) ignore.push(glob);
-    });
-  }
-  const sort = readBoolean('cacheKeyQuery.sort', raw.sort, false);
-  return Object.freeze({ keep, ignore: Object.freeze(ignore), sort, ignores: compileIgnore(ignore) });
-}
-
-/** `ignore` as one predicate; undefined when there are none. */
-function compileIgnore(globs: readonly string[]): ((name: string) => boolean) | undefined {
-  if (globs.length === 0) return undefined;
-  return (name) => globs.some((glob) => globMatch(glob, name));
-}
-
-/**
- * Whole-name match, `*` for any run of characters. The classic greedy walk
- * with one backtrack point: at worst name × glob steps, where a regular
- * expression of several `.*` could backtrack polynomially on a hostile name.
- */
-export function globMatch(glob: string, name: string): boolean {
-  let g = 0;
-  let n = 0;
-  let star = -1;
-  let mark = 0;
-  while (n < name.length) {
-    if (g < glob.length && glob[g] === '*') {
-      star = g++;
-      mark = n;
-    } else if (g < glob.length && glob[g] === name[n]) {
-      g++;
-      n++;
-    } else if (star !== -1) {
-      g = star + 1;
-      n = ++mark;
-    } else return false;
-  }
-  while (g < glob.length && glob[g] === '*') g++;
-  return g === glob.length;
 }
 
 export function namedGroups(pattern: RegExp): string[] {
