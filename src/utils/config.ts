@@ -174,7 +174,7 @@ export function loadConfig(env: Env = process.env): Config {
     storeBreakerOpenMs: readInt(env, 'STORE_BREAKER_OPEN_MS', 2_000, 1, 3_600_000),
     trustedProxies: readAddressRanges(env, 'TRUSTED_PROXIES'),
     allowedHosts: readHostPatterns(env, 'ALLOWED_HOSTS'),
-    maxUrlBytes: readInt(env, 'MAX_URL_BYTES', 8192, 256, 1_048_576),
+    maxUrlBytes: readInt(env, 'MAX_URL_BYTES', 8000, 256, 1_048_576),
     maxBodyBytes: readBytes(env, 'MAX_BODY_BYTES', 100 * MiB, 1),
   });
 }

@@ -72,7 +72,7 @@ export function entryFor(
 ): StoredEntry {
   const u = new URL(url);
   const rule = routeTable.match(u.pathname).route.cacheKeyQuery;
-  const key = cacheKey(scheme, u.host, u.pathname, u.search, rule);
+  const key = cacheKey(scheme, u.host, `${u.pathname}${u.search}`, rule);
   return {
     id: key,
     key,

@@ -227,8 +227,8 @@ describe('tagcache check-routes', () => {
   });
 
   it('an unknown field, named by its route', async () => {
-    const { lines } = await check({ routes: [{ name: 'typo', pattern: '^/b', ttl: 5 }] });
-    expect(lines[0]).toMatch(/: route "typo": unknown field "ttl"; expected one of name, pattern, /);
+    const { lines } = await check({ routes: [{ name: 'typo', pattern: '^/b', maxAge: 5 }] });
+    expect(lines[0]).toMatch(/: route "typo": unknown field "maxAge"; expected one of name, pattern, /);
   });
 
   it('a name used twice', async () => {

@@ -32,7 +32,7 @@ describe('resilience settings', () => {
       storeBreakerOpenMs: 2_000,
       trustedProxies: [],
       allowedHosts: [],
-      maxUrlBytes: 8192,
+      maxUrlBytes: 8000,
       maxBodyBytes: 100 * 1024 * 1024,
     });
   });

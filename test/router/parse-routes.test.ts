@@ -84,6 +84,35 @@ describe('parseRoutes: what a valid file compiles to', () => {
     ).toEqual(['q', 'page']);
   });
 
+  it('accepts the object form of cacheKeyQuery, with keep defaulting to all', () => {
+    const rule = parseRoutes(
+      oneRoute({ cacheKeyQuery: { sort: true, ignore: ['utm_*', 'fbclid', 'utm_*'] } }),
+      'f',
+    ).routes[0]?.cacheKeyQuery;
+    expect(rule).toMatchObject({ keep: 'all', ignore: ['utm_*', 'fbclid'], sort: true });
+    const ignores = (rule as { ignores: (name: string) => boolean }).ignores;
+    expect(['utm_source', 'utm_', 'fbclid'].every(ignores)).toBe(true);
+    expect(['utm', 'xutm_a', 'fbclid2', 'page'].some(ignores)).toBe(false);
+    expect(
+      parseRoutes(oneRoute({ cacheKeyQuery: { keep: ['page'] } }), 'f').routes[0]?.cacheKeyQuery,
+    ).toMatchObject({ keep: ['page'], ignore: [], sort: false, ignores: undefined });
+  });
+
+  it('a glob with many stars cannot backtrack on a long name', async () => {
+    const { globMatch } = await import('../../src/modules/router/query-rule.js');
+    expect(globMatch('a*a*a*a*a*a*a*b', 'a'.repeat(8000))).toBe(false);
+    expect(globMatch('*x*', 'abxcd')).toBe(true);
+  });
+
+  it('accepts ttl and ttlOverrides', () => {
+    const route = parseRoutes(oneRoute({ ttl: 30, ttlOverrides: ['private', 'no-store'] }), 'f').routes[0];
+    expect(route).toMatchObject({ ttlSeconds: 30, ttlOverrides: ['private', 'no-store'] });
+    expect(parseRoutes(oneRoute({}), 'f').routes[0]).toMatchObject({
+      ttlSeconds: undefined,
+      ttlOverrides: [],
+    });
+  });
+
   it('accepts an empty route list, leaving everything to the default', () => {
     const table = parseRoutes({ routes: [] }, 'routes.json');
     expect(table.match('/anything').route.name).toBe('default');
@@ -117,8 +146,8 @@ describe('parseRoutes: every error names the file and the route', () => {
   });
 
   it('an unknown field, on a route, on the default and at the top', () => {
-    expect(problem(oneRoute({ ttl: 5 }))).toBe(
-      'routes.json: route "product": unknown field "ttl"; expected one of name, pattern, cache, defaultTtl, staleWhileRevalidate, staleIfError, tags, upstream, cacheKeyQuery, cacheSetCookie, rateLimit',
+    expect(problem(oneRoute({ maxAge: 5 }))).toBe(
+      'routes.json: route "product": unknown field "maxAge"; expected one of name, pattern, cache, defaultTtl, ttl, ttlOverrides, staleWhileRevalidate, staleIfError, tags, upstream, cacheKeyQuery, cacheSetCookie, rateLimit',
     );
     expect(problem({ routes: [], default: { name: 'other', pattern: '^/' } })).toMatch(
       /^routes\.json: default route "other": unknown field "pattern"/,
@@ -182,12 +211,42 @@ describe('parseRoutes: every error names the file and the route', () => {
       'routes.json: route "product": tags[1] 5 must be a non-empty string',
     );
     expect(problem(oneRoute({ cacheKeyQuery: 'some' }))).toMatch(
-      /route "product": cacheKeyQuery "some" must be "all", "none" or an array/,
+      /route "product": cacheKeyQuery "some" must be "all", "none", an array/,
     );
     expect(problem(oneRoute({ cacheKeyQuery: [] }))).toMatch(
       /cacheKeyQuery \[\] keeps no parameter; write "none"/,
     );
     expect(problem(oneRoute({ cacheKeyQuery: ['a', 3] }))).toMatch(/cacheKeyQuery \["a",3\] must be/);
+    expect(problem(oneRoute({ cacheKeyQuery: { sort: true, drop: ['a'] } }))).toBe(
+      'routes.json: route "product": cacheKeyQuery has unknown field "drop"; expected one of keep, ignore, sort',
+    );
+    expect(problem(oneRoute({ cacheKeyQuery: { ignore: 'utm_*' } }))).toMatch(
+      /route "product": cacheKeyQuery.ignore "utm_\*" must be an array of names such as \["utm_\*"/,
+    );
+    expect(problem(oneRoute({ cacheKeyQuery: { ignore: ['*'] } }))).toMatch(
+      /route "product": cacheKeyQuery.ignore\[0\] "\*" must be a parameter name or glob/,
+    );
+    expect(problem(oneRoute({ cacheKeyQuery: { ignore: ['a b'] } }))).toMatch(
+      /cacheKeyQuery.ignore\[0\] "a b"/,
+    );
+    expect(problem(oneRoute({ cacheKeyQuery: { keep: 'some' } }))).toMatch(
+      /route "product": cacheKeyQuery.keep "some" must be "all", "none" or an array/,
+    );
+    expect(problem(oneRoute({ cacheKeyQuery: { keep: [] } }))).toMatch(
+      /cacheKeyQuery.keep \[\] keeps no parameter/,
+    );
+    expect(problem(oneRoute({ cacheKeyQuery: { sort: 'yes' } }))).toMatch(
+      /route "product": cacheKeyQuery.sort "yes" must be true or false/,
+    );
+    expect(problem(oneRoute({ ttl: -5 }))).toMatch(
+      /route "product": ttl -5 must be a whole number of seconds/,
+    );
+    expect(problem(oneRoute({ ttlOverrides: ['private'] }))).toBe(
+      'routes.json: route "product": ttlOverrides needs "ttl": it says which backend directives the forced ttl overrides',
+    );
+    expect(problem(oneRoute({ ttl: 5, ttlOverrides: ['set-cookie'] }))).toMatch(
+      /route "product": ttlOverrides \["set-cookie"\] must be an array of "private", "no-store", "no-cache"/,
+    );
     expect(problem({ routes: ['^/a'] })).toBe(
       'routes.json: routes[0]: expected an object with at least "name" and "pattern", got string "^/a"',
     );

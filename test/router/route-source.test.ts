@@ -152,14 +152,14 @@ describe('route source', () => {
   it('reload() of a bad or vanished file answers false and keeps the old table', async () => {
     writeFileSync(file, routesWith('a'));
     const { source, reloads, lines } = open(false);
-    writeFileSync(file, JSON.stringify({ routes: [{ name: 'a', pattern: '^/a', ttl: 1 }] }));
+    writeFileSync(file, JSON.stringify({ routes: [{ name: 'a', pattern: '^/a', maxAge: 1 }] }));
     expect(source.reload()).toBe(false);
     rmSync(file);
     expect(source.reload()).toBe(false);
     expect(names(source)).toEqual(['a']);
     expect(await reloads('failure')).toBe(2);
     expect(lines.filter((l) => l.level === 'error').map((l) => l.err)).toEqual([
-      `${file}: route "a": unknown field "ttl"; expected one of name, pattern, cache, defaultTtl, staleWhileRevalidate, staleIfError, tags, upstream, cacheKeyQuery, cacheSetCookie, rateLimit`,
+      `${file}: route "a": unknown field "maxAge"; expected one of name, pattern, cache, defaultTtl, ttl, ttlOverrides, staleWhileRevalidate, staleIfError, tags, upstream, cacheKeyQuery, cacheSetCookie, rateLimit`,
       `${file}: cannot read the route table: no such file; set ROUTES_FILE to the route table (a JSON file)`,
     ]);
   });

@@ -78,6 +78,13 @@ describe('memory store', () => {
     await store.close();
   });
 
+  it('keeps a body just under maxObjectBytes, although headers and overhead make the entry heavier', async () => {
+    const store = createMemoryStore({ maxBytes: MiB, maxObjectBytes: 4096 });
+    await store.put(makeEntry('edge', { tags: ['t'], body: Buffer.alloc(4096) }), 60_000);
+    expect(store.get('edge')?.body.length).toBe(4096);
+    await store.close();
+  });
+
   it('a listener that throws does not stop the others nor the invalidation, and is logged', async () => {
     const lines: string[] = [];
     const log = pino(

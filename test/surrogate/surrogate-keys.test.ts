@@ -1,13 +1,18 @@
 import { describe, expect, it } from 'vitest';
-import {
-  fillTagTemplates,
-  limitTags,
-  parseSurrogateKeys,
-  splitSurrogateKey,
-  templatePlaceholders,
-} from '../../src/modules/surrogate/index.js';
+import { parseSurrogateKeys, splitSurrogateKey } from '../../src/modules/surrogate/index.js';
+import { fillTagTemplates, limitTags, templatePlaceholders } from '../../src/modules/tags/index.js';
 
 describe('parseSurrogateKeys', () => {
+  it('decodes header bytes as UTF-8, and marks bytes that are not UTF-8 so the tag is refused', () => {
+    const latin1 = (text: string) => Buffer.from(text, 'utf8').toString('latin1');
+    expect(parseSurrogateKeys({ 'surrogate-key': latin1('ü 日本 🙂') })).toEqual(['ü', '日本', '🙂']);
+    expect(parseSurrogateKeys({ 'cache-tag': latin1('a,ü') })).toEqual(['a', 'ü']);
+    const [bad] = parseSurrogateKeys({ 'surrogate-key': '\u00e9' });
+    expect(limitTags([bad as string], { maxTags: 10, maxTagBytes: 100 }).dropped[0]?.reason).toContain(
+      'not UTF-8',
+    );
+  });
+
   it('splits Surrogate-Key on spaces', () => {
     expect(parseSurrogateKeys({ 'surrogate-key': 'product:1  products   home' })).toEqual([
       'product:1',
@@ -83,6 +88,13 @@ describe('fillTagTemplates', () => {
   it('leaves out a template whose group did not take part in the match', () => {
     expect(fillTagTemplates(['product:{id}', 'products'], { id: undefined })).toEqual(['products']);
     expect(fillTagTemplates(['product:{id}'], {})).toEqual([]);
+  });
+
+  it('percent-decodes values as UTF-8, keeping a value as sent when its decoding is no usable tag', () => {
+    expect(fillTagTemplates(['p:{id}'], { id: 'caf%C3%A9' })).toEqual(['p:café']);
+    expect(fillTagTemplates(['p:{id}'], { id: 'a%20b' })).toEqual(['p:a%20b']);
+    expect(fillTagTemplates(['p:{id}'], { id: '100%' })).toEqual(['p:100%']);
+    expect(fillTagTemplates(['p:{id}'], { id: '%C3' })).toEqual(['p:%C3']);
   });
 
   it('lists the placeholders of a template', () => {

@@ -6,8 +6,8 @@ import type { Metrics } from '../metrics/registry.js';
 import type { RequestContext, Stage } from '../pipeline/context.js';
 import { matchRoute, type RouteSource } from '../router/router-stage.js';
 import type { Store } from '../store/types.js';
-import { cacheKey } from './cache-key.js';
-import { forwardStatus, hitStatus } from './cache-status.js';
+import { keyFor, keyTarget } from './cache-key.js';
+import { forwardStatus, hitStatus, notStoredDetail } from './cache-status.js';
 import { createCollapser } from './collapse.js';
 import { hasPreconditions } from './conditional.js';
 import { decide, type RequestDirectives, requestDirectives, staleAt } from './decide.js';
@@ -127,7 +127,7 @@ export function cacheStage(deps: CacheDeps): CacheStage {
     if (!absorbed.stored) {
       leader?.settle(undefined);
       if (leader !== undefined) collapser.markUncacheable(key);
-      ctx.cacheStatusDetail = forwardStatus(fwd, res.status);
+      ctx.cacheStatusDetail = forwardStatus(fwd, res.status, { detail: notStoredDetail(absorbed.reason) });
       return;
     }
     if (leader !== undefined) absorbed.entry.then(leader.settle, () => leader.settle(undefined));
@@ -147,7 +147,9 @@ export function cacheStage(deps: CacheDeps): CacheStage {
     }
     ctx.cache = 'BYPASS';
     await next();
-    ctx.cacheStatusDetail = forwardStatus(cacheable ? 'request' : 'bypass', ctx.response?.status);
+    ctx.cacheStatusDetail = cacheable
+      ? forwardStatus('request', ctx.response?.status)
+      : forwardStatus('bypass', ctx.response?.status, { detail: 'route-bypass' });
   }
 
   /**
@@ -160,7 +162,10 @@ export function cacheStage(deps: CacheDeps): CacheStage {
     if ((method !== 'GET' && method !== 'HEAD') || !route.cache || hasPreconditions(ctx.headers)) {
       return bypass(ctx, next, route.cache);
     }
-    const key = cacheKey(ctx.scheme, ctx.host, ctx.path, ctx.query, route.cacheKeyQuery);
+    // The backend is asked for exactly what the key names (see keyTarget).
+    const target = keyTarget(ctx.target, route.cacheKeyQuery);
+    ctx.upstreamTarget = target;
+    const key = keyFor(ctx.scheme, ctx.host, target);
     const req = requestDirectives(ctx.headers);
     const looked = lookup(store, key, ctx.headers);
     if (looked instanceof Promise) return looked.then((found) => answer(ctx, next, key, req, found));

@@ -1,3 +1,3 @@
-export { cacheKey, keyQuery, normaliseHost, type QueryRule } from './cache-key.js';
+export { cacheKey, keyFor, keyQuery, keyTarget, normaliseHost, type QueryRule } from './cache-key.js';
 export { type CacheDeps, type CacheStage, cacheStage } from './cache-stage.js';
 export { computePolicy, type Policy } from './policy.js';

@@ -66,8 +66,14 @@ export type PolicyResult =
 
 /** Status codes whose semantics tagcache implements when storing (RFC 9110 §15). */
 const UNDERSTOOD = new Set([200, 203, 204, 300, 301, 302, 303, 307, 308, 404, 405, 410, 414, 501]);
-/** Heuristically cacheable (RFC 9110 §15.1); route defaultTtl applies only to these. */
-const CACHEABLE_BY_DEFAULT = new Set([200, 203, 204, 206, 300, 301, 308, 404, 405, 410, 414, 501]);
+/**
+ * The statuses a route's defaultTtl and ttl apply to: the heuristically
+ * cacheable ones (RFC 9110 §15.1) without the errors a client can provoke
+ * (405, 414, 501). Any other error lives for everyone only as long as the
+ * backend itself said (max-age, s-maxage, Expires): one crafted request must
+ * not take a page down for every visitor (CPDoS).
+ */
+const ROUTE_TTL_STATUSES = new Set([200, 203, 204, 300, 301, 308, 404, 410]);
 
 /**
  * Decides whether a response may be stored by a shared cache and, if so, its
@@ -97,9 +103,9 @@ export function computePolicy(input: PolicyInput, keep: KeepWindows): PolicyResu
   const understood = UNDERSTOOD.has(status);
   // §5.2.2.3: must-understand lets a cache that understands the status ignore no-store.
   if (has(d, 'must-understand') && !understood) return { storable: false, reason: 'status' };
-  if (has(d, 'no-store') && !(has(d, 'must-understand') && understood))
+  if (has(d, 'no-store') && !(has(d, 'must-understand') && understood) && !overrides(route, 'no-store'))
     return { storable: false, reason: 'no-store' };
-  if (has(d, 'private')) return { storable: false, reason: 'private' };
+  if (has(d, 'private') && !overrides(route, 'private')) return { storable: false, reason: 'private' };
   const vary = varyNames(headers);
   if (vary === '*') return { storable: false, reason: 'vary-star' };
   if (headers['set-cookie'] !== undefined && !route.cacheSetCookie)
@@ -112,8 +118,11 @@ export function computePolicy(input: PolicyInput, keep: KeepWindows): PolicyResu
     { status: understood ? status : 200, headers: normalised },
     { shared: true },
   );
+  const explicit = hasExplicitFreshness(d, normalised);
   // Any final status may be stored with explicit freshness, or heuristically when marked public (§3, §4.2.2).
-  if (!understood && !hasExplicitFreshness(d, normalised) && !has(d, 'public'))
+  if (!understood && !explicit && !has(d, 'public')) return { storable: false, reason: 'status' };
+  // An error other than 404/410 is stored only when the backend marked it so (see ROUTE_TTL_STATUSES).
+  if (status >= 400 && !explicit && !has(d, 'public') && !ROUTE_TTL_STATUSES.has(status))
     return { storable: false, reason: 'status' };
   if (!hcs.storable()) {
     return {
@@ -122,12 +131,12 @@ export function computePolicy(input: PolicyInput, keep: KeepWindows): PolicyResu
     };
   }
 
-  const explicit = hasExplicitFreshness(d, normalised);
+  const routeTtl = ROUTE_TTL_STATUSES.has(status);
   let lifetime = Math.max(0, hcs.maxAge());
-  if (!explicit && route.defaultTtlSeconds !== undefined && CACHEABLE_BY_DEFAULT.has(status)) {
-    lifetime = route.defaultTtlSeconds;
-  }
-  const noCache = has(d, 'no-cache');
+  if (!explicit && route.defaultTtlSeconds !== undefined && routeTtl) lifetime = route.defaultTtlSeconds;
+  // The route's forced ttl replaces whatever lifetime the backend gave (Fastly's beresp.ttl).
+  if (route.ttlSeconds !== undefined && routeTtl) lifetime = route.ttlSeconds;
+  const noCache = has(d, 'no-cache') && !overrides(route, 'no-cache');
   if (noCache) lifetime = 0;
 
   const swrGiven = secondsOf(d, 'stale-while-revalidate');
@@ -171,6 +180,11 @@ export function computePolicy(input: PolicyInput, keep: KeepWindows): PolicyResu
     ...(headers['surrogate-control'] !== undefined ? { sc: headerValue(headers, 'surrogate-control') } : {}),
   };
   return { storable: true, policy, ttlMs };
+}
+
+/** The route's ttlOverrides names this backend directive (it then counts only with the route's ttl). */
+function overrides(route: Route, directive: 'no-store' | 'private' | 'no-cache'): boolean {
+  return route.ttlSeconds !== undefined && route.ttlOverrides.includes(directive);
 }
 
 function hasExplicitFreshness(d: Directives, normalised: Record<string, string>): boolean {

@@ -5,7 +5,7 @@ import type { HeaderMap } from '../../utils/headers.js';
 import type { Metrics } from '../metrics/registry.js';
 import { type ProxyResponse, RequestContext } from '../pipeline/context.js';
 import type { StoredEntry } from '../store/types.js';
-import { forwardStatus } from './cache-status.js';
+import { forwardStatus, notStoredDetail } from './cache-status.js';
 import type { Collapser } from './collapse.js';
 import { revalidationHeaders } from './conditional.js';
 import { decide, type RequestDirectives, staleAt, staleIfErrorUntil } from './decide.js';
@@ -107,7 +107,7 @@ export function createRevalidator(deps: RevalidatorDeps) {
       // The triggering request's id, marked: the refresh's log lines and upstream request correlate with it.
       id: `${ctx.id.slice(0, 119)}:refresh`,
       method: 'GET',
-      target: ctx.target,
+      target: ctx.upstreamTarget ?? ctx.target,
       headers: ctx.headers,
       scheme: ctx.scheme,
       clientIp: ctx.clientIp,
@@ -290,7 +290,9 @@ export function createRevalidator(deps: RevalidatorDeps) {
         const absorbed = absorbResponse(ctx, key, times, absorbDeps, req?.noStore === true);
         if (!absorbed.stored) {
           if (res.status < 500) await store.delete(found.entry.id);
-          ctx.cacheStatusDetail = forwardStatus(fwd, res.status);
+          ctx.cacheStatusDetail = forwardStatus(fwd, res.status, {
+            detail: notStoredDetail(absorbed.reason),
+          });
           return;
         }
         ctx.cacheStatusDetail = forwardStatus(fwd, res.status, { stored: true, ttl: absorbed.ttlSeconds });

@@ -60,7 +60,8 @@ export function absorbResponse(
   const snapshot = { ...headers };
   const status = res.status;
   const tags = ctx.tags;
-  const target = `${ctx.scheme}://${ctx.host}${ctx.target}`;
+  // What the backend was asked for: on a cacheable request, the key's target.
+  const target = `${ctx.scheme}://${ctx.host}${ctx.upstreamTarget ?? ctx.target}`;
   // Usually the key itself: one string for both.
   const url = target === key ? key : target;
   const variant = policy.vary === undefined ? undefined : variantKey(policy.vary, ctx.headers);

@@ -4,7 +4,9 @@ import { type Directives, parseDirectives } from './directives.js';
 /**
  * Targeted cache control (RFC 9213): tagcache's target list is
  * CDN-Cache-Control, then Surrogate-Control. The first field with a valid,
- * non-empty value replaces Cache-Control and Expires for this cache.
+ * non-empty value replaces Cache-Control and Expires for this cache; a
+ * Surrogate-Control counts only when it says something about caching (an
+ * ESI-only `content="ESI/1.0"` leaves Cache-Control in charge).
  */
 export interface EffectiveControl {
   readonly directives: Directives;
@@ -12,13 +14,26 @@ export interface EffectiveControl {
   readonly source: 'cdn-cache-control' | 'surrogate-control' | 'cache-control';
 }
 
+/** Surrogate-Control directives about caching (Edge Architecture 1.0 and the Cache-Control ones CDNs accept). */
+const CACHING = [
+  'max-age',
+  's-maxage',
+  'no-store',
+  'no-cache',
+  'private',
+  'must-revalidate',
+  'proxy-revalidate',
+  'stale-while-revalidate',
+  'stale-if-error',
+];
+
 export function effectiveControl(headers: HeaderMap): EffectiveControl {
   const cdn = parseSfDictionary(headerValue(headers, 'cdn-cache-control'));
   if (cdn !== undefined && cdn.map.size > 0) return { directives: cdn, source: 'cdn-cache-control' };
   const surrogate = headerValue(headers, 'surrogate-control');
   if (surrogate !== undefined) {
     const d = parseDirectives(surrogate);
-    if (d.map.size > 0) return { directives: d, source: 'surrogate-control' };
+    if (CACHING.some((name) => d.map.has(name))) return { directives: d, source: 'surrogate-control' };
   }
   return { directives: parseDirectives(headerValue(headers, 'cache-control')), source: 'cache-control' };
 }

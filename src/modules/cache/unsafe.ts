@@ -1,4 +1,5 @@
 import { headerValue } from '../../utils/headers.js';
+import { normaliseTarget } from '../../utils/normalise-target.js';
 import type { Metrics } from '../metrics/registry.js';
 import type { RequestContext } from '../pipeline/context.js';
 import type { RouteSource } from '../router/router-stage.js';
@@ -29,15 +30,20 @@ export async function invalidateAfterUnsafe(
   const keys = new Set<string>();
   const add = (target: string | undefined) => {
     if (target === undefined) return;
-    let url: URL;
-    try {
-      url = new URL(target, base);
-    } catch {
-      return;
+    let path = target;
+    if (!target.startsWith('/')) {
+      let url: URL;
+      try {
+        url = new URL(target, base);
+      } catch {
+        return;
+      }
+      if (normaliseHost(url.host, url.protocol.slice(0, -1)) !== normaliseHost(ctx.host, ctx.scheme)) return;
+      path = `${url.pathname}${url.search}`;
     }
-    if (normaliseHost(url.host, url.protocol.slice(0, -1)) !== normaliseHost(ctx.host, ctx.scheme)) return;
-    const route = routes.current().match(url.pathname).route;
-    keys.add(cacheKey(ctx.scheme, ctx.host, url.pathname, url.search, route.cacheKeyQuery));
+    // The same normalisation as a request's key: what a GET of that target stored.
+    const route = routes.current().match(normaliseTarget(path).path).route;
+    keys.add(cacheKey(ctx.scheme, ctx.host, path, route.cacheKeyQuery));
   };
   add(ctx.target);
   add(headerValue(res.headers, 'location'));

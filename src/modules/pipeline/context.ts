@@ -75,6 +75,11 @@ export class RequestContext {
   origins: readonly URL[] | undefined = undefined;
   /** The backend the upstream stage chose for this request (the last one tried). */
   origin: URL | undefined = undefined;
+  /**
+   * The target sent upstream instead of `target`: a cacheable request sends
+   * its key's target, so nothing outside the key reaches the backend.
+   */
+  upstreamTarget: string | undefined = undefined;
   /** Headers a stage adds to the upstream request (conditional revalidation). */
   upstreamExtraHeaders: HeaderMap | undefined = undefined;
   response: ProxyResponse | undefined = undefined;

@@ -1,14 +1,15 @@
 import { TagcacheError } from '../../utils/errors.js';
+import { readQueryRule } from './query-rule.js';
 import {
   FieldError,
   isRouteName,
   readBoolean,
   readName,
   readPattern,
-  readQueryRule,
   readRateLimit,
   readSeconds,
   readTags,
+  readTtlOverrides,
   readUpstreams,
   show,
 } from './route-fields.js';
@@ -20,6 +21,8 @@ const ROUTE_FIELDS = [
   'pattern',
   'cache',
   'defaultTtl',
+  'ttl',
+  'ttlOverrides',
   'staleWhileRevalidate',
   'staleIfError',
   'tags',
@@ -95,6 +98,8 @@ function compileRoute(raw: unknown, isDefault: boolean): Route {
     pattern: pattern ?? MATCH_ALL,
     cache: readBoolean('cache', raw.cache, true),
     defaultTtlSeconds: readSeconds('defaultTtl', raw.defaultTtl),
+    ttlSeconds: readSeconds('ttl', raw.ttl),
+    ttlOverrides: readTtlOverrides(raw.ttlOverrides, raw.ttl),
     staleWhileRevalidateSeconds: readSeconds('staleWhileRevalidate', raw.staleWhileRevalidate),
     staleIfErrorSeconds: readSeconds('staleIfError', raw.staleIfError),
     tags: Object.freeze(readTags(raw.tags, pattern)),

@@ -1,8 +1,7 @@
 import { parseOrigin } from '../../utils/config.js';
-import { hasForbiddenTagChar } from '../surrogate/tag-rules.js';
-import { templatePlaceholders } from '../surrogate/tag-templates.js';
+import { hasForbiddenTagChar, templatePlaceholders } from '../tags/index.js';
 import { findUnsafeRegexShape } from './regex-safety.js';
-import type { RateLimit } from './types.js';
+import type { RateLimit, TtlOverride } from './types.js';
 
 /**
  * Validators for one field of a route in routes.json. Each returns the
@@ -23,7 +22,7 @@ export function show(value: unknown): string {
   return text.length > 80 ? `${text.slice(0, 77)}...` : text;
 }
 
-function fail(message: string): never {
+export function fail(message: string): never {
   throw new FieldError(message);
 }
 
@@ -146,16 +145,19 @@ export function readRateLimit(value: unknown): RateLimit | undefined {
   });
 }
 
-export function readQueryRule(value: unknown): 'all' | 'none' | readonly string[] {
-  if (value === undefined) return 'all';
-  if (value === 'all' || value === 'none') return value;
-  const expected = 'must be "all", "none" or an array of query parameter names such as ["page", "sort"]';
-  if (!Array.isArray(value)) fail(`cacheKeyQuery ${show(value)} ${expected}`);
-  if (value.length === 0) fail('cacheKeyQuery [] keeps no parameter; write "none" to say so');
-  for (const name of value) {
-    if (typeof name !== 'string' || name === '') fail(`cacheKeyQuery ${show(value)} ${expected}`);
+const TTL_OVERRIDES: readonly TtlOverride[] = ['private', 'no-store', 'no-cache'];
+
+/** Which backend directives a forced ttl overrides; only with a ttl, since alone it would mean nothing. */
+export function readTtlOverrides(value: unknown, ttl: unknown): readonly TtlOverride[] {
+  if (value === undefined) return Object.freeze([]);
+  const expected = `must be an array of ${TTL_OVERRIDES.map((d) => `"${d}"`).join(', ')}`;
+  if (!Array.isArray(value)) fail(`ttlOverrides ${show(value)} ${expected}`);
+  for (const item of value) {
+    if (!TTL_OVERRIDES.includes(item as TtlOverride)) fail(`ttlOverrides ${show(value)} ${expected}`);
   }
-  return Object.freeze([...new Set(value as string[])]);
+  if (ttl === undefined)
+    fail('ttlOverrides needs "ttl": it says which backend directives the forced ttl overrides');
+  return Object.freeze([...new Set(value as TtlOverride[])]);
 }
 
 export function namedGroups(pattern: RegExp): string[] {

@@ -1,3 +1,4 @@
+import { normaliseTarget } from '../../utils/normalise-target.js';
 import type { RequestContext, Stage } from '../pipeline/context.js';
 import type { RouteMatch, RouteTable } from './types.js';
 
@@ -6,9 +7,14 @@ export interface RouteSource {
   current(): RouteTable;
 }
 
-/** The request's route, matched at most once per request by whichever stage asks first. */
+/**
+ * The request's route, matched at most once per request by whichever stage
+ * asks first. Matched on the normalised path the cache key uses: a client
+ * must not pick another route's rules (key, TTL, cache: false) for a key by
+ * writing `/x/../products` or `/%70roducts`.
+ */
 export function matchRoute(ctx: RequestContext, source: RouteSource): RouteMatch {
-  ctx.route ??= source.current().match(ctx.path);
+  ctx.route ??= source.current().match(normaliseTarget(ctx.target).path);
   return ctx.route;
 }
 

@@ -12,7 +12,7 @@ import type { InvalidationMode, InvalidationTarget, Store, StoredEntry, StoreSta
 export interface MemoryStoreOptions {
   /** Upper bound of what all entries weigh together, in bytes (see entryWeight). */
   readonly maxBytes: number;
-  /** Heavier entries are not stored (a put of one drops any older entry of its id); defaults to maxBytes. */
+  /** Entries whose body is larger are not stored (a put of one drops any older entry of its id); defaults to maxBytes. */
   readonly maxObjectBytes?: number;
   /** Reported as the source of invalidation events; a random UUID by default. */
   readonly instanceId?: string;
@@ -83,7 +83,9 @@ export function createMemoryStore(options: MemoryStoreOptions): MemoryStore {
   const keys = new MembershipIndex();
   const cache = new LRUCache<string, StoredEntry>({
     maxSize: maxBytes,
-    maxEntrySize: Math.min(maxObjectBytes, maxBytes),
+    // maxObjectBytes bounds the body, as the cache that writes here counts it; the weight adds headers,
+    // tags and overhead, so comparing weight with it refused bodies within ~1 KiB of the limit.
+    maxEntrySize: maxBytes,
     sizeCalculation: entryWeight,
     dispose: (entry) => {
       for (const tag of entry.tags) tags.remove(tag, entry.id);
@@ -157,6 +159,10 @@ export function createMemoryStore(options: MemoryStoreOptions): MemoryStore {
         cache.delete(entry.id); // useless already; an older entry of the id must not outlive it
         return;
       }
+      if (entry.body.length > maxObjectBytes) {
+        cache.delete(entry.id); // refused: an older entry of the id must not outlive it
+        return;
+      }
       const verdict = tombstones.judge(entry);
       if (!verdict.write) return; // fetched before a hard purge of one of its targets: dropped
       // The store keeps the caller's object (see Store.put): no copy, and no Object.freeze, which
@@ -167,7 +173,7 @@ export function createMemoryStore(options: MemoryStoreOptions): MemoryStore {
           : { ...entry, softPurgedAt: verdict.softPurgedAt };
       // dispose() drops the memberships of any entry this replaces; the new ones are added after.
       cache.set(entry.id, stored, { ttl: Math.ceil(ttlMs) });
-      if (cache.peek(entry.id) !== stored) return; // over maxObjectBytes: refused
+      if (cache.peek(entry.id) !== stored) return; // heavier than the whole store: refused
       for (const tag of stored.tags) tags.add(tag, stored.id);
       if (stored.id !== stored.key) keys.add(stored.key, stored.id);
     },

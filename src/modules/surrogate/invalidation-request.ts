@@ -1,8 +1,8 @@
 import { TagcacheError } from '../../utils/errors.js';
+import { tagProblem } from '../tags/index.js';
 import type { InvalidationRequest } from './invalidator.js';
 import { parseHttpUrl } from './invalidator.js';
 import { splitSurrogateKey } from './surrogate-keys.js';
-import { tagProblem } from './tag-rules.js';
 
 export interface RequestLimits {
   /** Most tags or URLs one request may name. */

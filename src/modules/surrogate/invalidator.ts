@@ -1,6 +1,7 @@
 import { TagcacheError } from '../../utils/errors.js';
 import type { Logger } from '../../utils/logger.js';
-import { cacheKey } from '../cache/cache-key.js';
+import { normaliseTarget } from '../../utils/normalise-target.js';
+import { keyFor, keyTarget, normaliseHost } from '../cache/cache-key.js';
 import type { Metrics } from '../metrics/registry.js';
 import type { RouteSource } from '../router/router-stage.js';
 import type { RouteTable } from '../router/types.js';
@@ -60,40 +61,62 @@ export function createInvalidator({ store, routes, metrics, log }: InvalidatorDe
 
 /**
  * The cache keys of each URL, under the query rule of the route its path
- * matches. The proxy listens on plain HTTP behind TLS terminators, so
- * whether a client's request counted as http or https depends on the hop in
- * front: both keys go.
+ * matches, normalised exactly as a request's target is (cache-key.ts), so a
+ * purge of `/p/{x}`, `/p/a/../b` or `/p/x?q=it's` names what such a request
+ * stored. The proxy listens on plain HTTP behind TLS terminators, so whether
+ * a client's request counted as http or https depends on the hop in front:
+ * both keys go.
  */
 export function urlKeys(urls: readonly string[], table: RouteTable): string[] {
   const keys = new Set<string>();
   for (const raw of urls) {
     const url = parseHttpUrl(raw);
-    const rule = table.match(url.pathname).route.cacheKeyQuery;
-    for (const scheme of ['http', 'https'])
-      keys.add(cacheKey(scheme, url.host, url.pathname, url.search, rule));
+    const rule = table.match(url.path).route.cacheKeyQuery;
+    const target = keyTarget(url.target, rule);
+    for (const scheme of ['http', 'https']) keys.add(keyFor(scheme, url.host, target));
   }
   return [...keys];
 }
 
-/** An absolute http(s) URL, or TC_BAD_INVALIDATION saying what it is instead. */
-export function parseHttpUrl(raw: string): URL {
+export interface PurgeUrl {
+  /** Host and port, normalised for the URL's own scheme (no default port). */
+  readonly host: string;
+  /** Path and query as written (the fragment is dropped by the normalisation). */
+  readonly target: string;
+  /** The normalised path, for the route match. */
+  readonly path: string;
+}
+
+const ABSOLUTE = /^(https?):\/\/(?:[^/?#@]*@)?([^/?#]+)([\s\S]*)$/i;
+
+/**
+ * An absolute http(s) URL, or TC_BAD_INVALIDATION saying what it is instead.
+ * Split by hand rather than by the WHATWG parser, which re-encodes (`{` →
+ * `%7B`) and resolves (`a/../b`) in its own way; the key's normalisation
+ * then treats the path and query exactly as a request's.
+ */
+export function parseHttpUrl(raw: string): PurgeUrl {
   const expected = 'expected an absolute http:// or https:// URL such as https://example.com/products/1';
-  let url: URL;
-  try {
-    url = new URL(raw);
-  } catch {
+  const m = ABSOLUTE.exec(raw);
+  if (m === null) {
+    const why =
+      /^[a-z][a-z0-9+.-]*:/i.test(raw) && !/^https?:/i.test(raw) ? 'is not http(s)' : 'is not absolute';
     throw new TagcacheError(
       'TC_BAD_INVALIDATION',
-      `URL ${JSON.stringify(raw.slice(0, 200))} is not absolute: ${expected}`,
+      `URL ${JSON.stringify(raw.slice(0, 200))} ${why}: ${expected}`,
       400,
     );
   }
-  if ((url.protocol !== 'http:' && url.protocol !== 'https:') || url.host === '') {
+  const scheme = (m[1] as string).toLowerCase();
+  const authority = m[2] as string;
+  if (!/^(\[[0-9a-f:.]+\]|[^\s[\]:]+)(:\d{0,5})?$/i.test(authority)) {
     throw new TagcacheError(
       'TC_BAD_INVALIDATION',
-      `URL ${JSON.stringify(raw.slice(0, 200))} is not http(s): ${expected}`,
+      `URL ${JSON.stringify(raw.slice(0, 200))} has no valid host: ${expected}`,
       400,
     );
   }
-  return url;
+  const rest = m[3] as string;
+  const target = rest === '' || !rest.startsWith('/') ? `/${rest}` : rest;
+  return { host: normaliseHost(authority, scheme), target, path: normaliseTarget(target).path };
 }

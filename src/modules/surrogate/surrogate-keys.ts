@@ -1,4 +1,5 @@
 import type { HeaderMap } from '../../utils/headers.js';
+import { decodeHeaderText } from '../tags/index.js';
 
 /**
  * The response headers that carry tags, and what separates tags in each:
@@ -41,8 +42,9 @@ export function splitSurrogateKey(value: string | readonly string[] | undefined)
   return [...seen];
 }
 
+/** Each line is decoded as UTF-8 first (tag-text.ts): a tag is what its bytes spell. */
 function addSplit(into: Set<string>, line: string, separator: RegExp): void {
-  for (const part of line.split(separator)) {
+  for (const part of decodeHeaderText(line).split(separator)) {
     const tag = part.trim();
     if (tag !== '') into.add(tag);
   }

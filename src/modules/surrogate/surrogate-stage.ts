@@ -1,8 +1,7 @@
 import type { Config } from '../../utils/config.js';
 import type { Stage } from '../pipeline/context.js';
+import { fillTagTemplates, limitTags } from '../tags/index.js';
 import { parseSurrogateKeys, TAG_HEADER_NAMES } from './surrogate-keys.js';
-import { limitTags } from './tag-limits.js';
-import { fillTagTemplates } from './tag-templates.js';
 
 export type SurrogateOptions = Pick<Config, 'debugHeaders' | 'maxTagsPerResponse' | 'maxTagBytes'>;
 

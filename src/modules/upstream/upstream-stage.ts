@@ -56,7 +56,7 @@ export function upstreamStage({
         origins,
         {
           method: ctx.method,
-          path: ctx.target,
+          path: ctx.upstreamTarget ?? ctx.target,
           headers,
           body: ctx.body,
           signal: ctx.signal,

@@ -1,14 +1,16 @@
 /**
- * What a tag may be. Tags travel in Surrogate-Key (split on spaces) and
- * Cache-Tag (split on commas), so a tag holding whitespace, a comma or a
- * control character could be stored but never named in a purge.
+ * What a tag may be, wherever it comes from (response headers, route
+ * templates, the purge API). Tags travel in Surrogate-Key (split on spaces)
+ * and Cache-Tag (split on commas), so a tag holding whitespace, a comma or a
+ * control character could be stored but never named in a purge; U+FFFD is
+ * what bytes that were not UTF-8 decode to (tag-text.ts), so it is refused too.
  */
 
 /** The first character no tag may hold, if any. */
 function forbiddenChar(text: string): string | undefined {
   for (const ch of text) {
     const code = ch.codePointAt(0) ?? 0;
-    if (code < 0x20 || code === 0x7f || ch === ',' || /\s/.test(ch)) return ch;
+    if (code < 0x20 || code === 0x7f || code === 0xfffd || ch === ',' || /\s/.test(ch)) return ch;
   }
   return undefined;
 }
@@ -32,6 +34,7 @@ export function hasForbiddenTagChar(text: string): boolean {
 function describeChar(ch: string): string {
   if (ch === ',') return 'a comma';
   if (ch === ' ') return 'a space';
+  if (ch === '\ufffd') return 'bytes that are not UTF-8 (U+FFFD)';
   const code = ch.codePointAt(0) ?? 0;
   return /\s/.test(ch) ? `whitespace (U+${hex(code)})` : `a control character (U+${hex(code)})`;
 }

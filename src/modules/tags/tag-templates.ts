@@ -4,6 +4,8 @@
  * a literal brace pair; the router checks each placeholder against the
  * pattern's groups when it loads the file, so filling never meets an unknown one.
  */
+import { decodePathParam } from './tag-text.js';
+
 const PLACEHOLDER = /\{([^{}]*)\}/g;
 
 /** The placeholder names of a template, in order of appearance. */
@@ -14,7 +16,8 @@ export function templatePlaceholders(template: string): string[] {
 /**
  * The templates with each `{name}` replaced by params[name]. A placeholder
  * with no value (an optional group that did not take part in the match)
- * leaves that template out rather than produce a half-filled tag.
+ * leaves that template out rather than produce a half-filled tag. Values are
+ * percent-decoded (tag-text.ts), so a tag is the text a publisher names.
  */
 export function fillTagTemplates(
   templates: readonly string[],
@@ -30,7 +33,7 @@ export function fillTagTemplates(
     const tag = template.replace(PLACEHOLDER, (_, name: string) => {
       const value = Object.hasOwn(params, name) ? params[name] : undefined;
       if (value === undefined || value === '') complete = false;
-      return value ?? '';
+      return value === undefined ? '' : decodePathParam(value);
     });
     if (complete) out.push(tag);
   }
