@@ -45,21 +45,17 @@ const SAMPLERS: readonly SamplerName[] = [
  */
 export function readTracingConfig(env: Env): TracingConfig | undefined {
   if (readBool(env, 'OTEL_SDK_DISABLED', false)) return undefined;
-  const exporter = trimmed(env, 'OTEL_TRACES_EXPORTER')?.toLowerCase();
+  const exporter = readTrimmed(env, 'OTEL_TRACES_EXPORTER')?.toLowerCase();
   if (exporter === 'none') return undefined;
   if (exporter !== undefined && exporter !== 'otlp') {
     fail('OTEL_TRACES_EXPORTER', exporter, 'otlp or none (tagcache exports traces over OTLP/HTTP only)');
   }
   const url = readEndpoint(env);
   if (url === undefined) return undefined;
-  for (const name of ['OTEL_EXPORTER_OTLP_TRACES_PROTOCOL', 'OTEL_EXPORTER_OTLP_PROTOCOL']) {
-    const protocol = trimmed(env, name);
-    if (protocol === undefined) continue;
-    if (protocol !== 'http/json') {
-      fail(name, protocol, 'http/json or unset (tagcache sends OTLP over HTTP with JSON bodies)');
-    }
-    break;
-  }
+  // The traces variable wins; the generic one may then name another protocol for other programs' signals.
+  const tracesProtocol = readTrimmed(env, 'OTEL_EXPORTER_OTLP_TRACES_PROTOCOL');
+  if (tracesProtocol !== undefined) checkProtocol('OTEL_EXPORTER_OTLP_TRACES_PROTOCOL', tracesProtocol);
+  else checkProtocol('OTEL_EXPORTER_OTLP_PROTOCOL', readTrimmed(env, 'OTEL_EXPORTER_OTLP_PROTOCOL'));
   const sampler = readSampler(env);
   const resourceAttributes = readKeyValues(env, 'OTEL_RESOURCE_ATTRIBUTES');
   const maxQueueSize = readInt(env, 'OTEL_BSP_MAX_QUEUE_SIZE', 2048, 1, 1_000_000);
@@ -71,19 +67,19 @@ export function readTracingConfig(env: Env): TracingConfig | undefined {
       `at most OTEL_BSP_MAX_QUEUE_SIZE (${maxQueueSize})`,
     );
   }
-  const headersName =
-    trimmed(env, 'OTEL_EXPORTER_OTLP_TRACES_HEADERS') !== undefined
-      ? 'OTEL_EXPORTER_OTLP_TRACES_HEADERS'
-      : 'OTEL_EXPORTER_OTLP_HEADERS';
-  const timeoutName =
-    trimmed(env, 'OTEL_EXPORTER_OTLP_TRACES_TIMEOUT') !== undefined
-      ? 'OTEL_EXPORTER_OTLP_TRACES_TIMEOUT'
-      : 'OTEL_EXPORTER_OTLP_TIMEOUT';
+  const headers =
+    readTrimmed(env, 'OTEL_EXPORTER_OTLP_TRACES_HEADERS') !== undefined
+      ? readKeyValues(env, 'OTEL_EXPORTER_OTLP_TRACES_HEADERS', true)
+      : readKeyValues(env, 'OTEL_EXPORTER_OTLP_HEADERS', true);
+  const timeoutMs =
+    readTrimmed(env, 'OTEL_EXPORTER_OTLP_TRACES_TIMEOUT') !== undefined
+      ? readInt(env, 'OTEL_EXPORTER_OTLP_TRACES_TIMEOUT', 10_000, 1, 600_000)
+      : readInt(env, 'OTEL_EXPORTER_OTLP_TIMEOUT', 10_000, 1, 600_000);
   return Object.freeze({
     url,
-    headers: readKeyValues(env, headersName, true),
-    timeoutMs: readInt(env, timeoutName, 10_000, 1, 600_000),
-    serviceName: trimmed(env, 'OTEL_SERVICE_NAME') ?? resourceAttributes['service.name'] ?? 'tagcache',
+    headers,
+    timeoutMs,
+    serviceName: readTrimmed(env, 'OTEL_SERVICE_NAME') ?? resourceAttributes['service.name'] ?? 'tagcache',
     resourceAttributes,
     sampler,
     samplerRatio: readRatioArg(env, sampler),
@@ -94,16 +90,22 @@ export function readTracingConfig(env: Env): TracingConfig | undefined {
   });
 }
 
-function trimmed(env: Env, name: string): string | undefined {
+function readTrimmed(env: Env, name: string): string | undefined {
   const value = env[name]?.trim();
   return value === undefined || value === '' ? undefined : value;
 }
 
 /** The traces endpoint is used as given; the generic one gets the signal's path appended (OTLP spec). */
+function checkProtocol(name: string, protocol: string | undefined): void {
+  if (protocol !== undefined && protocol !== 'http/json') {
+    fail(name, protocol, 'http/json or unset (tagcache sends OTLP over HTTP with JSON bodies)');
+  }
+}
+
 function readEndpoint(env: Env): string | undefined {
-  const traces = trimmed(env, 'OTEL_EXPORTER_OTLP_TRACES_ENDPOINT');
+  const traces = readTrimmed(env, 'OTEL_EXPORTER_OTLP_TRACES_ENDPOINT');
   if (traces !== undefined) return httpUrl('OTEL_EXPORTER_OTLP_TRACES_ENDPOINT', traces).href;
-  const base = trimmed(env, 'OTEL_EXPORTER_OTLP_ENDPOINT');
+  const base = readTrimmed(env, 'OTEL_EXPORTER_OTLP_ENDPOINT');
   if (base === undefined) return undefined;
   const url = httpUrl('OTEL_EXPORTER_OTLP_ENDPOINT', base);
   url.pathname = `${url.pathname.replace(/\/+$/, '')}/v1/traces`;
@@ -126,7 +128,7 @@ function httpUrl(name: string, value: string): URL {
 }
 
 function readSampler(env: Env): SamplerName {
-  const value = trimmed(env, 'OTEL_TRACES_SAMPLER');
+  const value = readTrimmed(env, 'OTEL_TRACES_SAMPLER');
   if (value === undefined) return 'parentbased_always_on';
   const name = value.toLowerCase() as SamplerName;
   if (!SAMPLERS.includes(name)) fail('OTEL_TRACES_SAMPLER', value, `one of ${SAMPLERS.join(', ')}`);
@@ -134,7 +136,7 @@ function readSampler(env: Env): SamplerName {
 }
 
 function readRatioArg(env: Env, sampler: SamplerName): number {
-  const value = trimmed(env, 'OTEL_TRACES_SAMPLER_ARG');
+  const value = readTrimmed(env, 'OTEL_TRACES_SAMPLER_ARG');
   if (value === undefined || !sampler.endsWith('traceidratio')) return 1;
   const n = Number(value);
   if (!/^\d*\.?\d+$/.test(value) || n > 1) {
@@ -148,7 +150,7 @@ function readRatioArg(env: Env, sampler: SamplerName): number {
  * and OTEL_EXPORTER_OTLP_HEADERS share, values percent-decoded.
  */
 function readKeyValues(env: Env, name: string, secret = false): Readonly<Record<string, string>> {
-  const value = trimmed(env, name);
+  const value = readTrimmed(env, name);
   const out: Record<string, string> = {};
   if (value === undefined) return Object.freeze(out);
   const expected = 'comma-separated key=value pairs, such as a=1,b=2 (values percent-encoded)';
