@@ -259,6 +259,30 @@ describe('OpenTelemetry traces, exported to an OTLP/HTTP receiver', () => {
     expect(origin.seen.find((s) => s.url === p)?.headers.tracestate).toBeUndefined();
   });
 
+  it('exports nothing of a request its parent left unsampled, yet the backend and the log line still join its trace', async () => {
+    const p = path();
+    origin.on(p, respond(200, { 'cache-control': 'max-age=60' }));
+    const unsampled = { trace: '0af7651916cd43dd8448eb211c80319c', span: 'b7ad6b7169203331' };
+    await fetchRaw(proxy.url + p, {
+      headers: { traceparent: `00-${unsampled.trace}-${unsampled.span}-00`, 'x-request-id': 'unsampled-1' },
+    });
+    const sent = String(origin.seen.find((s) => s.url === p)?.headers.traceparent);
+    const [, traceId, spanId] = TRACEPARENT.exec(sent) ?? [];
+    expect(traceId).toBe(unsampled.trace);
+    expect(spanId).not.toBe(unsampled.span);
+    expect(sent.endsWith('-00')).toBe(true);
+    await eventually(() =>
+      proxy.lines.find((l) => l.msg === 'request' && l.id === 'unsampled-1'),
+    ).toMatchObject({
+      trace_id: unsampled.trace,
+      span_id: spanId,
+    });
+    // A later sampled request's spans are exported; by then this one's would have been too.
+    await fetchRaw(proxy.url + p, { headers: { 'x-request-id': 'after-unsampled' } });
+    await serverSpan(receiver, 'after-unsampled');
+    expect(receiver.trace(unsampled.trace)).toEqual([]);
+  });
+
   it('sends JSON bodies to /v1/traces', () => {
     expect(receiver.contentTypes.length).toBeGreaterThan(0);
     expect(new Set(receiver.contentTypes)).toEqual(new Set(['application/json']));

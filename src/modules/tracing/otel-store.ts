@@ -37,6 +37,7 @@ export function traceStore(store: Store, kit: SpanKit): Store {
   return {
     kind: store.kind,
     get(id) {
+      if (!kit.sampled()) return store.get(id);
       const span = open('get');
       let found: StoredEntry | undefined | Promise<StoredEntry | undefined>;
       try {
@@ -54,6 +55,7 @@ export function traceStore(store: Store, kit: SpanKit): Store {
       return found;
     },
     put(entry, ttlMs) {
+      if (!kit.sampled()) return store.put(entry, ttlMs);
       const span = open('put', {
         'tagcache.store.bytes': entry.body.length,
         'tagcache.tags': entry.tags.length,
@@ -64,6 +66,7 @@ export function traceStore(store: Store, kit: SpanKit): Store {
       );
     },
     delete(id) {
+      if (!kit.sampled()) return store.delete(id);
       const span = open('delete');
       return settle(
         span,
@@ -71,6 +74,7 @@ export function traceStore(store: Store, kit: SpanKit): Store {
       );
     },
     invalidate(target, mode) {
+      if (!kit.sampled()) return store.invalidate(target, mode);
       const span = open('invalidate', { ...targetAttributes(target), 'tagcache.invalidation.mode': mode });
       return settle(
         span,

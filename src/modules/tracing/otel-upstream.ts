@@ -8,19 +8,7 @@ import {
 } from '@opentelemetry/semantic-conventions';
 import type { HeaderMap } from '../../utils/headers.js';
 import type { UpstreamClient } from '../upstream/client.js';
-import { failed, type SpanKit } from './otel-kit.js';
-
-const KNOWN_METHODS = new Set([
-  'GET',
-  'HEAD',
-  'POST',
-  'PUT',
-  'DELETE',
-  'CONNECT',
-  'OPTIONS',
-  'TRACE',
-  'PATCH',
-]);
+import { failed, methodName, type SpanKit } from './otel-kit.js';
 
 /**
  * The backend client with a client span per request (each retry is one),
@@ -31,7 +19,15 @@ const KNOWN_METHODS = new Set([
 export function traceUpstream(client: UpstreamClient, kit: SpanKit): UpstreamClient {
   return {
     async request(req) {
-      const method = KNOWN_METHODS.has(req.method) ? req.method : '_OTHER';
+      const headers: HeaderMap = { ...req.headers };
+      delete headers.traceparent;
+      delete headers.tracestate;
+      if (!kit.sampled()) {
+        // Unsampled, the backend still joins the trace (and its logs ours), under the request's span.
+        kit.propagator.inject(kit.current(), headers, defaultTextMapSetter);
+        return client.request({ ...req, headers });
+      }
+      const method = methodName(req.method);
       const q = req.path.indexOf('?');
       const span = kit.start(method, SpanKind.CLIENT, {
         [ATTR_HTTP_REQUEST_METHOD]: method,
@@ -40,9 +36,6 @@ export function traceUpstream(client: UpstreamClient, kit: SpanKit): UpstreamCli
         // The query may carry a client's secrets; the path is in the access log already.
         [ATTR_URL_FULL]: req.origin.origin + (q === -1 ? req.path : req.path.slice(0, q)),
       });
-      const headers: HeaderMap = { ...req.headers };
-      delete headers.traceparent;
-      delete headers.tracestate;
       kit.propagator.inject(kit.contextWith(span), headers, defaultTextMapSetter);
       let res: Awaited<ReturnType<UpstreamClient['request']>>;
       try {

@@ -6,6 +6,7 @@ import {
   type Span,
   SpanKind,
   SpanStatusCode,
+  TraceFlags,
   trace,
 } from '@opentelemetry/api';
 import { W3CTraceContextPropagator } from '@opentelemetry/core';
@@ -32,7 +33,7 @@ import type { Logger } from '../../utils/logger.js';
 import type { TracingConfig } from '../../utils/tracing-config.js';
 import type { Metrics } from '../metrics/registry.js';
 import { createExportProcessor } from './otel-export.js';
-import { failed, type SpanKit } from './otel-kit.js';
+import { failed, methodName, type SpanKit } from './otel-kit.js';
 import { traceStore } from './otel-store.js';
 import { traceUpstream } from './otel-upstream.js';
 import type { RequestEnd, RequestStart, RequestTrace, Tracing } from './types.js';
@@ -41,19 +42,6 @@ export interface OtelDeps {
   readonly metrics: Pick<Metrics, 'traceSpansDropped'>;
   readonly log: Logger;
 }
-
-/** Methods the HTTP semantic conventions name; anything else a client sends is _OTHER, never a new name. */
-const KNOWN_METHODS = new Set([
-  'GET',
-  'HEAD',
-  'POST',
-  'PUT',
-  'DELETE',
-  'CONNECT',
-  'OPTIONS',
-  'TRACE',
-  'PATCH',
-]);
 
 /** A generous bound on shutdown: a dead collector must not hold a stopping proxy. */
 const SHUTDOWN_BOUND_MS = 2_000;
@@ -83,6 +71,11 @@ export function createOtelTracing(config: TracingConfig, deps: OtelDeps): Tracin
   const current = () => als.getStore() ?? ROOT_CONTEXT;
 
   const kit: SpanKit = {
+    sampled() {
+      const parent = trace.getSpanContext(current());
+      return parent === undefined || (parent.traceFlags & TraceFlags.SAMPLED) !== 0;
+    },
+    current,
     start: (name, kind, attributes) => tracer.startSpan(name, { kind, attributes }, current()),
     contextWith: (span) => trace.setSpan(current(), span),
     within: (span, fn) => als.run(trace.setSpan(current(), span), fn),
@@ -110,20 +103,17 @@ export function createOtelTracing(config: TracingConfig, deps: OtelDeps): Tracin
     enabled: true,
     startRequest(req: RequestStart): RequestTrace {
       const parent = propagator.extract(ROOT_CONTEXT, req.headers, defaultTextMapGetter);
-      const method = KNOWN_METHODS.has(req.method) ? req.method : '_OTHER';
-      const span = tracer.startSpan(
-        method,
-        {
-          kind: SpanKind.SERVER,
-          attributes: {
-            [ATTR_HTTP_REQUEST_METHOD]: method,
-            [ATTR_URL_PATH]: req.path,
-            [ATTR_URL_SCHEME]: req.scheme,
-            'tagcache.request_id': req.id,
-          },
-        },
-        parent,
-      );
+      const method = methodName(req.method);
+      const span = tracer.startSpan(method, { kind: SpanKind.SERVER }, parent);
+      // Most requests are not sampled: their spans take no attributes.
+      if (span.isRecording()) {
+        span.setAttributes({
+          [ATTR_HTTP_REQUEST_METHOD]: method,
+          [ATTR_URL_PATH]: req.path,
+          [ATTR_URL_SCHEME]: req.scheme,
+          'tagcache.request_id': req.id,
+        });
+      }
       const ctx = trace.setSpan(parent, span);
       const { traceId, spanId } = span.spanContext();
       return {
@@ -136,6 +126,7 @@ export function createOtelTracing(config: TracingConfig, deps: OtelDeps): Tracin
     store: (store) => traceStore(store, kit),
     upstream: (client) => traceUpstream(client, kit),
     wait(name, waiting) {
+      if (!kit.sampled()) return waiting;
       const span = kit.start(name, SpanKind.INTERNAL);
       return waiting.then(
         (value) => {
@@ -150,6 +141,7 @@ export function createOtelTracing(config: TracingConfig, deps: OtelDeps): Tracin
       );
     },
     work(name, fn) {
+      if (!kit.sampled()) return fn();
       const span = kit.start(name, SpanKind.INTERNAL);
       return within(span, kit.contextWith(span), fn);
     },
@@ -169,7 +161,7 @@ export function createOtelTracing(config: TracingConfig, deps: OtelDeps): Tracin
     handler(route, handler) {
       return (req, res) => {
         const parent = propagator.extract(ROOT_CONTEXT, req.headers, defaultTextMapGetter);
-        const method = KNOWN_METHODS.has(req.method ?? '') ? (req.method as string) : '_OTHER';
+        const method = methodName(req.method);
         const span = tracer.startSpan(
           `${method} ${route}`,
           {
@@ -191,6 +183,7 @@ export function createOtelTracing(config: TracingConfig, deps: OtelDeps): Tracin
       };
     },
     invalidation(req, fn) {
+      if (!kit.sampled()) return fn();
       const { target } = req;
       const span = kit.start('tagcache.invalidate', SpanKind.INTERNAL, {
         'tagcache.invalidation.kind': target.kind,
@@ -220,6 +213,7 @@ export function createOtelTracing(config: TracingConfig, deps: OtelDeps): Tracin
 
 /** The HTTP server conventions, and tagcache's own: what the cache did (never tag values). */
 function endRequest(span: Span, method: string, how: RequestEnd): void {
+  if (!span.isRecording()) return;
   if (how.route !== undefined) {
     span.updateName(`${method} ${how.route}`);
     span.setAttribute(ATTR_HTTP_ROUTE, how.route);
