@@ -7,6 +7,12 @@ import { createServer } from 'node:http';
 const BODY = Buffer.alloc(1024, 'a');
 const port = Number(process.env.PORT ?? 0);
 const server = createServer((req, res) => {
+  // Also the OTLP collector of the traced cases: it takes each export and answers as a collector does.
+  if (req.url === '/v1/traces') {
+    req.resume();
+    res.writeHead(200, { 'content-type': 'application/json', 'content-length': 2 }).end('{}');
+    return;
+  }
   const cacheable = !(req.url ?? '').startsWith('/nostore');
   res.writeHead(200, {
     'content-type': 'text/plain',

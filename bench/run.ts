@@ -17,6 +17,8 @@ const DURATION_S = Number(process.env.BENCH_SECONDS ?? 8);
 const CONNECTIONS = Number(process.env.BENCH_CONNECTIONS ?? 64);
 const SERVER_CORE = process.env.BENCH_SERVER_CORE ?? '0';
 const LOAD_CORE = process.env.BENCH_LOAD_CORE ?? '1';
+/** Another build's dist/src/main.js (say, the commit before a change), measured beside this one. */
+const BASELINE_MAIN = process.env.BENCH_BASELINE_MAIN;
 
 interface Result {
   name: string;
@@ -184,6 +186,7 @@ async function startProxy(
   originUrl: string,
   extraEnv: NodeJS.ProcessEnv,
   routesFile: string,
+  main = join(ROOT, 'dist/src/main.js'),
 ): Promise<{ url: string; adminUrl: string; child: ChildProcess }> {
   const port = await freePort();
   const adminPort = await freePort();
@@ -192,7 +195,7 @@ async function startProxy(
   const logFile = openSync(join(dirname(routesFile), `proxy-${port}.log`), 'w');
   const child = start(
     process.execPath,
-    [join(ROOT, 'dist/src/main.js')],
+    [main],
     {
       UPSTREAM_URL: originUrl,
       PORT: String(port),
@@ -307,14 +310,22 @@ async function main(): Promise<void> {
   const mem = await startProxy(originUrl, {}, routesFile);
   await waitHttp(`${mem.url}/item`);
   const sideLines: string[] = [];
-  const side = async (name: string, proxy: { url: string; child: ChildProcess }) => {
-    if (!WRK || originChildPid === undefined || proxy.child.pid === undefined) return;
+  const side = async (
+    name: string,
+    proxy: { url: string; child: ChildProcess },
+    against: { name: string; url: string; pid: number | undefined } = {
+      name: 'bare',
+      url: originUrl,
+      pid: originChildPid,
+    },
+  ) => {
+    if (!WRK || against.pid === undefined || proxy.child.pid === undefined) return;
     const r = await sideBySide(
-      { url: `${originUrl}/item`, pid: originChildPid },
+      { url: `${against.url}/item`, pid: against.pid },
       { url: `${proxy.url}/item`, pid: proxy.child.pid },
     );
     sideLines.push(
-      `${name}: ${r.bUs.toFixed(1)} µs of CPU per hit, bare ${r.aUs.toFixed(1)} µs: ${(r.aUs / r.bUs).toFixed(2)}x`,
+      `${name}: ${r.bUs.toFixed(1)} µs of CPU per hit, ${against.name} ${r.aUs.toFixed(1)} µs: ${(r.aUs / r.bUs).toFixed(2)}x`,
     );
   };
   results.push(await load('proxy, memory store, hit', `${mem.url}/item`));
@@ -326,6 +337,39 @@ async function main(): Promise<void> {
     results.push(await load('proxy, memory hit, paced to ~50% of its peak', `${mem.url}/item`, peak / 2));
     // The same pacing against the bare server: what bursts of paced requests cost anyway.
     results.push(await load('bare node:http, same pacing', `${originUrl}/item`, peak / 2));
+  }
+
+  // Tracing on, one trace in ten exported (to the origin, which answers OTLP as a collector would).
+  const traced = await startProxy(
+    originUrl,
+    {
+      OTEL_EXPORTER_OTLP_ENDPOINT: originUrl,
+      OTEL_TRACES_SAMPLER: 'parentbased_traceidratio',
+      OTEL_TRACES_SAMPLER_ARG: '0.1',
+    },
+    routesFile,
+  );
+  await waitHttp(`${traced.url}/item`);
+  results.push(await load('proxy, tracing on (10 % sampled), hit', `${traced.url}/item`));
+  results.push(await load('proxy, tracing on (10 % sampled), pass-through', `${traced.url}/nostore`));
+  await side('memory store, tracing on (10 %) vs off', traced, {
+    name: 'tracing off',
+    url: mem.url,
+    pid: mem.child.pid,
+  });
+  await stop(traced.child);
+
+  if (BASELINE_MAIN !== undefined) {
+    const before = await startProxy(originUrl, {}, routesFile, BASELINE_MAIN);
+    await waitHttp(`${before.url}/item`);
+    results.push(await load('BENCH_BASELINE_MAIN build, memory store, hit', `${before.url}/item`));
+    results.push(await load('BENCH_BASELINE_MAIN build, pass-through', `${before.url}/nostore`));
+    await side('memory store, this build vs BENCH_BASELINE_MAIN', mem, {
+      name: 'baseline build',
+      url: before.url,
+      pid: before.child.pid,
+    });
+    await stop(before.child);
   }
   await stop(mem.child);
   const memoryLine = WRK ? await memory(originUrl, routesFile) : 'memory: skipped (needs wrk)';

@@ -19,6 +19,7 @@ import {
   type InvalidationRequest,
   surrogateStage,
 } from './modules/surrogate/index.js';
+import { loadTracing, NO_TRACING, type Tracing } from './modules/tracing/index.js';
 import {
   createBalancer,
   createDispatch,
@@ -79,7 +80,9 @@ export async function createApp(config: Config, log: Logger, opts: AppOptions = 
     metrics,
     watch: opts.watchRoutes ?? true,
   });
-  const rawStore = await createStore(config, log);
+  // Off unless OTEL_* variables name a collector; then the SDK is imported, and only then.
+  const tracing = await loadTracing(config.tracing, { metrics, log });
+  const rawStore = await createStore(config, log, undefined, tracing.enabled ? tracing.work : undefined);
   // The memory store cannot fail the way Redis does; it keeps its synchronous hits unwrapped.
   const guardedStore =
     rawStore.kind === 'memory' || config.storeBreakerFailures === 0
@@ -106,12 +109,14 @@ export async function createApp(config: Config, log: Logger, opts: AppOptions = 
           log,
         })
       : shared;
-  const upstream = createUpstreamClient({
-    connectTimeoutMs: config.upstreamConnectTimeoutMs,
-    headersTimeoutMs: config.upstreamHeadersTimeoutMs,
-    bodyTimeoutMs: config.upstreamBodyTimeoutMs,
-    connections: config.upstreamConnections,
-  });
+  const upstream = tracing.upstream(
+    createUpstreamClient({
+      connectTimeoutMs: config.upstreamConnectTimeoutMs,
+      headersTimeoutMs: config.upstreamHeadersTimeoutMs,
+      bodyTimeoutMs: config.upstreamBodyTimeoutMs,
+      connections: config.upstreamConnections,
+    }),
+  );
 
   const breakers = createOriginBreakers(config, metrics, log);
   const balancer = createBalancer({
@@ -147,7 +152,9 @@ export async function createApp(config: Config, log: Logger, opts: AppOptions = 
       preserveHost: config.preserveHost,
     }),
   ]);
-  const cache = cacheStage({ store, routes, metrics, config, log, downstream });
+  // What the cache and purges do to the store is traced; readiness pings and gauges are not.
+  const tracedStore = tracing.store(store);
+  const cache = cacheStage({ store: tracedStore, routes, metrics, config, log, downstream, tracing });
   // Routes whose hits count are limited before the cache can answer.
   const run = compose<RequestContext>([rateLimit('before-cache'), cache, (ctx) => downstream(ctx)]);
 
@@ -161,6 +168,7 @@ export async function createApp(config: Config, log: Logger, opts: AppOptions = 
       record: createRequestRecorder(metrics),
       accessLogEnabled: config.accessLog,
       limits: config,
+      tracing,
     }),
     config,
   );
@@ -169,13 +177,15 @@ export async function createApp(config: Config, log: Logger, opts: AppOptions = 
   let live = true;
   // Read at every collection, so cluster workers (which have no admin listener) report them too.
   metrics.watchMemoryStore(() => store.stats());
-  const invalidateInStore = createInvalidator({ store, routes, metrics, log });
+  const invalidateInStore = createInvalidator({ store: tracedStore, routes, metrics, log });
   const invalidate = (req: InvalidationRequest) =>
-    invalidateInStore(req).catch((err: unknown) => {
-      // A failed purge is a store failure like any other: counted where operators look for them.
-      metrics.storeErrors.labels('invalidate').inc();
-      throw err;
-    });
+    tracing
+      .invalidation(req, () => invalidateInStore(req))
+      .catch((err: unknown) => {
+        // A failed purge is a store failure like any other: counted where operators look for them.
+        metrics.storeErrors.labels('invalidate').inc();
+        throw err;
+      });
   const ops: AppOps = {
     ready: () =>
       runChecks({
@@ -209,6 +219,7 @@ export async function createApp(config: Config, log: Logger, opts: AppOptions = 
             live: () => live,
             ops,
             config,
+            tracing,
           }),
           config,
         );
@@ -236,6 +247,8 @@ export async function createApp(config: Config, log: Logger, opts: AppOptions = 
         for (const r of results)
           if (r.status === 'rejected') log.warn({ err: errorMessage(r.reason) }, 'closing failed');
       });
+      // Last, so the spans of the requests drained above go out too.
+      await tracing.shutdown();
     },
   };
 }
@@ -252,19 +265,24 @@ export function createAdminRouter(deps: {
   live: () => boolean;
   ops: Pick<AppOps, 'ready' | 'invalidate' | 'metrics'>;
   config: Pick<Config, 'invalidateToken' | 'maxTagBytes'>;
+  tracing?: Tracing;
 }) {
+  const tracing = deps.tracing ?? NO_TRACING;
   const health = createHealthHandlers({ live: deps.live, ready: deps.ops.ready });
   return createAdminHandler(
     {
       '/health/live': health.live,
       '/health/ready': health.ready,
       '/metrics': createMetricsHandler(deps.ops.metrics, deps.log),
-      '/invalidate': createInvalidateHandler({
-        token: deps.config.invalidateToken,
-        invalidate: deps.ops.invalidate,
-        log: deps.log,
-        maxTagBytes: deps.config.maxTagBytes,
-      }),
+      '/invalidate': tracing.handler(
+        '/invalidate',
+        createInvalidateHandler({
+          token: deps.config.invalidateToken,
+          invalidate: deps.ops.invalidate,
+          log: deps.log,
+          maxTagBytes: deps.config.maxTagBytes,
+        }),
+      ),
     },
     deps.log,
   );

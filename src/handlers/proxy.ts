@@ -4,6 +4,7 @@ import type { TLSSocket } from 'node:tls';
 import { type RequestRecorder, upstreamFailureReason } from '../modules/metrics/index.js';
 import type { Metrics } from '../modules/metrics/registry.js';
 import { type ProxyResponse, RequestContext, requestIdFrom } from '../modules/pipeline/context.js';
+import type { Tracing } from '../modules/tracing/index.js';
 import { isAbort, upstreamBodyError } from '../modules/upstream/index.js';
 import type { AccessLog } from '../utils/access-log.js';
 import type { Done } from '../utils/compose.js';
@@ -26,6 +27,8 @@ export interface ProxyHandlerDeps {
   readonly accessLogEnabled: boolean;
   /** MAX_URL_BYTES, MAX_BODY_BYTES and ALLOWED_HOSTS, checked before the pipeline runs. */
   readonly limits: RequestLimits;
+  /** A server span per request, when tracing is on. */
+  readonly tracing?: Tracing;
 }
 
 /** Fields tagcache sets on every answer: a backend's own are replaced, not repeated. */
@@ -56,12 +59,24 @@ export function createProxyHandler(
   deps: ProxyHandlerDeps,
 ): (req: IncomingMessage, res: ServerResponse) => void {
   const { run, log, metrics, record, accessLogEnabled, accessLog, limits } = deps;
+  // Off, the request path asks one question of it: is it there.
+  const tracing = deps.tracing?.enabled === true ? deps.tracing : undefined;
 
   function finish(ctx: RequestContext, status: number, bytes: number, err?: unknown): void {
     metrics.inFlight.dec();
     const seconds = (performance.now() - ctx.startedAt) / 1000;
     const route = ctx.route?.route.name ?? 'unknown';
     record(route, ctx.method, status, ctx.cache, seconds);
+    const trace = ctx.trace;
+    trace?.end({
+      status,
+      route: ctx.route?.route.name,
+      cache: ctx.cache,
+      cacheStatusDetail: ctx.cacheStatusDetail,
+      tags: ctx.tags.length,
+      bytes,
+      error: err === undefined ? undefined : errorType(err),
+    });
     if (!accessLogEnabled && err === undefined && status < 500) return;
     accessLog.write({
       id: ctx.id,
@@ -77,6 +92,8 @@ export function createProxyHandler(
       err: err === undefined ? undefined : describe(err),
       // Blame decides the level: a backend that failed mid-body is ours to look at even though the status said 200.
       error: status >= 500 || isUpstreamFailure(err),
+      traceId: trace?.traceId,
+      spanId: trace?.spanId,
     });
   }
 
@@ -257,6 +274,7 @@ export function createProxyHandler(
       },
       onInterim: (status, headers) => relayInterim(res, status, headers),
     });
+    if (tracing !== undefined) ctx.trace = tracing.startRequest(ctx);
     if (refused !== undefined) {
       metrics.rejectedRequests.labels(refused.reason).inc();
       ctx.cache = 'BYPASS';
@@ -268,7 +286,7 @@ export function createProxyHandler(
       answerServerOptions(ctx, res);
       return;
     }
-    const done = run(ctx);
+    const done = ctx.trace === undefined ? run(ctx) : ctx.trace.run(() => run(ctx));
     // A hit settled at once is written now, not a microtask later.
     if (done === undefined) deliver(ctx, res);
     else
@@ -305,6 +323,12 @@ function isUpstreamFailure(err: unknown): boolean {
 function describe(err: unknown): string {
   if (isTagcacheError(err)) return `${err.code}: ${err.message}`;
   return err instanceof Error ? err.message : String(err);
+}
+
+/** A failure's kind for a span (error.type): the catalogue code, never the message. */
+function errorType(err: unknown): string {
+  if (isTagcacheError(err)) return err.code;
+  return err instanceof Error ? err.name : 'error';
 }
 
 function round(ms: number): number {

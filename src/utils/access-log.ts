@@ -16,6 +16,9 @@ export interface AccessLine {
   readonly err: string | undefined;
   /** Logged at error rather than info. */
   readonly error: boolean;
+  /** With tracing on: the request's trace and server span, so log lines and traces join. */
+  readonly traceId?: string | undefined;
+  readonly spanId?: string | undefined;
 }
 
 export interface AccessLog {
@@ -55,6 +58,7 @@ export function createAccessLog(log: Logger, { flushMs = 200, batchSize = 256 } 
     if (l.upstreamMs !== undefined) line += `,"upstreamMs":${l.upstreamMs}`;
     if (l.upstream !== undefined) line += `,"upstream":${JSON.stringify(l.upstream)}`;
     if (l.err !== undefined) line += `,"err":${JSON.stringify(l.err)}`;
+    if (l.traceId !== undefined) line += `,"trace_id":"${l.traceId}","span_id":"${l.spanId}"`;
     return `${line},"msg":"request"}\n`;
   };
   const flush = () => {

@@ -1,6 +1,7 @@
 import { availableParallelism } from 'node:os';
 import { type AddressRange, parseAddressRange } from './client-address.js';
 import { TagcacheError } from './errors.js';
+import { readTracingConfig, type TracingConfig } from './tracing-config.js';
 
 /**
  * Settings are read once, from the environment passed in, into a frozen object.
@@ -95,6 +96,8 @@ export interface Config {
   readonly maxUrlBytes: number;
   /** Largest request body forwarded; larger ones get 413. */
   readonly maxBodyBytes: number;
+  /** OpenTelemetry tracing (the standard OTEL_* variables); undefined when off. */
+  readonly tracing: TracingConfig | undefined;
 }
 
 const MiB = 1024 * 1024;
@@ -176,6 +179,7 @@ export function loadConfig(env: Env = process.env): Config {
     allowedHosts: readHostPatterns(env, 'ALLOWED_HOSTS'),
     maxUrlBytes: readInt(env, 'MAX_URL_BYTES', 8000, 256, 1_048_576),
     maxBodyBytes: readBytes(env, 'MAX_BODY_BYTES', 100 * MiB, 1),
+    tracing: readTracingConfig(env),
   });
 }
 

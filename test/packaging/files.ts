@@ -269,7 +269,8 @@ export function commandOf(service: ComposeService): string[] | undefined {
  * added to config.ts is known to these tests at once.
  */
 export function configSettingNames(): string[] {
-  const source = readText('src/utils/config.ts');
+  // The tracing settings (the OpenTelemetry SDK's names) are read in a file of their own.
+  const source = readText('src/utils/config.ts') + readText('src/utils/tracing-config.ts');
   const names = [...source.matchAll(/\bread[A-Za-z]*\(\s*env,\s*'([A-Z][A-Z0-9_]*)'/g)].map(
     (m) => m[1] ?? '',
   );

@@ -6,6 +6,7 @@ import type { Metrics } from '../metrics/registry.js';
 import type { RequestContext, Stage } from '../pipeline/context.js';
 import { matchRoute, type RouteSource } from '../router/router-stage.js';
 import type { Store } from '../store/types.js';
+import type { Tracing } from '../tracing/index.js';
 import { keyFor, keyTarget } from './cache-key.js';
 import { forwardStatus, hitStatus, notStoredDetail } from './cache-status.js';
 import { createCollapser } from './collapse.js';
@@ -37,6 +38,8 @@ export interface CacheDeps {
   readonly config: CacheConfig;
   /** The stages after the cache, for revalidations that run with no client waiting. */
   readonly downstream: (ctx: RequestContext) => Done;
+  /** Spans for collapsed waits and background revalidations. */
+  readonly tracing?: Tracing;
 }
 
 export type CacheStage = Stage & { close(): Promise<void> };
@@ -53,8 +56,12 @@ export function cacheStage(deps: CacheDeps): CacheStage {
     timeoutMs: config.collapseTimeoutMs,
     maxWaiters: config.collapseMaxWaiters,
     hitForMissMs: config.hitForMissSeconds * 1000,
+    tracing: deps.tracing,
   });
-  const refresher = createRefresher((err) => log.warn({ err: String(err) }, 'background refresh failed'));
+  const refresher = createRefresher(
+    (err) => log.warn({ err: String(err) }, 'background refresh failed'),
+    deps.tracing,
+  );
   const absorbDeps = {
     store,
     metrics,

@@ -1,5 +1,6 @@
 import { LRUCache } from 'lru-cache';
 import type { StoredEntry } from '../store/types.js';
+import type { Tracing } from '../tracing/index.js';
 
 export interface CollapseOptions {
   /** How long a follower waits for the leader before going upstream itself. */
@@ -8,6 +9,8 @@ export interface CollapseOptions {
   readonly maxWaiters: number;
   /** After an uncacheable answer, requests for the key skip waiting this long ("hit-for-miss"). */
   readonly hitForMissMs: number;
+  /** Shows each follower's wait as a span. */
+  readonly tracing?: Pick<Tracing, 'wait'>;
 }
 
 export type Role =
@@ -45,7 +48,11 @@ export function createCollapser(opts: CollapseOptions) {
       if (flight !== undefined) {
         if (flight.waiters >= opts.maxWaiters) return ALONE;
         flight.waiters++;
-        return { role: 'follower', result: withTimeout(flight.promise, opts.timeoutMs) };
+        const result = withTimeout(flight.promise, opts.timeoutMs);
+        return {
+          role: 'follower',
+          result: opts.tracing === undefined ? result : opts.tracing.wait('tagcache.collapsed_wait', result),
+        };
       }
       let resolve: (entry: StoredEntry | undefined) => void = () => undefined;
       const promise = new Promise<StoredEntry | undefined>((r) => {

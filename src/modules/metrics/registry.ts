@@ -193,6 +193,12 @@ export function createMetrics(registry: Registry = new Registry(), { defaults = 
       labelNames: ['route'] as const,
       registers,
     }),
+    traceSpansDropped: new Counter({
+      name: 'tagcache_trace_spans_dropped_total',
+      help: 'Sampled spans never exported, by reason (queue_full: the export queue was full; export_failed: the collector refused or could not be reached).',
+      labelNames: ['reason'] as const,
+      registers,
+    }),
     rejectedRequests: new Counter({
       name: 'tagcache_rejected_requests_total',
       help: 'Client requests refused before the pipeline, by reason (url_too_long, body_too_large, headers_too_large, bad_host, misdirected, bad_framing, bad_target, bad_version, body_on_get).',

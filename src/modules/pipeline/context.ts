@@ -7,6 +7,7 @@ import type { TagcacheError } from '../../utils/errors.js';
 import type { HeaderMap } from '../../utils/headers.js';
 import type { Logger } from '../../utils/logger.js';
 import type { RouteMatch } from '../router/types.js';
+import type { RequestTrace } from '../tracing/types.js';
 
 /** What X-Cache says, and the `cache` metric label. */
 export type CacheStatus = 'HIT' | 'MISS' | 'STALE' | 'REVALIDATED' | 'BYPASS';
@@ -93,6 +94,8 @@ export class RequestContext {
   readonly onInterim: ((status: number, headers: HeaderMap) => void) | undefined;
   /** The error behind a generated error answer, for the access log. */
   error: TagcacheError | undefined = undefined;
+  /** The request's server span, when tracing is on. */
+  trace: RequestTrace | undefined = undefined;
 
   #clientIp: string | (() => string);
   #abort: ClientAbort | undefined = undefined;

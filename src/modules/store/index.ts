@@ -1,6 +1,7 @@
 import type { Logger } from '../../utils/logger.js';
 import { createMemoryStore, type MemoryStore } from './memory-store.js';
 import type { RedisStore } from './redis-store.js';
+import type { StepRunner } from './types.js';
 
 export type { InvalidationListener } from './listeners.js';
 export {
@@ -33,6 +34,8 @@ export async function createStore(
   settings: StoreSettings,
   log?: Logger,
   instanceId?: string,
+  /** Times a Redis purge's steps (tracing). */
+  step?: StepRunner,
 ): Promise<MemoryStore | RedisStore> {
   const { redisUrl, redisClusterNodes, redisPrefix, storeTimeoutMs } = settings;
   const cluster = redisClusterNodes !== undefined && redisClusterNodes.length > 0;
@@ -50,5 +53,6 @@ export async function createStore(
     commandTimeoutMs: storeTimeoutMs,
     instanceId,
     log,
+    step,
   });
 }

@@ -9,7 +9,7 @@ import { createRedisKeys } from './redis-keys.js';
 import { createInvalidationChannel } from './redis-pubsub.js';
 import { putEntry } from './redis-put.js';
 import { DEFAULT_TOMBSTONE_MS, requireTombstoneMs } from './tombstones.js';
-import type { InvalidationTarget, Store, StoredEntry } from './types.js';
+import type { InvalidationTarget, StepRunner, Store, StoredEntry } from './types.js';
 
 export interface RedisStoreOptions {
   /** redis:// or rediss:// URL of a single node. */
@@ -36,6 +36,8 @@ export interface RedisStoreOptions {
    * in ms; 120 000 by default (see DEFAULT_TOMBSTONE_MS in tombstones.ts for why).
    */
   readonly tombstoneMs?: number;
+  /** Times a purge's steps (the Redis work, the pub/sub publish); see StepRunner. */
+  readonly step?: StepRunner;
 }
 
 export interface RedisStore extends Store {
@@ -55,6 +57,7 @@ export interface RedisStore extends Store {
  */
 export function createRedisStore(options: RedisStoreOptions): RedisStore {
   const { prefix, commandTimeoutMs, log, instanceId = randomUUID() } = options;
+  const step: StepRunner = options.step ?? ((_name, work) => work());
   const indexGraceMs = options.indexGraceMs ?? 1_000;
   const batchSize = options.batchSize ?? 250;
   const tombstoneMs = requireTombstoneMs('redis store', options.tombstoneMs ?? DEFAULT_TOMBSTONE_MS);
@@ -91,8 +94,12 @@ export function createRedisStore(options: RedisStoreOptions): RedisStore {
     delete: (id) => run('delete', async () => (await client.unlink(keys.entry(id))) > 0),
     invalidate: (target, mode) =>
       run('invalidate', async () => {
-        const entries = await purgeTarget(purgeContext, target, mode, Date.now());
-        await channel.publish({ target: copyTarget(target), mode, source: instanceId });
+        const entries = await step('tagcache.store.purge', () =>
+          purgeTarget(purgeContext, target, mode, Date.now()),
+        );
+        await step('tagcache.store.publish', () =>
+          channel.publish({ target: copyTarget(target), mode, source: instanceId }),
+        );
         return { entries };
       }),
     onInvalidation: (listener) => channel.listen(listener),

@@ -4,6 +4,12 @@
  */
 export type MaybePromise<T> = T | Promise<T>;
 
+/**
+ * Runs a named step of a store operation, so an operator can see it timed
+ * (a tracing span); without tracing it simply runs the step.
+ */
+export type StepRunner = <T>(name: string, step: () => Promise<T>) => Promise<T>;
+
 export interface StoredEntry {
   /** Unique id: a cache key, plus a variant suffix when the response varies. */
   readonly id: string;
