@@ -7,8 +7,9 @@ import { answered, type Backend, page, send, startBackend } from './support.js';
 
 const ROUTES = {
   routes: [
-    // One token a second after a burst of three, hits included.
-    { name: 'limited', pattern: '^/limited', rateLimit: { requestsPerSecond: 1, burst: 3 } },
+    // A burst of three, hits included; the slow refill (one token in 20 s) keeps a loaded machine from
+    // handing a token back between the burst and the request that must be refused.
+    { name: 'limited', pattern: '^/limited', rateLimit: { requestsPerSecond: 0.05, burst: 3 } },
     // Hits are free; only what goes to the backend takes a token.
     { name: 'hits', pattern: '^/hits', rateLimit: { requestsPerSecond: 1, burst: 2, exemptHits: true } },
     { name: 'open', pattern: '^/open' },
