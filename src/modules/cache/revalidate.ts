@@ -1,3 +1,4 @@
+import type { IncomingHttpHeaders } from 'node:http';
 import { Readable } from 'node:stream';
 import type { Done, Next } from '../../utils/compose.js';
 import { isTagcacheError } from '../../utils/errors.js';
@@ -5,13 +6,14 @@ import type { HeaderMap } from '../../utils/headers.js';
 import type { Metrics } from '../metrics/registry.js';
 import { type ProxyResponse, RequestContext } from '../pipeline/context.js';
 import type { StoredEntry } from '../store/types.js';
+import { type AskAsStored, askAsStored, refreshHeaders } from './ask-as-stored.js';
 import { forwardStatus } from './cache-status.js';
 import type { Collapser } from './collapse.js';
 import { revalidationHeaders } from './conditional.js';
 import { decide, type RequestDirectives, staleAt, staleIfErrorUntil } from './decide.js';
 import { buildEntry, mergeNotModified, storedHeaders, variantId } from './entry.js';
 import { type Found, policyOf } from './lookup.js';
-import { computePolicy } from './policy.js';
+import { computePolicy, type NotStorable } from './policy.js';
 import type { Refresher } from './refresher.js';
 import type { StoreAccess } from './store-access.js';
 import { type AbsorbDeps, absorbResponse } from './store-response.js';
@@ -41,6 +43,15 @@ function isUpstreamFailure(err: unknown): boolean {
   );
 }
 
+/**
+ * Whether an unstorable answer says the stored one may not be served again.
+ * A refusal that comes from the request (its Authorization) speaks for that
+ * request alone, and must not take the entry from everyone else.
+ */
+function forbidsStoring(reason: NotStorable | 'too-large' | 'request-no-store'): boolean {
+  return reason !== 'authorization' && reason !== 'request-no-store';
+}
+
 function discard(res: ProxyResponse): void {
   const body = res.body;
   if (body instanceof Readable) body.resume();
@@ -60,6 +71,7 @@ export function createRevalidator(deps: RevalidatorDeps) {
     found: Found,
     res: ProxyResponse,
     times: { requestTime: number; responseTime: number },
+    asked: IncomingHttpHeaders,
   ): { found: Found; ttlMs: number } | undefined {
     const route = ctx.route?.route;
     if (route === undefined) return undefined;
@@ -74,7 +86,7 @@ export function createRevalidator(deps: RevalidatorDeps) {
     const result = computePolicy(
       {
         method: 'GET',
-        requestHeaders: ctx.headers,
+        requestHeaders: asked,
         status: found.entry.status,
         headers: upstreamView,
         ...times,
@@ -101,14 +113,19 @@ export function createRevalidator(deps: RevalidatorDeps) {
   }
 
   /** Revalidates with a GET of its own; resolves with the refreshed entry, or undefined when none resulted. */
-  async function refreshNow(ctx: RequestContext, key: string, found: Found): Promise<Found | undefined> {
+  async function refreshNow(
+    ctx: RequestContext,
+    key: string,
+    found: Found,
+    asked: AskAsStored,
+  ): Promise<Found | undefined> {
     const route = ctx.route?.route.name ?? 'unknown';
     const bg = new RequestContext({
       // The triggering request's id, marked: the refresh's log lines and upstream request correlate with it.
       id: `${ctx.id.slice(0, 119)}:refresh`,
       method: 'GET',
       target: ctx.target,
-      headers: ctx.headers,
+      headers: refreshHeaders(asked),
       scheme: ctx.scheme,
       clientIp: ctx.clientIp,
       body: null,
@@ -134,7 +151,7 @@ export function createRevalidator(deps: RevalidatorDeps) {
     if (res.status === 304) {
       discard(res);
       metrics.revalidations.labels(route, 'not_modified').inc();
-      const updated = afterNotModified(bg, found, res, times);
+      const updated = afterNotModified(bg, found, res, times, bg.headers);
       if (updated === undefined) {
         await store.delete(found.entry.id);
         return undefined;
@@ -152,7 +169,7 @@ export function createRevalidator(deps: RevalidatorDeps) {
     if (res.body instanceof Readable) res.body.resume();
     if (!absorbed.stored) {
       // The backend no longer lets this be stored: the old copy must not be served again.
-      await store.delete(found.entry.id);
+      if (forbidsStoring(absorbed.reason)) await store.delete(found.entry.id);
       return undefined;
     }
     const entry = await absorbed.entry;
@@ -161,6 +178,35 @@ export function createRevalidator(deps: RevalidatorDeps) {
   }
 
   return {
+    /**
+     * The client's request as it came, for this client alone: nothing is stored or deleted, and a
+     * backend failure is still answered from the stale entry when that is allowed.
+     */
+    async forwardOwn(
+      ctx: RequestContext,
+      next: Next,
+      fwd: 'stale' | 'request',
+      staleOnError: (status: number | undefined, reason?: 'error' | 'outage') => void,
+      sieUntil: number,
+      isOutage: (err: unknown) => boolean,
+    ): Promise<void> {
+      ctx.cache = 'MISS';
+      try {
+        await next();
+      } catch (err) {
+        const status = isTagcacheError(err) ? err.status : undefined;
+        if (isUpstreamFailure(err) && Date.now() < sieUntil) return staleOnError(status);
+        if (isOutage(err)) return staleOnError(status, 'outage');
+        throw err;
+      }
+      const res = ctx.response;
+      if (res !== undefined && ERROR_STATUSES.has(res.status) && Date.now() < sieUntil) {
+        discard(res);
+        return staleOnError(res.status);
+      }
+      ctx.cacheStatusDetail = forwardStatus(fwd, res?.status);
+    },
+
     /** The leader's entry, if it can answer this follower: its variant, and usable now. */
     usable(entry: StoredEntry, ctx: RequestContext): Found | undefined {
       const policy = policyOf(entry);
@@ -175,8 +221,11 @@ export function createRevalidator(deps: RevalidatorDeps) {
     },
 
     refreshInBackground(ctx: RequestContext, key: string, found: Found): void {
+      const asked = askAsStored(found.policy, ctx.headers);
+      // Nobody can ask as the entry was asked: it stays as it is until a request that can comes.
+      if (!asked.asStored) return;
       deps.refresher.once(found.entry.id, async () => {
-        await refreshNow(ctx, key, found);
+        await refreshNow(ctx, key, found, asked);
       });
     },
 
@@ -206,9 +255,15 @@ export function createRevalidator(deps: RevalidatorDeps) {
       };
       const isOutage = (err: unknown) => isUpstreamFailure(err) && Date.now() < outageUntil;
 
+      const asked = askAsStored(found.policy, ctx.headers);
+      // This client's answer is its own and must leave the shared entry as it is: it asked not to be
+      // stored, or it cannot ask as the entry was asked (RFC 9111 §5.2.1.5, §3.5).
+      const ownOnly = req?.noStore === true || !asked.asStored;
+      if (ownOnly) return this.forwardOwn(ctx, next, fwd, staleOnError, sieUntil, isOutage);
+
       if (ctx.method === 'HEAD') {
         // A HEAD cannot carry a new body back; validate with a GET of our own and answer from its result.
-        const refreshed = await refreshNow(ctx, key, found);
+        const refreshed = await refreshNow(ctx, key, found, asked);
         if (refreshed !== undefined) {
           serve(ctx, refreshed, 'HIT');
           ctx.cache = 'REVALIDATED';
@@ -244,7 +299,7 @@ export function createRevalidator(deps: RevalidatorDeps) {
       let settled: StoredEntry | undefined;
       let handedOff = false;
       try {
-        ctx.upstreamExtraHeaders = revalidationHeaders(found.policy);
+        ctx.upstreamExtraHeaders = { ...revalidationHeaders(found.policy), ...asked.removed };
         const requestTime = Date.now();
         try {
           await next();
@@ -272,7 +327,7 @@ export function createRevalidator(deps: RevalidatorDeps) {
         if (res.status === 304) {
           discard(res);
           metrics.revalidations.labels(route, 'not_modified').inc();
-          const updated = afterNotModified(ctx, found, res, times);
+          const updated = afterNotModified(ctx, found, res, times, asked.headers);
           if (updated === undefined) await store.delete(found.entry.id);
           else void store.put(updated.found.entry, updated.ttlMs);
           const current = updated?.found ?? found;
@@ -287,9 +342,9 @@ export function createRevalidator(deps: RevalidatorDeps) {
         if (res.status < 500) metrics.revalidations.labels(route, 'replaced').inc();
         else metrics.revalidations.labels(route, 'error').inc();
         ctx.cache = 'MISS';
-        const absorbed = absorbResponse(ctx, key, times, absorbDeps, req?.noStore === true);
+        const absorbed = absorbResponse(ctx, key, times, absorbDeps, false, asked.headers);
         if (!absorbed.stored) {
-          if (res.status < 500) await store.delete(found.entry.id);
+          if (res.status < 500 && forbidsStoring(absorbed.reason)) await store.delete(found.entry.id);
           ctx.cacheStatusDetail = forwardStatus(fwd, res.status);
           return;
         }

@@ -1,3 +1,4 @@
+import type { IncomingHttpHeaders } from 'node:http';
 import { headerValue } from '../../utils/headers.js';
 import type { Metrics } from '../metrics/registry.js';
 import type { RequestContext } from '../pipeline/context.js';
@@ -32,6 +33,8 @@ export function absorbResponse(
   times: { requestTime: number; responseTime: number },
   deps: AbsorbDeps,
   requestNoStore: boolean,
+  /** The request as the backend was asked, when not the client's own (a revalidation leaves credentials out). */
+  asked: IncomingHttpHeaders = ctx.headers,
 ): Absorbed {
   const res = ctx.response;
   const route = ctx.route?.route;
@@ -41,7 +44,7 @@ export function absorbResponse(
   const result = computePolicy(
     {
       method: ctx.method,
-      requestHeaders: ctx.headers,
+      requestHeaders: asked,
       status: res.status,
       headers: res.upstreamHeaders,
       requestTime: times.requestTime,
