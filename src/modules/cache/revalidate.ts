@@ -112,6 +112,15 @@ export function createRevalidator(deps: RevalidatorDeps) {
     return { found: { entry, policy: result.policy }, ttlMs: result.ttlMs };
   }
 
+  /**
+   * The stale entry as the store holds it now, for followers of a failed revalidation: a purge
+   * since it was read must not be undone by handing them the copy read before it.
+   */
+  async function stillStored(entry: StoredEntry): Promise<StoredEntry | undefined> {
+    const current = await store.get(entry.id);
+    return current?.storedAt === entry.storedAt ? current : undefined;
+  }
+
   /** Revalidates with a GET of its own; resolves with the refreshed entry, or undefined when none resulted. */
   async function refreshNow(
     ctx: RequestContext,
@@ -156,8 +165,9 @@ export function createRevalidator(deps: RevalidatorDeps) {
         await store.delete(found.entry.id);
         return undefined;
       }
-      await store.put(updated.found.entry, updated.ttlMs);
-      return updated.found;
+      // Refused: a purge came after this revalidation went out, and its answer speaks of the purged entry.
+      const outcome = await store.put(updated.found.entry, updated.ttlMs);
+      return outcome === 'refused' ? undefined : updated.found;
     }
     if (res.status >= 500) {
       discard(res);
@@ -296,8 +306,13 @@ export function createRevalidator(deps: RevalidatorDeps) {
         }
       }
       const leader = role?.role === 'leader' ? role : undefined;
-      let settled: StoredEntry | undefined;
       let handedOff = false;
+      /** Followers get what this revalidation leaves, once the store has had its say on it. */
+      const handOff = (result: Promise<StoredEntry | undefined>) => {
+        if (leader === undefined) return;
+        handedOff = true;
+        result.then(leader.settle, () => leader.settle(undefined));
+      };
       try {
         ctx.upstreamExtraHeaders = { ...revalidationHeaders(found.policy), ...asked.removed };
         const requestTime = Date.now();
@@ -306,11 +321,11 @@ export function createRevalidator(deps: RevalidatorDeps) {
         } catch (err) {
           metrics.revalidations.labels(route, 'error').inc();
           if (isUpstreamFailure(err) && Date.now() < sieUntil) {
-            settled = found.entry;
+            handOff(stillStored(found.entry));
             return staleOnError(isTagcacheError(err) ? err.status : undefined);
           }
           if (isOutage(err)) {
-            settled = found.entry;
+            handOff(stillStored(found.entry));
             return staleOnError(isTagcacheError(err) ? err.status : undefined, 'outage');
           }
           throw err;
@@ -320,7 +335,7 @@ export function createRevalidator(deps: RevalidatorDeps) {
         if (ERROR_STATUSES.has(res.status) && Date.now() < sieUntil) {
           discard(res);
           metrics.revalidations.labels(route, 'error').inc();
-          settled = found.entry;
+          handOff(stillStored(found.entry));
           return staleOnError(res.status);
         }
         const times = { requestTime, responseTime: Date.now() };
@@ -329,14 +344,16 @@ export function createRevalidator(deps: RevalidatorDeps) {
           metrics.revalidations.labels(route, 'not_modified').inc();
           const updated = afterNotModified(ctx, found, res, times, asked.headers);
           if (updated === undefined) await store.delete(found.entry.id);
-          else void store.put(updated.found.entry, updated.ttlMs);
+          else {
+            const entry = updated.found.entry;
+            handOff(store.put(entry, updated.ttlMs).then((o) => (o === 'refused' ? undefined : entry)));
+          }
           const current = updated?.found ?? found;
           serve(ctx, current, 'HIT');
           ctx.cache = 'REVALIDATED';
           ctx.cacheStatusDetail = forwardStatus(fwd, 304, {
             ttl: Math.round((current.policy.fu - Date.now()) / 1000),
           });
-          settled = updated?.found.entry;
           return;
         }
         if (res.status < 500) metrics.revalidations.labels(route, 'replaced').inc();
@@ -349,14 +366,10 @@ export function createRevalidator(deps: RevalidatorDeps) {
           return;
         }
         ctx.cacheStatusDetail = forwardStatus(fwd, res.status, { stored: true, ttl: absorbed.ttlSeconds });
-        if (leader !== undefined) {
-          const l = leader;
-          absorbed.entry.then(l.settle, () => l.settle(undefined));
-          handedOff = true;
-        }
+        handOff(absorbed.entry);
       } finally {
         // Every path settles the flight: followers either reuse what we got or go upstream themselves.
-        if (leader !== undefined && !handedOff) leader.settle(settled);
+        if (leader !== undefined && !handedOff) leader.settle(undefined);
       }
     },
   };
