@@ -7,6 +7,7 @@ import type { Metrics } from '../metrics/registry.js';
 import { type ProxyResponse, RequestContext } from '../pipeline/context.js';
 import type { StoredEntry } from '../store/types.js';
 import { type AskAsStored, askAsStored, refreshHeaders } from './ask-as-stored.js';
+import { readAhead } from './body-collector.js';
 import { forwardStatus } from './cache-status.js';
 import type { Collapser } from './collapse.js';
 import { revalidationHeaders } from './conditional.js';
@@ -355,6 +356,21 @@ export function createRevalidator(deps: RevalidatorDeps) {
             ttl: Math.round((current.policy.fu - Date.now()) / 1000),
           });
           return;
+        }
+        if (res.body instanceof Readable && Date.now() < Math.max(sieUntil, outageUntil)) {
+          // The stale entry may still answer: read the new body before any header goes out, so a
+          // backend that stalls or drops it mid-way costs this client the new copy, not its answer.
+          const read = await readAhead(res.body, absorbDeps.maxObjectBytes);
+          if (read.kind === 'failed') {
+            metrics.revalidations.labels(route, 'error').inc();
+            ctx.log.warn(
+              { err: isTagcacheError(read.err) ? read.err.code : String(read.err), route },
+              'revalidation body failed; answered from the stale entry',
+            );
+            handOff(stillStored(found.entry));
+            return staleOnError(res.status, Date.now() < sieUntil ? 'error' : 'outage');
+          }
+          res.body = read.body;
         }
         if (res.status < 500) metrics.revalidations.labels(route, 'replaced').inc();
         else metrics.revalidations.labels(route, 'error').inc();
