@@ -25,6 +25,15 @@ const ERROR_STATUSES = new Set([500, 502, 503, 504]);
 
 export type Serve = (ctx: RequestContext, found: Found, status: 'HIT' | 'STALE', detail?: string) => void;
 
+/** When and how a failed revalidation may be answered from the stale entry. */
+interface StaleFallback {
+  /** stale-if-error covers failures and error statuses until then (epoch ms). */
+  readonly sieUntil: number;
+  /** Whether a failure is an outage the stale entry may still stand in for. */
+  readonly isOutage: (err: unknown) => boolean;
+  readonly serve: (status: number | undefined, reason?: 'error' | 'outage') => void;
+}
+
 export interface RevalidatorDeps {
   readonly store: StoreAccess;
   readonly metrics: Metrics;
@@ -188,36 +197,34 @@ export function createRevalidator(deps: RevalidatorDeps) {
     return entry === undefined || policy === undefined ? undefined : { entry, policy };
   }
 
-  return {
-    /**
-     * The client's request as it came, for this client alone: nothing is stored or deleted, and a
-     * backend failure is still answered from the stale entry when that is allowed.
-     */
-    async forwardOwn(
-      ctx: RequestContext,
-      next: Next,
-      fwd: 'stale' | 'request',
-      staleOnError: (status: number | undefined, reason?: 'error' | 'outage') => void,
-      sieUntil: number,
-      isOutage: (err: unknown) => boolean,
-    ): Promise<void> {
-      ctx.cache = 'MISS';
-      try {
-        await next();
-      } catch (err) {
-        const status = isTagcacheError(err) ? err.status : undefined;
-        if (isUpstreamFailure(err) && Date.now() < sieUntil) return staleOnError(status);
-        if (isOutage(err)) return staleOnError(status, 'outage');
-        throw err;
-      }
-      const res = ctx.response;
-      if (res !== undefined && ERROR_STATUSES.has(res.status) && Date.now() < sieUntil) {
-        discard(res);
-        return staleOnError(res.status);
-      }
-      ctx.cacheStatusDetail = forwardStatus(fwd, res?.status);
-    },
+  /**
+   * The client's request as it came, for this client alone: nothing is stored or deleted, and a
+   * backend failure is still answered from the stale entry when that is allowed.
+   */
+  async function forwardOwn(
+    ctx: RequestContext,
+    next: Next,
+    fwd: 'stale' | 'request',
+    stale: StaleFallback,
+  ): Promise<void> {
+    ctx.cache = 'MISS';
+    try {
+      await next();
+    } catch (err) {
+      const status = isTagcacheError(err) ? err.status : undefined;
+      if (isUpstreamFailure(err) && Date.now() < stale.sieUntil) return stale.serve(status);
+      if (stale.isOutage(err)) return stale.serve(status, 'outage');
+      throw err;
+    }
+    const res = ctx.response;
+    if (res !== undefined && ERROR_STATUSES.has(res.status) && Date.now() < stale.sieUntil) {
+      discard(res);
+      return stale.serve(res.status);
+    }
+    ctx.cacheStatusDetail = forwardStatus(fwd, res?.status);
+  }
 
+  return {
     /** The leader's entry, if it can answer this follower: its variant, and usable now. */
     usable(entry: StoredEntry, ctx: RequestContext): Found | undefined {
       const policy = policyOf(entry);
@@ -270,7 +277,7 @@ export function createRevalidator(deps: RevalidatorDeps) {
       // This client's answer is its own and must leave the shared entry as it is: it asked not to be
       // stored, or it cannot ask as the entry was asked (RFC 9111 §5.2.1.5, §3.5).
       const ownOnly = req?.noStore === true || !asked.asStored;
-      if (ownOnly) return this.forwardOwn(ctx, next, fwd, staleOnError, sieUntil, isOutage);
+      if (ownOnly) return forwardOwn(ctx, next, fwd, { sieUntil, isOutage, serve: staleOnError });
 
       if (ctx.method === 'HEAD') {
         // A HEAD cannot carry a new body back; validate with a GET of our own and answer from its result.
