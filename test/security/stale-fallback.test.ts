@@ -124,4 +124,26 @@ describe.each(stores)('on the $name store', (store) => {
     expect(res.status).toBe(200);
     expect(res.body.equals(big)).toBe(true);
   });
+
+  it('a background refresh whose body stalls leaves the stale copy as it was', async () => {
+    const p = path();
+    const tag = `f${n}`;
+    let cut: () => void = () => undefined;
+    const refreshCut = new Promise<void>((r) => {
+      cut = r;
+    });
+    origin.on(p, (req, res, c) => {
+      const cc = { 'cache-control': 'max-age=3600, stale-while-revalidate=600', 'surrogate-key': tag };
+      if (c === 1) return void res.writeHead(200, cc).end('good');
+      res.once('close', cut);
+      stalls(req, res);
+    });
+    await fetchRaw(proxy.url + p);
+    await purge(proxy, { tags: [tag], soft: true });
+    expect((await fetchRaw(proxy.url + p)).headers['x-cache']).toBe('STALE');
+    // The proxy gave up on the refresh's body (UPSTREAM_BODY_TIMEOUT_MS) and closed the connection.
+    await refreshCut;
+    const after = await fromStore(proxy, p);
+    expect(after.text()).toBe('good');
+  });
 });

@@ -62,9 +62,19 @@ function forbidsStoring(reason: NotStorable | 'too-large' | 'request-no-store'):
   return reason !== 'authorization' && reason !== 'request-no-store';
 }
 
+/**
+ * Reads a body nobody else will, to its end. Its failure (a stall, a reset) is
+ * the caller's to learn from elsewhere — an unstored entry — and must never
+ * surface as an unhandled 'error' event, which would take the process down.
+ */
+function drain(body: Buffer | Readable | null): void {
+  if (!(body instanceof Readable)) return;
+  body.on('error', () => undefined);
+  body.resume();
+}
+
 function discard(res: ProxyResponse): void {
-  const body = res.body;
-  if (body instanceof Readable) body.resume();
+  drain(res.body);
 }
 
 /**
@@ -186,7 +196,7 @@ export function createRevalidator(deps: RevalidatorDeps) {
     }
     metrics.revalidations.labels(route, 'replaced').inc();
     const absorbed = absorbResponse(bg, key, times, absorbDeps, false);
-    if (res.body instanceof Readable) res.body.resume();
+    drain(res.body);
     if (!absorbed.stored) {
       // The backend no longer lets this be stored: the old copy must not be served again.
       if (forbidsStoring(absorbed.reason)) await store.delete(found.entry.id);
