@@ -7,8 +7,8 @@ const CREDENTIALS = ['cookie', 'authorization', 'proxy-authorization'] as const;
 export interface AskAsStored {
   /** The request fields the revalidation is sent with. */
   readonly headers: IncomingHttpHeaders;
-  /** The client's fields it leaves out, as removals for upstreamExtraHeaders. */
-  readonly removed: Readonly<Record<string, undefined>>;
+  /** Whether it leaves out fields the client sent: its answer is then not this client's own. */
+  readonly stripped: boolean;
   /**
    * false when this request cannot ask as the stored response was asked: the
    * entry was stored from an authorised request (RFC 9111 §3.5) and this one
@@ -23,20 +23,20 @@ export interface AskAsStored {
  * goes with it — its answer would be that client's page, stored for everyone —
  * unless the stored response varies on the field (the variant is that
  * client's alone), or, for Authorization, the entry was itself stored from an
- * authorised request and so is shared among whoever may ask with one.
+ * authorised request and so is shared among whoever may ask with one. When
+ * fields are left out the answer is not the client's own: the revalidation
+ * then runs beside the client's request (see validateAside in revalidate.ts).
  */
 export function askAsStored(policy: Policy, headers: IncomingHttpHeaders): AskAsStored {
   let out: IncomingHttpHeaders | undefined;
-  const removed: Record<string, undefined> = {};
   for (const name of CREDENTIALS) {
     if (headers[name] === undefined || policy.vary?.includes(name)) continue;
     if (name === 'authorization' && policy.au === true) continue;
     out ??= { ...headers };
     delete out[name];
-    removed[name] = undefined;
   }
   const asStored = policy.au !== true || headers.authorization !== undefined;
-  return { headers: out ?? headers, removed, asStored };
+  return { headers: out ?? headers, stripped: out !== undefined, asStored };
 }
 
 /**

@@ -1,4 +1,3 @@
-import type { IncomingHttpHeaders } from 'node:http';
 import { Readable } from 'node:stream';
 import type { Done, Next } from '../../utils/compose.js';
 import { isTagcacheError } from '../../utils/errors.js';
@@ -24,6 +23,16 @@ import { variantKey } from './vary.js';
 const ERROR_STATUSES = new Set([500, 502, 503, 504]);
 
 export type Serve = (ctx: RequestContext, found: Found, status: 'HIT' | 'STALE', detail?: string) => void;
+
+/** What a revalidation of its own left behind. */
+type Refreshed =
+  | { readonly kind: 'refreshed'; readonly found: Found }
+  /** Thrown (err) or answered with a server error (status). */
+  | { readonly kind: 'failed'; readonly err?: unknown; readonly status?: number }
+  /** An answer that left nothing to serve: not storable, refused by a purge, or its body cut short. */
+  | { readonly kind: 'unstored' };
+
+const UNSTORED: Refreshed = { kind: 'unstored' };
 
 /** When and how a failed revalidation may be answered from the stale entry. */
 interface StaleFallback {
@@ -91,7 +100,6 @@ export function createRevalidator(deps: RevalidatorDeps) {
     found: Found,
     res: ProxyResponse,
     times: { requestTime: number; responseTime: number },
-    asked: IncomingHttpHeaders,
   ): { found: Found; ttlMs: number } | undefined {
     const route = ctx.route?.route;
     if (route === undefined) return undefined;
@@ -106,7 +114,7 @@ export function createRevalidator(deps: RevalidatorDeps) {
     const result = computePolicy(
       {
         method: 'GET',
-        requestHeaders: asked,
+        requestHeaders: ctx.headers,
         status: found.entry.status,
         headers: upstreamView,
         ...times,
@@ -141,13 +149,13 @@ export function createRevalidator(deps: RevalidatorDeps) {
     return current?.storedAt === entry.storedAt ? current : undefined;
   }
 
-  /** Revalidates with a GET of its own; resolves with the refreshed entry, or undefined when none resulted. */
+  /** Revalidates with a GET of its own, asked as the entry is served; the store is updated as its answer says. */
   async function refreshNow(
     ctx: RequestContext,
     key: string,
     found: Found,
     asked: AskAsStored,
-  ): Promise<Found | undefined> {
+  ): Promise<Refreshed> {
     const route = ctx.route?.route.name ?? 'unknown';
     const bg = new RequestContext({
       // The triggering request's id, marked: the refresh's log lines and upstream request correlate with it.
@@ -172,27 +180,27 @@ export function createRevalidator(deps: RevalidatorDeps) {
         { id: bg.id, err: isTagcacheError(err) ? err.code : String(err), route },
         'revalidation failed',
       );
-      return undefined;
+      return { kind: 'failed', err };
     }
     const res = bg.response;
-    if (res === undefined) return undefined;
+    if (res === undefined) return UNSTORED;
     const times = { requestTime, responseTime: Date.now() };
     if (res.status === 304) {
       discard(res);
       metrics.revalidations.labels(route, 'not_modified').inc();
-      const updated = afterNotModified(bg, found, res, times, bg.headers);
+      const updated = afterNotModified(bg, found, res, times);
       if (updated === undefined) {
         await store.delete(found.entry.id);
-        return undefined;
+        return UNSTORED;
       }
       // Refused: a purge came after this revalidation went out, and its answer speaks of the purged entry.
       const outcome = await store.put(updated.found.entry, updated.ttlMs);
-      return outcome === 'refused' ? undefined : updated.found;
+      return outcome === 'refused' ? UNSTORED : { kind: 'refreshed', found: updated.found };
     }
     if (res.status >= 500) {
       discard(res);
       metrics.revalidations.labels(route, 'error').inc();
-      return undefined;
+      return { kind: 'failed', status: res.status };
     }
     metrics.revalidations.labels(route, 'replaced').inc();
     const absorbed = absorbResponse(bg, key, times, absorbDeps, false);
@@ -200,11 +208,48 @@ export function createRevalidator(deps: RevalidatorDeps) {
     if (!absorbed.stored) {
       // The backend no longer lets this be stored: the old copy must not be served again.
       if (forbidsStoring(absorbed.reason)) await store.delete(found.entry.id);
-      return undefined;
+      return UNSTORED;
     }
     const entry = await absorbed.entry;
     const policy = entry === undefined ? undefined : policyOf(entry);
-    return entry === undefined || policy === undefined ? undefined : { entry, policy };
+    return entry === undefined || policy === undefined
+      ? UNSTORED
+      : { kind: 'refreshed', found: { entry, policy } };
+  }
+
+  /**
+   * Validation beside the client's request, for a HEAD (which cannot carry a new body back) and for
+   * a request whose credentials the revalidation leaves out (its answer is not this client's).
+   * The client gets the refreshed entry, or the stale one when the backend failed and that is
+   * allowed, or else its own request's answer, for itself alone.
+   */
+  async function validateAside(
+    ctx: RequestContext,
+    next: Next,
+    key: string,
+    found: Found,
+    asked: AskAsStored,
+    fwd: 'stale' | 'request',
+    stale: StaleFallback,
+    serve: Serve,
+  ): Promise<void> {
+    const refreshed = await refreshNow(ctx, key, found, asked);
+    if (refreshed.kind === 'refreshed') {
+      serve(ctx, refreshed.found, 'HIT');
+      ctx.cache = 'REVALIDATED';
+      ctx.cacheStatusDetail = forwardStatus(fwd, undefined, {
+        ttl: Math.round((refreshed.found.policy.fu - Date.now()) / 1000),
+      });
+      return;
+    }
+    if (refreshed.kind === 'failed') {
+      const { err, status } = refreshed;
+      const failed = err === undefined ? ERROR_STATUSES.has(status ?? 0) : isUpstreamFailure(err);
+      const code = isTagcacheError(err) ? err.status : status;
+      if (failed && Date.now() < stale.sieUntil) return stale.serve(code);
+      if (err !== undefined && stale.isOutage(err)) return stale.serve(code, 'outage');
+    }
+    return forwardOwn(ctx, next, fwd, stale);
   }
 
   /**
@@ -287,29 +332,11 @@ export function createRevalidator(deps: RevalidatorDeps) {
       // This client's answer is its own and must leave the shared entry as it is: it asked not to be
       // stored, or it cannot ask as the entry was asked (RFC 9111 §5.2.1.5, §3.5).
       const ownOnly = req?.noStore === true || !asked.asStored;
-      if (ownOnly) return forwardOwn(ctx, next, fwd, { sieUntil, isOutage, serve: staleOnError });
+      const stale: StaleFallback = { sieUntil, isOutage, serve: staleOnError };
+      if (ownOnly) return forwardOwn(ctx, next, fwd, stale);
 
-      if (ctx.method === 'HEAD') {
-        // A HEAD cannot carry a new body back; validate with a GET of our own and answer from its result.
-        const refreshed = await refreshNow(ctx, key, found, asked);
-        if (refreshed !== undefined) {
-          serve(ctx, refreshed, 'HIT');
-          ctx.cache = 'REVALIDATED';
-          ctx.cacheStatusDetail = forwardStatus(fwd, undefined, {
-            ttl: Math.round((refreshed.policy.fu - Date.now()) / 1000),
-          });
-          return;
-        }
-        if (Date.now() < sieUntil) return staleOnError(undefined);
-        ctx.cache = 'MISS';
-        try {
-          await next();
-        } catch (err) {
-          if (isOutage(err)) return staleOnError(isTagcacheError(err) ? err.status : undefined, 'outage');
-          throw err;
-        }
-        ctx.cacheStatusDetail = forwardStatus(fwd, ctx.response?.status);
-        return;
+      if (ctx.method === 'HEAD' || asked.stripped) {
+        return validateAside(ctx, next, key, found, asked, fwd, stale, serve);
       }
 
       const plain = fwd === 'stale' && ctx.headers.range === undefined;
@@ -332,7 +359,7 @@ export function createRevalidator(deps: RevalidatorDeps) {
         result.then(leader.settle, () => leader.settle(undefined));
       };
       try {
-        ctx.upstreamExtraHeaders = { ...revalidationHeaders(found.policy), ...asked.removed };
+        ctx.upstreamExtraHeaders = revalidationHeaders(found.policy);
         const requestTime = Date.now();
         try {
           await next();
@@ -360,7 +387,7 @@ export function createRevalidator(deps: RevalidatorDeps) {
         if (res.status === 304) {
           discard(res);
           metrics.revalidations.labels(route, 'not_modified').inc();
-          const updated = afterNotModified(ctx, found, res, times, asked.headers);
+          const updated = afterNotModified(ctx, found, res, times);
           if (updated === undefined) await store.delete(found.entry.id);
           else {
             const entry = updated.found.entry;
@@ -392,7 +419,7 @@ export function createRevalidator(deps: RevalidatorDeps) {
         if (res.status < 500) metrics.revalidations.labels(route, 'replaced').inc();
         else metrics.revalidations.labels(route, 'error').inc();
         ctx.cache = 'MISS';
-        const absorbed = absorbResponse(ctx, key, times, absorbDeps, false, asked.headers);
+        const absorbed = absorbResponse(ctx, key, times, absorbDeps, false);
         if (!absorbed.stored) {
           if (res.status < 500 && forbidsStoring(absorbed.reason)) await store.delete(found.entry.id);
           ctx.cacheStatusDetail = forwardStatus(fwd, res.status);

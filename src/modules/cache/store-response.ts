@@ -1,4 +1,3 @@
-import type { IncomingHttpHeaders } from 'node:http';
 import { headerValue } from '../../utils/headers.js';
 import type { Metrics } from '../metrics/registry.js';
 import type { RequestContext } from '../pipeline/context.js';
@@ -37,8 +36,6 @@ export function absorbResponse(
   times: { requestTime: number; responseTime: number },
   deps: AbsorbDeps,
   requestNoStore: boolean,
-  /** The request as the backend was asked, when not the client's own (a revalidation leaves credentials out). */
-  asked: IncomingHttpHeaders = ctx.headers,
 ): Absorbed {
   const res = ctx.response;
   const route = ctx.route?.route;
@@ -48,7 +45,7 @@ export function absorbResponse(
   const result = computePolicy(
     {
       method: ctx.method,
-      requestHeaders: asked,
+      requestHeaders: ctx.headers,
       status: res.status,
       headers: res.upstreamHeaders,
       requestTime: times.requestTime,
