@@ -2,7 +2,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { fetchRaw } from '../support/http.js';
 import { type Origin, startOrigin } from '../support/origin.js';
 import { type RunningProxy, startProxy } from '../support/proxy.js';
-import { attackStores, fromStore, purge, sendReflected } from './support.js';
+import { attackStores, fromStore, inFlight, purge, sendReflected } from './support.js';
 
 /**
  * Finding 1 of issue 13: a revalidation must ask the backend as the stored
@@ -106,6 +106,31 @@ describe.each(stores)('on the $name store', (store) => {
       expect(alice.headers['set-cookie']).toBeUndefined();
       expect(alice.text()).toBe('hello cookie:sid=ALICE auth:- #3');
       expect(origin.seen.filter((s) => s.url === p)[1]?.headers.cookie).toBeUndefined();
+    });
+
+    it('collapses the revalidations of many clients with cookies into one', async () => {
+      const p = path();
+      const tag = `c${n}`;
+      let open: () => void = () => undefined;
+      const gate = new Promise<void>((r) => {
+        open = r;
+      });
+      origin.on(p, (req, res, c) => {
+        const send = () =>
+          sendReflected(req, res, c, { 'cache-control': 'max-age=3600', 'surrogate-key': tag });
+        if (c === 1) send();
+        else void gate.then(send);
+      });
+      await fetchRaw(proxy.url + p);
+      await purge(proxy, { tags: [tag], soft: true });
+      const answers = Promise.all(
+        Array.from({ length: 20 }, (_, i) => fetchRaw(proxy.url + p, { headers: { cookie: `sid=U${i}` } })),
+      );
+      await expect.poll(() => inFlight(proxy)).toBe(20);
+      open();
+      const all = await answers;
+      expect(origin.count(p)).toBe(2);
+      expect(all.every((a) => a.text() === 'hello cookie:- auth:- #2')).toBe(true);
     });
 
     it('revalidates with the Cookie when the stored response varies on it', async () => {

@@ -232,9 +232,11 @@ export function createRevalidator(deps: RevalidatorDeps) {
     fwd: 'stale' | 'request',
     stale: StaleFallback,
     serve: Serve,
+    handOff: (result: Promise<StoredEntry | undefined>) => void,
   ): Promise<void> {
     const refreshed = await refreshNow(ctx, key, found, asked);
     if (refreshed.kind === 'refreshed') {
+      handOff(Promise.resolve(refreshed.found.entry));
       serve(ctx, refreshed.found, 'HIT');
       ctx.cache = 'REVALIDATED';
       ctx.cacheStatusDetail = forwardStatus(fwd, undefined, {
@@ -246,8 +248,16 @@ export function createRevalidator(deps: RevalidatorDeps) {
       const { err, status } = refreshed;
       const failed = err === undefined ? ERROR_STATUSES.has(status ?? 0) : isUpstreamFailure(err);
       const code = isTagcacheError(err) ? err.status : status;
-      if (failed && Date.now() < stale.sieUntil) return stale.serve(code);
-      if (err !== undefined && stale.isOutage(err)) return stale.serve(code, 'outage');
+      const reason =
+        failed && Date.now() < stale.sieUntil
+          ? 'error'
+          : err !== undefined && stale.isOutage(err)
+            ? 'outage'
+            : undefined;
+      if (reason !== undefined) {
+        handOff(stillStored(found.entry));
+        return stale.serve(code, reason);
+      }
     }
     return forwardOwn(ctx, next, fwd, stale);
   }
@@ -335,10 +345,6 @@ export function createRevalidator(deps: RevalidatorDeps) {
       const stale: StaleFallback = { sieUntil, isOutage, serve: staleOnError };
       if (ownOnly) return forwardOwn(ctx, next, fwd, stale);
 
-      if (ctx.method === 'HEAD' || asked.stripped) {
-        return validateAside(ctx, next, key, found, asked, fwd, stale, serve);
-      }
-
       const plain = fwd === 'stale' && ctx.headers.range === undefined;
       const role = plain ? collapser.join(key) : undefined;
       if (role?.role === 'follower') {
@@ -359,6 +365,9 @@ export function createRevalidator(deps: RevalidatorDeps) {
         result.then(leader.settle, () => leader.settle(undefined));
       };
       try {
+        if (ctx.method === 'HEAD' || asked.stripped) {
+          return await validateAside(ctx, next, key, found, asked, fwd, stale, serve, handOff);
+        }
         ctx.upstreamExtraHeaders = revalidationHeaders(found.policy);
         const requestTime = Date.now();
         try {
