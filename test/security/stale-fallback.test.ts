@@ -78,6 +78,18 @@ describe.each(stores)('on the $name store', (store) => {
     },
   );
 
+  it.each([
+    ['a client with a cookie', { headers: { cookie: 'sid=ALICE' } }],
+    ['a HEAD', { method: 'HEAD' }],
+  ])('the revalidation tagcache sends beside %s falls back the same way', async (_n, request) => {
+    const p = await staleThenFailing('max-age=3600, stale-if-error=600', stalls);
+    const res = await fetchRaw(proxy.url + p, request);
+    expect(res.status).toBe(200);
+    expect(res.headers['x-cache']).toBe('STALE');
+    // One revalidation, no second try with the client's own request.
+    expect(origin.count(p)).toBe(2);
+  });
+
   it('a revalidation whose body stalls is answered from the stale copy during an outage', async () => {
     const p = await staleThenFailing('max-age=3600', stalls);
     const res = await fetchRaw(proxy.url + p);

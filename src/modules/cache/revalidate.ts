@@ -27,8 +27,11 @@ export type Serve = (ctx: RequestContext, found: Found, status: 'HIT' | 'STALE',
 /** What a revalidation of its own left behind. */
 type Refreshed =
   | { readonly kind: 'refreshed'; readonly found: Found }
-  /** Thrown (err) or answered with a server error (status). */
-  | { readonly kind: 'failed'; readonly err?: unknown; readonly status?: number }
+  /**
+   * The backend failed: transport (unreachable, reset, timed out, a body that stalled or broke — an
+   * outage as far as stale answers go) or a server error status.
+   */
+  | { readonly kind: 'failed'; readonly transport: boolean; readonly status?: number }
   /** An answer that left nothing to serve: not storable, refused by a purge, or its body cut short. */
   | { readonly kind: 'unstored' };
 
@@ -38,8 +41,8 @@ const UNSTORED: Refreshed = { kind: 'unstored' };
 interface StaleFallback {
   /** stale-if-error covers failures and error statuses until then (epoch ms). */
   readonly sieUntil: number;
-  /** Whether a failure is an outage the stale entry may still stand in for. */
-  readonly isOutage: (err: unknown) => boolean;
+  /** A backend that cannot be reached is an outage the stale entry stands in for until then (epoch ms). */
+  readonly outageUntil: number;
   readonly serve: (status: number | undefined, reason?: 'error' | 'outage') => void;
 }
 
@@ -80,6 +83,10 @@ function drain(body: Buffer | Readable | null): void {
   if (!(body instanceof Readable)) return;
   body.on('error', () => undefined);
   body.resume();
+}
+
+function errorCode(err: unknown): string {
+  return isTagcacheError(err) ? err.code : String(err);
 }
 
 function discard(res: ProxyResponse): void {
@@ -180,7 +187,11 @@ export function createRevalidator(deps: RevalidatorDeps) {
         { id: bg.id, err: isTagcacheError(err) ? err.code : String(err), route },
         'revalidation failed',
       );
-      return { kind: 'failed', err };
+      return {
+        kind: 'failed',
+        transport: isUpstreamFailure(err),
+        status: isTagcacheError(err) ? err.status : undefined,
+      };
     }
     const res = bg.response;
     if (res === undefined) return UNSTORED;
@@ -200,7 +211,18 @@ export function createRevalidator(deps: RevalidatorDeps) {
     if (res.status >= 500) {
       discard(res);
       metrics.revalidations.labels(route, 'error').inc();
-      return { kind: 'failed', status: res.status };
+      return { kind: 'failed', transport: false, status: res.status };
+    }
+    if (res.body instanceof Readable) {
+      // Read before anything is stored or answered: a body that stalls or breaks is a failed
+      // revalidation (the stale entry may stand in), not merely an answer that left nothing.
+      const read = await readAhead(res.body, absorbDeps.maxObjectBytes);
+      if (read.kind === 'failed') {
+        metrics.revalidations.labels(route, 'error').inc();
+        ctx.log.warn({ id: bg.id, err: errorCode(read.err), route }, 'revalidation body failed');
+        return { kind: 'failed', transport: true, status: res.status };
+      }
+      res.body = read.body;
     }
     metrics.revalidations.labels(route, 'replaced').inc();
     const absorbed = absorbResponse(bg, key, times, absorbDeps, false);
@@ -245,18 +267,17 @@ export function createRevalidator(deps: RevalidatorDeps) {
       return;
     }
     if (refreshed.kind === 'failed') {
-      const { err, status } = refreshed;
-      const failed = err === undefined ? ERROR_STATUSES.has(status ?? 0) : isUpstreamFailure(err);
-      const code = isTagcacheError(err) ? err.status : status;
+      const { transport, status } = refreshed;
+      const now = Date.now();
       const reason =
-        failed && Date.now() < stale.sieUntil
+        (transport || ERROR_STATUSES.has(status ?? 0)) && now < stale.sieUntil
           ? 'error'
-          : err !== undefined && stale.isOutage(err)
+          : transport && now < stale.outageUntil
             ? 'outage'
             : undefined;
       if (reason !== undefined) {
         handOff(stillStored(found.entry));
-        return stale.serve(code, reason);
+        return stale.serve(status, reason);
       }
     }
     return forwardOwn(ctx, next, fwd, stale);
@@ -278,7 +299,7 @@ export function createRevalidator(deps: RevalidatorDeps) {
     } catch (err) {
       const status = isTagcacheError(err) ? err.status : undefined;
       if (isUpstreamFailure(err) && Date.now() < stale.sieUntil) return stale.serve(status);
-      if (stale.isOutage(err)) return stale.serve(status, 'outage');
+      if (isUpstreamFailure(err) && Date.now() < stale.outageUntil) return stale.serve(status, 'outage');
       throw err;
     }
     const res = ctx.response;
@@ -342,7 +363,7 @@ export function createRevalidator(deps: RevalidatorDeps) {
       // This client's answer is its own and must leave the shared entry as it is: it asked not to be
       // stored, or it cannot ask as the entry was asked (RFC 9111 §5.2.1.5, §3.5).
       const ownOnly = req?.noStore === true || !asked.asStored;
-      const stale: StaleFallback = { sieUntil, isOutage, serve: staleOnError };
+      const stale: StaleFallback = { sieUntil, outageUntil, serve: staleOnError };
       if (ownOnly) return forwardOwn(ctx, next, fwd, stale);
 
       const plain = fwd === 'stale' && ctx.headers.range === undefined;
@@ -417,7 +438,7 @@ export function createRevalidator(deps: RevalidatorDeps) {
           if (read.kind === 'failed') {
             metrics.revalidations.labels(route, 'error').inc();
             ctx.log.warn(
-              { err: isTagcacheError(read.err) ? read.err.code : String(read.err), route },
+              { err: errorCode(read.err), route },
               'revalidation body failed; answered from the stale entry',
             );
             handOff(stillStored(found.entry));
