@@ -212,6 +212,15 @@ describe.each(stores)('on the $name store', (store) => {
       expect(next.text()).not.toMatch(/ALICE|MALLORY/);
     });
 
+    it('no-store on an entry inside stale-while-revalidate: the background refresh still stores', async () => {
+      const p = path();
+      await staleEntry(p, 'max-age=3600, stale-while-revalidate=600');
+      const attacker = await fetchRaw(proxy.url + p, { headers: { 'cache-control': 'no-store' } });
+      expect(attacker.headers['x-cache']).toBe('STALE');
+      await expect.poll(() => origin.count(p)).toBe(2);
+      await expect.poll(async () => (await fromStore(proxy, p)).text()).toBe('hello cookie:- auth:- #2');
+    });
+
     it('a no-store request does not update the stored entry from its revalidation', async () => {
       const p = path();
       await staleEntry(p, 'max-age=3600');
