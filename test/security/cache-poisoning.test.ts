@@ -212,6 +212,43 @@ describe.each(stores)('on the $name store', (store) => {
       expect(next.text()).not.toMatch(/ALICE|MALLORY/);
     });
 
+    it.each([
+      ['400', 400],
+      ['406', 406],
+      ['401', 401],
+    ])('a header the backend answers %s to leaves a stale entry serving everyone', async (_n, status) => {
+      const p = path();
+      const tag = `e${n}`;
+      // Like nginx's 400 to an oversized header: an error about the request, not the resource.
+      origin.on(p, (req, res, c) => {
+        if (req.headers['x-evil'] !== undefined)
+          return void res.writeHead(status, { 'cache-control': 'no-store' }).end('refused');
+        sendReflected(req, res, c, { 'cache-control': 'max-age=3600', 'surrogate-key': tag });
+      });
+      await fetchRaw(proxy.url + p);
+      await purge(proxy, { tags: [tag], soft: true });
+      const attacker = await fetchRaw(proxy.url + p, { headers: { 'x-evil': 'x'.repeat(100) } });
+      expect(attacker.status).toBe(status);
+      const kept = await fromStore(proxy, p);
+      expect(kept.status).toBe(200);
+      expect(kept.text()).toBe('hello cookie:- auth:- #1');
+    });
+
+    it('a stale entry the backend now answers no-store for is deleted (the backend’s word)', async () => {
+      const p = path();
+      const tag = `d${n}`;
+      origin.on(p, (req, res, c) =>
+        sendReflected(req, res, c, {
+          'cache-control': c === 1 ? 'max-age=3600' : 'no-store',
+          'surrogate-key': tag,
+        }),
+      );
+      await fetchRaw(proxy.url + p);
+      await purge(proxy, { tags: [tag], soft: true });
+      expect((await fetchRaw(proxy.url + p)).text()).toBe('hello cookie:- auth:- #2');
+      expect((await fromStore(proxy, p)).status).toBe(504);
+    });
+
     it('no-store on an entry inside stale-while-revalidate: the background refresh still stores', async () => {
       const p = path();
       await staleEntry(p, 'max-age=3600, stale-while-revalidate=600');

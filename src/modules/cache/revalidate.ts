@@ -66,12 +66,17 @@ function isUpstreamFailure(err: unknown): boolean {
 }
 
 /**
- * Whether an unstorable answer says the stored one may not be served again.
- * A refusal that comes from the request (its Authorization) speaks for that
- * request alone, and must not take the entry from everyone else.
+ * Whether an unstorable answer to a revalidation says the stored response may
+ * not be served again: the backend answered for the resource (2xx, 3xx) or
+ * said it is gone (404, 410), and not merely refused this request. A client
+ * error (a 400 for a header the backend dislikes, a 406, a 401) or a refusal
+ * that comes from the request itself (its Authorization) speaks for that
+ * request alone, and must not take the entry from everyone else. Server
+ * errors never get here (stale-if-error decides about them).
  */
-function forbidsStoring(reason: NotStorable | 'too-large' | 'request-no-store'): boolean {
-  return reason !== 'authorization' && reason !== 'request-no-store';
+function forbidsStoring(reason: NotStorable | 'too-large' | 'request-no-store', status: number): boolean {
+  if (reason === 'authorization' || reason === 'request-no-store') return false;
+  return status < 400 || status === 404 || status === 410;
 }
 
 /**
@@ -229,7 +234,7 @@ export function createRevalidator(deps: RevalidatorDeps) {
     drain(res.body);
     if (!absorbed.stored) {
       // The backend no longer lets this be stored: the old copy must not be served again.
-      if (forbidsStoring(absorbed.reason)) await store.delete(found.entry.id);
+      if (forbidsStoring(absorbed.reason, res.status)) await store.delete(found.entry.id);
       return UNSTORED;
     }
     const entry = await absorbed.entry;
@@ -451,7 +456,7 @@ export function createRevalidator(deps: RevalidatorDeps) {
         ctx.cache = 'MISS';
         const absorbed = absorbResponse(ctx, key, times, absorbDeps, false);
         if (!absorbed.stored) {
-          if (res.status < 500 && forbidsStoring(absorbed.reason)) await store.delete(found.entry.id);
+          if (forbidsStoring(absorbed.reason, res.status)) await store.delete(found.entry.id);
           ctx.cacheStatusDetail = forwardStatus(fwd, res.status);
           return;
         }
