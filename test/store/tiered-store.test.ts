@@ -1,5 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createMemoryStore } from '../../src/modules/store/memory-store.js';
+import { createRedisStore } from '../../src/modules/store/redis-store.js';
 import { createTieredStore } from '../../src/modules/store/tiered-store.js';
 import type { Store } from '../../src/modules/store/types.js';
 import { fetchRaw } from '../support/http.js';
@@ -105,6 +106,23 @@ describe('the local tier in front of a shared Redis', () => {
       .poll(async () => (await purge(b.adminUrl, { tags: ['tier-t3'] })).status, { timeout: 15_000 })
       .toBe(200);
     await expect.poll(async () => (await fetchRaw(`${a.url}/t3`)).headers['x-cache']).toBe('MISS');
+  });
+
+  it('drops its copy when Redis refuses a put because of a purge whose event has not arrived yet', async () => {
+    const prefix = uniquePrefix('tier-refused');
+    const options = { url: redis.url, prefix, commandTimeoutMs: 1_000 };
+    const near = createRedisStore(options);
+    const elsewhere = createRedisStore(options);
+    // Events from the other instance never arrive here: only Redis's own refusal can tell.
+    const remote: Store = { ...near, onInvalidation: () => () => {} };
+    const local = createMemoryStore({ maxBytes: 1024 * 1024 });
+    const tiered = createTieredStore({ local, remote, localTtlMs: 60_000, onEventGap: () => () => {} });
+    const early = makeEntry('page', { tags: ['news'], storedAt: Date.now() - 1 });
+    await elsewhere.invalidate({ kind: 'tags', tags: ['news'] }, 'hard');
+    await expect(tiered.put(early, 60_000)).resolves.toBe(false);
+    expect(local.get('page')).toBeUndefined();
+    expect(await tiered.get('page')).toBeUndefined();
+    await Promise.all([tiered.close(), elsewhere.close()]);
   });
 });
 

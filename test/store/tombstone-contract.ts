@@ -68,9 +68,10 @@ export function tombstoneContract(name: string, open: OpenStore): void {
         const other = bystander?.(fetchedAt);
         await store.invalidate(target, 'hard');
         const late = fetched('late', await nextMillisecond());
-        // The put of the early response resolves: a refusal is not a store failure.
-        await expect(store.put(early, TTL_MS)).resolves.toBeUndefined();
-        await store.put(late, TTL_MS);
+        // The put of the early response resolves false: a refusal is not a store failure, and the
+        // caller learns of it (the cache must not hand the refused entry to collapsed requests).
+        await expect(store.put(early, TTL_MS)).resolves.toBe(false);
+        await expect(store.put(late, TTL_MS)).resolves.toBe(true);
         if (other !== undefined) await store.put(other, TTL_MS);
         const ids = [early.id, late.id, ...(other === undefined ? [] : [other.id])];
         expect(await present(store, ids)).toEqual(ids.slice(1));

@@ -1,4 +1,4 @@
-import { type Readable, Transform } from 'node:stream';
+import { Readable, Transform } from 'node:stream';
 
 /**
  * Passes a response body through unchanged while keeping a copy of it, up to
@@ -71,4 +71,49 @@ export function readBody(source: Readable, maxBytes: number): Promise<Buffer | u
     tee.on('error', () => resolve(undefined));
     tee.resume();
   });
+}
+
+export type ReadAhead =
+  | { readonly kind: 'whole'; readonly body: Buffer }
+  /** Longer than the read-ahead allows: what was read, then the rest, as one stream. */
+  | { readonly kind: 'streaming'; readonly body: Readable }
+  | { readonly kind: 'failed'; readonly err: unknown };
+
+/**
+ * Reads a body before the client is answered, up to maxBytes, so that a body
+ * that stalls or is cut short can still be answered another way while no
+ * header has gone out. Past maxBytes it stops reading ahead and hands back a
+ * stream of what it read followed by the rest.
+ */
+export async function readAhead(source: Readable, maxBytes: number): Promise<ReadAhead> {
+  const it = source[Symbol.asyncIterator]() as AsyncIterator<Buffer>;
+  const chunks: Buffer[] = [];
+  let size = 0;
+  try {
+    for (;;) {
+      const next = await it.next();
+      if (next.done === true) return { kind: 'whole', body: own(chunks, size) };
+      chunks.push(next.value);
+      size += next.value.length;
+      if (size > maxBytes)
+        return { kind: 'streaming', body: Readable.from(replay(chunks, it), { objectMode: false }) };
+    }
+  } catch (err) {
+    source.destroy();
+    return { kind: 'failed', err };
+  }
+}
+
+async function* replay(head: readonly Buffer[], rest: AsyncIterator<Buffer>): AsyncGenerator<Buffer> {
+  yield* head;
+  try {
+    for (;;) {
+      const next = await rest.next();
+      if (next.done === true) return;
+      yield next.value;
+    }
+  } finally {
+    // The client went away (or the body ended): the source is not read any further.
+    await rest.return?.();
+  }
 }

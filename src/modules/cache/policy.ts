@@ -35,6 +35,8 @@ export interface Policy {
   readonly vary?: readonly string[];
   /** The backend's Surrogate-Control, which clients never see but a 304 refresh must still honour. */
   readonly sc?: string;
+  /** Stored from a request with Authorization (RFC 9111 §3.5): revalidations ask with one too. */
+  readonly au?: true;
 }
 
 export type NotStorable =
@@ -178,6 +180,7 @@ export function computePolicy(input: PolicyInput, keep: KeepWindows): PolicyResu
     ...(lm !== undefined ? { lm } : {}),
     ...(vary !== undefined ? { vary } : {}),
     ...(headers['surrogate-control'] !== undefined ? { sc: headerValue(headers, 'surrogate-control') } : {}),
+    ...(input.requestHeaders.authorization !== undefined ? { au: true as const } : {}),
   };
   return { storable: true, policy, ttlMs };
 }

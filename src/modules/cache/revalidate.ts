@@ -5,13 +5,15 @@ import type { HeaderMap } from '../../utils/headers.js';
 import type { Metrics } from '../metrics/registry.js';
 import { type ProxyResponse, RequestContext } from '../pipeline/context.js';
 import type { StoredEntry } from '../store/types.js';
+import { type AskAsStored, askAsStored, refreshHeaders } from './ask-as-stored.js';
+import { readAhead } from './body-collector.js';
 import { forwardStatus, notStoredDetail } from './cache-status.js';
 import type { Collapser } from './collapse.js';
 import { revalidationHeaders } from './conditional.js';
 import { decide, type RequestDirectives, staleAt, staleIfErrorUntil } from './decide.js';
 import { buildEntry, mergeNotModified, storedHeaders, variantId } from './entry.js';
 import { type Found, policyOf } from './lookup.js';
-import { computePolicy } from './policy.js';
+import { computePolicy, type NotStorable } from './policy.js';
 import type { Refresher } from './refresher.js';
 import type { StoreAccess } from './store-access.js';
 import { type AbsorbDeps, absorbResponse } from './store-response.js';
@@ -21,6 +23,28 @@ import { variantKey } from './vary.js';
 const ERROR_STATUSES = new Set([500, 502, 503, 504]);
 
 export type Serve = (ctx: RequestContext, found: Found, status: 'HIT' | 'STALE', detail?: string) => void;
+
+/** What a revalidation of its own left behind. */
+type Refreshed =
+  | { readonly kind: 'refreshed'; readonly found: Found }
+  /**
+   * The backend failed: transport (unreachable, reset, timed out, a body that stalled or broke — an
+   * outage as far as stale answers go) or a server error status.
+   */
+  | { readonly kind: 'failed'; readonly transport: boolean; readonly status?: number }
+  /** An answer that left nothing to serve: not storable, refused by a purge, or its body cut short. */
+  | { readonly kind: 'unstored' };
+
+const UNSTORED: Refreshed = { kind: 'unstored' };
+
+/** When and how a failed revalidation may be answered from the stale entry. */
+interface StaleFallback {
+  /** stale-if-error covers failures and error statuses until then (epoch ms). */
+  readonly sieUntil: number;
+  /** A backend that cannot be reached is an outage the stale entry stands in for until then (epoch ms). */
+  readonly outageUntil: number;
+  readonly serve: (status: number | undefined, reason?: 'error' | 'outage') => void;
+}
 
 export interface RevalidatorDeps {
   readonly store: StoreAccess;
@@ -41,9 +65,37 @@ function isUpstreamFailure(err: unknown): boolean {
   );
 }
 
+/**
+ * Whether an unstorable answer to a revalidation says the stored response may
+ * not be served again: the backend answered for the resource (2xx, 3xx) or
+ * said it is gone (404, 410), and not merely refused this request. A client
+ * error (a 400 for a header the backend dislikes, a 406, a 401) or a refusal
+ * that comes from the request itself (its Authorization) speaks for that
+ * request alone, and must not take the entry from everyone else. Server
+ * errors never get here (stale-if-error decides about them).
+ */
+function forbidsStoring(reason: NotStorable | 'too-large' | 'request-no-store', status: number): boolean {
+  if (reason === 'authorization' || reason === 'request-no-store') return false;
+  return status < 400 || status === 404 || status === 410;
+}
+
+/**
+ * Reads a body nobody else will, to its end. Its failure (a stall, a reset) is
+ * the caller's to learn from elsewhere — an unstored entry — and must never
+ * surface as an unhandled 'error' event, which would take the process down.
+ */
+function drain(body: Buffer | Readable | null): void {
+  if (!(body instanceof Readable)) return;
+  body.on('error', () => undefined);
+  body.resume();
+}
+
+function errorCode(err: unknown): string {
+  return isTagcacheError(err) ? err.code : String(err);
+}
+
 function discard(res: ProxyResponse): void {
-  const body = res.body;
-  if (body instanceof Readable) body.resume();
+  drain(res.body);
 }
 
 /**
@@ -100,15 +152,29 @@ export function createRevalidator(deps: RevalidatorDeps) {
     return { found: { entry, policy: result.policy }, ttlMs: result.ttlMs };
   }
 
-  /** Revalidates with a GET of its own; resolves with the refreshed entry, or undefined when none resulted. */
-  async function refreshNow(ctx: RequestContext, key: string, found: Found): Promise<Found | undefined> {
+  /**
+   * The stale entry as the store holds it now, for followers of a failed revalidation: a purge
+   * since it was read must not be undone by handing them the copy read before it.
+   */
+  async function stillStored(entry: StoredEntry): Promise<StoredEntry | undefined> {
+    const current = await store.get(entry.id);
+    return current?.storedAt === entry.storedAt ? current : undefined;
+  }
+
+  /** Revalidates with a GET of its own, asked as the entry is served; the store is updated as its answer says. */
+  async function refreshNow(
+    ctx: RequestContext,
+    key: string,
+    found: Found,
+    asked: AskAsStored,
+  ): Promise<Refreshed> {
     const route = ctx.route?.route.name ?? 'unknown';
     const bg = new RequestContext({
       // The triggering request's id, marked: the refresh's log lines and upstream request correlate with it.
       id: `${ctx.id.slice(0, 119)}:refresh`,
       method: 'GET',
       target: ctx.upstreamTarget ?? ctx.target,
-      headers: ctx.headers,
+      headers: refreshHeaders(asked),
       scheme: ctx.scheme,
       clientIp: ctx.clientIp,
       body: null,
@@ -126,10 +192,14 @@ export function createRevalidator(deps: RevalidatorDeps) {
         { id: bg.id, err: isTagcacheError(err) ? err.code : String(err), route },
         'revalidation failed',
       );
-      return undefined;
+      return {
+        kind: 'failed',
+        transport: isUpstreamFailure(err),
+        status: isTagcacheError(err) ? err.status : undefined,
+      };
     }
     const res = bg.response;
-    if (res === undefined) return undefined;
+    if (res === undefined) return UNSTORED;
     const times = { requestTime, responseTime: Date.now() };
     if (res.status === 304) {
       discard(res);
@@ -137,27 +207,112 @@ export function createRevalidator(deps: RevalidatorDeps) {
       const updated = afterNotModified(bg, found, res, times);
       if (updated === undefined) {
         await store.delete(found.entry.id);
-        return undefined;
+        return UNSTORED;
       }
-      await store.put(updated.found.entry, updated.ttlMs);
-      return updated.found;
+      // Refused: a purge came after this revalidation went out, and its answer speaks of the purged entry.
+      const outcome = await store.put(updated.found.entry, updated.ttlMs);
+      return outcome === 'refused' ? UNSTORED : { kind: 'refreshed', found: updated.found };
     }
     if (res.status >= 500) {
       discard(res);
       metrics.revalidations.labels(route, 'error').inc();
-      return undefined;
+      return { kind: 'failed', transport: false, status: res.status };
+    }
+    if (res.body instanceof Readable) {
+      // Read before anything is stored or answered: a body that stalls or breaks is a failed
+      // revalidation (the stale entry may stand in), not merely an answer that left nothing.
+      const read = await readAhead(res.body, absorbDeps.maxObjectBytes);
+      if (read.kind === 'failed') {
+        metrics.revalidations.labels(route, 'error').inc();
+        ctx.log.warn({ id: bg.id, err: errorCode(read.err), route }, 'revalidation body failed');
+        return { kind: 'failed', transport: true, status: res.status };
+      }
+      res.body = read.body;
     }
     metrics.revalidations.labels(route, 'replaced').inc();
     const absorbed = absorbResponse(bg, key, times, absorbDeps, false);
-    if (res.body instanceof Readable) res.body.resume();
+    drain(res.body);
     if (!absorbed.stored) {
       // The backend no longer lets this be stored: the old copy must not be served again.
-      await store.delete(found.entry.id);
-      return undefined;
+      if (forbidsStoring(absorbed.reason, res.status)) await store.delete(found.entry.id);
+      return UNSTORED;
     }
     const entry = await absorbed.entry;
     const policy = entry === undefined ? undefined : policyOf(entry);
-    return entry === undefined || policy === undefined ? undefined : { entry, policy };
+    return entry === undefined || policy === undefined
+      ? UNSTORED
+      : { kind: 'refreshed', found: { entry, policy } };
+  }
+
+  /**
+   * Validation beside the client's request, for a HEAD (which cannot carry a new body back) and for
+   * a request whose credentials the revalidation leaves out (its answer is not this client's).
+   * The client gets the refreshed entry, or the stale one when the backend failed and that is
+   * allowed, or else its own request's answer, for itself alone.
+   */
+  async function validateAside(
+    ctx: RequestContext,
+    next: Next,
+    key: string,
+    found: Found,
+    asked: AskAsStored,
+    fwd: 'stale' | 'request',
+    stale: StaleFallback,
+    serve: Serve,
+    handOff: (result: Promise<StoredEntry | undefined>) => void,
+  ): Promise<void> {
+    const refreshed = await refreshNow(ctx, key, found, asked);
+    if (refreshed.kind === 'refreshed') {
+      handOff(Promise.resolve(refreshed.found.entry));
+      serve(ctx, refreshed.found, 'HIT');
+      ctx.cache = 'REVALIDATED';
+      ctx.cacheStatusDetail = forwardStatus(fwd, undefined, {
+        ttl: Math.round((refreshed.found.policy.fu - Date.now()) / 1000),
+      });
+      return;
+    }
+    if (refreshed.kind === 'failed') {
+      const { transport, status } = refreshed;
+      const now = Date.now();
+      const reason =
+        (transport || ERROR_STATUSES.has(status ?? 0)) && now < stale.sieUntil
+          ? 'error'
+          : transport && now < stale.outageUntil
+            ? 'outage'
+            : undefined;
+      if (reason !== undefined) {
+        handOff(stillStored(found.entry));
+        return stale.serve(status, reason);
+      }
+    }
+    return forwardOwn(ctx, next, fwd, stale);
+  }
+
+  /**
+   * The client's request as it came, for this client alone: nothing is stored or deleted, and a
+   * backend failure is still answered from the stale entry when that is allowed.
+   */
+  async function forwardOwn(
+    ctx: RequestContext,
+    next: Next,
+    fwd: 'stale' | 'request',
+    stale: StaleFallback,
+  ): Promise<void> {
+    ctx.cache = 'MISS';
+    try {
+      await next();
+    } catch (err) {
+      const status = isTagcacheError(err) ? err.status : undefined;
+      if (isUpstreamFailure(err) && Date.now() < stale.sieUntil) return stale.serve(status);
+      if (isUpstreamFailure(err) && Date.now() < stale.outageUntil) return stale.serve(status, 'outage');
+      throw err;
+    }
+    const res = ctx.response;
+    if (res !== undefined && ERROR_STATUSES.has(res.status) && Date.now() < stale.sieUntil) {
+      discard(res);
+      return stale.serve(res.status);
+    }
+    ctx.cacheStatusDetail = forwardStatus(fwd, res?.status);
   }
 
   return {
@@ -175,8 +330,11 @@ export function createRevalidator(deps: RevalidatorDeps) {
     },
 
     refreshInBackground(ctx: RequestContext, key: string, found: Found): void {
+      const asked = askAsStored(found.policy, ctx.headers);
+      // Nobody can ask as the entry was asked: it stays as it is until a request that can comes.
+      if (!asked.asStored) return;
       deps.refresher.once(found.entry.id, async () => {
-        await refreshNow(ctx, key, found);
+        await refreshNow(ctx, key, found, asked);
       });
     },
 
@@ -206,28 +364,12 @@ export function createRevalidator(deps: RevalidatorDeps) {
       };
       const isOutage = (err: unknown) => isUpstreamFailure(err) && Date.now() < outageUntil;
 
-      if (ctx.method === 'HEAD') {
-        // A HEAD cannot carry a new body back; validate with a GET of our own and answer from its result.
-        const refreshed = await refreshNow(ctx, key, found);
-        if (refreshed !== undefined) {
-          serve(ctx, refreshed, 'HIT');
-          ctx.cache = 'REVALIDATED';
-          ctx.cacheStatusDetail = forwardStatus(fwd, undefined, {
-            ttl: Math.round((refreshed.policy.fu - Date.now()) / 1000),
-          });
-          return;
-        }
-        if (Date.now() < sieUntil) return staleOnError(undefined);
-        ctx.cache = 'MISS';
-        try {
-          await next();
-        } catch (err) {
-          if (isOutage(err)) return staleOnError(isTagcacheError(err) ? err.status : undefined, 'outage');
-          throw err;
-        }
-        ctx.cacheStatusDetail = forwardStatus(fwd, ctx.response?.status);
-        return;
-      }
+      const asked = askAsStored(found.policy, ctx.headers);
+      // This client's answer is its own and must leave the shared entry as it is: it asked not to be
+      // stored, or it cannot ask as the entry was asked (RFC 9111 §5.2.1.5, §3.5).
+      const ownOnly = req?.noStore === true || !asked.asStored;
+      const stale: StaleFallback = { sieUntil, outageUntil, serve: staleOnError };
+      if (ownOnly) return forwardOwn(ctx, next, fwd, stale);
 
       const plain = fwd === 'stale' && ctx.headers.range === undefined;
       const role = plain ? collapser.join(key) : undefined;
@@ -241,9 +383,17 @@ export function createRevalidator(deps: RevalidatorDeps) {
         }
       }
       const leader = role?.role === 'leader' ? role : undefined;
-      let settled: StoredEntry | undefined;
       let handedOff = false;
+      /** Followers get what this revalidation leaves, once the store has had its say on it. */
+      const handOff = (result: Promise<StoredEntry | undefined>) => {
+        if (leader === undefined) return;
+        handedOff = true;
+        result.then(leader.settle, () => leader.settle(undefined));
+      };
       try {
+        if (ctx.method === 'HEAD' || asked.stripped) {
+          return await validateAside(ctx, next, key, found, asked, fwd, stale, serve, handOff);
+        }
         ctx.upstreamExtraHeaders = revalidationHeaders(found.policy);
         const requestTime = Date.now();
         try {
@@ -251,11 +401,11 @@ export function createRevalidator(deps: RevalidatorDeps) {
         } catch (err) {
           metrics.revalidations.labels(route, 'error').inc();
           if (isUpstreamFailure(err) && Date.now() < sieUntil) {
-            settled = found.entry;
+            handOff(stillStored(found.entry));
             return staleOnError(isTagcacheError(err) ? err.status : undefined);
           }
           if (isOutage(err)) {
-            settled = found.entry;
+            handOff(stillStored(found.entry));
             return staleOnError(isTagcacheError(err) ? err.status : undefined, 'outage');
           }
           throw err;
@@ -265,7 +415,7 @@ export function createRevalidator(deps: RevalidatorDeps) {
         if (ERROR_STATUSES.has(res.status) && Date.now() < sieUntil) {
           discard(res);
           metrics.revalidations.labels(route, 'error').inc();
-          settled = found.entry;
+          handOff(stillStored(found.entry));
           return staleOnError(res.status);
         }
         const times = { requestTime, responseTime: Date.now() };
@@ -274,36 +424,49 @@ export function createRevalidator(deps: RevalidatorDeps) {
           metrics.revalidations.labels(route, 'not_modified').inc();
           const updated = afterNotModified(ctx, found, res, times);
           if (updated === undefined) await store.delete(found.entry.id);
-          else void store.put(updated.found.entry, updated.ttlMs);
+          else {
+            const entry = updated.found.entry;
+            handOff(store.put(entry, updated.ttlMs).then((o) => (o === 'refused' ? undefined : entry)));
+          }
           const current = updated?.found ?? found;
           serve(ctx, current, 'HIT');
           ctx.cache = 'REVALIDATED';
           ctx.cacheStatusDetail = forwardStatus(fwd, 304, {
             ttl: Math.round((current.policy.fu - Date.now()) / 1000),
           });
-          settled = updated?.found.entry;
           return;
+        }
+        if (res.body instanceof Readable && Date.now() < Math.max(sieUntil, outageUntil)) {
+          // The stale entry may still answer: read the new body before any header goes out, so a
+          // backend that stalls or drops it mid-way costs this client the new copy, not its answer.
+          const read = await readAhead(res.body, absorbDeps.maxObjectBytes);
+          if (read.kind === 'failed') {
+            metrics.revalidations.labels(route, 'error').inc();
+            ctx.log.warn(
+              { err: errorCode(read.err), route },
+              'revalidation body failed; answered from the stale entry',
+            );
+            handOff(stillStored(found.entry));
+            return staleOnError(res.status, Date.now() < sieUntil ? 'error' : 'outage');
+          }
+          res.body = read.body;
         }
         if (res.status < 500) metrics.revalidations.labels(route, 'replaced').inc();
         else metrics.revalidations.labels(route, 'error').inc();
         ctx.cache = 'MISS';
-        const absorbed = absorbResponse(ctx, key, times, absorbDeps, req?.noStore === true);
+        const absorbed = absorbResponse(ctx, key, times, absorbDeps, false);
         if (!absorbed.stored) {
-          if (res.status < 500) await store.delete(found.entry.id);
+          if (forbidsStoring(absorbed.reason, res.status)) await store.delete(found.entry.id);
           ctx.cacheStatusDetail = forwardStatus(fwd, res.status, {
             detail: notStoredDetail(absorbed.reason),
           });
           return;
         }
         ctx.cacheStatusDetail = forwardStatus(fwd, res.status, { stored: true, ttl: absorbed.ttlSeconds });
-        if (leader !== undefined) {
-          const l = leader;
-          absorbed.entry.then(l.settle, () => l.settle(undefined));
-          handedOff = true;
-        }
+        handOff(absorbed.entry);
       } finally {
         // Every path settles the flight: followers either reuse what we got or go upstream themselves.
-        if (leader !== undefined && !handedOff) leader.settle(settled);
+        if (leader !== undefined && !handedOff) leader.settle(undefined);
       }
     },
   };

@@ -55,16 +55,17 @@ export function createStoreAccess(store: Store, metrics: Metrics, log: Logger) {
         },
       );
     },
-    async put(entry: StoredEntry, ttlMs: number): Promise<boolean> {
+    /** 'refused': the store would not keep it (a purge after its fetch); 'failed': the store is in trouble. */
+    async put(entry: StoredEntry, ttlMs: number): Promise<PutOutcome> {
       const started = performance.now();
       try {
-        await store.put(entry, ttlMs);
+        const written = await store.put(entry, ttlMs);
         metrics.storeDuration.labels('put').observe((performance.now() - started) / 1000);
         succeeded();
-        return true;
+        return written ? 'stored' : 'refused';
       } catch (err) {
         failed('put', err);
-        return false;
+        return 'failed';
       }
     },
     async invalidate(target: InvalidationTarget, mode: InvalidationMode): Promise<number> {
@@ -90,3 +91,5 @@ export function createStoreAccess(store: Store, metrics: Metrics, log: Logger) {
 }
 
 export type StoreAccess = ReturnType<typeof createStoreAccess>;
+
+export type PutOutcome = 'stored' | 'refused' | 'failed';

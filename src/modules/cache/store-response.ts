@@ -5,7 +5,7 @@ import type { StoredEntry } from '../store/types.js';
 import { collectBody } from './body-collector.js';
 import { buildEntry, storedHeaders, variantId, varyMarker } from './entry.js';
 import { computePolicy, type KeepWindows, type NotStorable, type Policy } from './policy.js';
-import type { StoreAccess } from './store-access.js';
+import type { PutOutcome, StoreAccess } from './store-access.js';
 import { variantKey } from './vary.js';
 
 export interface AbsorbDeps {
@@ -17,7 +17,11 @@ export interface AbsorbDeps {
 
 export type Absorbed =
   | { readonly stored: false; readonly reason: NotStorable | 'too-large' | 'request-no-store' }
-  /** entry resolves when the body is complete (undefined if it was cut short or grew too large). */
+  /**
+   * entry resolves once the body is complete and the store has had its say: undefined when the
+   * body was cut short or grew too large, or when the store refused the write because a purge
+   * came after the fetch — the entry then must not answer anyone else either.
+   */
   | { readonly stored: true; readonly ttlSeconds: number; readonly entry: Promise<StoredEntry | undefined> };
 
 /**
@@ -65,7 +69,7 @@ export function absorbResponse(
   // Usually the key itself: one string for both.
   const url = target === key ? key : target;
   const variant = policy.vary === undefined ? undefined : variantKey(policy.vary, ctx.headers);
-  const save = (body: Buffer): StoredEntry => {
+  const save = async (body: Buffer): Promise<StoredEntry | undefined> => {
     // storedAt is when the request went upstream: a purge after that must refuse this write (tombstones).
     const base = { key, policy, url, route: route.name, storedAt: times.requestTime };
     const entry = buildEntry({
@@ -76,7 +80,7 @@ export function absorbResponse(
       body,
       tags,
     });
-    void persist(
+    const outcome = await persist(
       entry,
       policy,
       result.ttlMs,
@@ -84,22 +88,23 @@ export function absorbResponse(
       route.name,
       variant === undefined ? undefined : varyMarker({ ...base, id: key }, policy.vary ?? []),
     );
-    return entry;
+    // A store that failed refused nothing: the answer is as good as it was.
+    return outcome === 'refused' ? undefined : entry;
   };
 
   const ttlSeconds = Math.round((policy.fu - times.responseTime) / 1000);
   const body = res.body;
   if (body === null || Buffer.isBuffer(body)) {
-    const entry = save(body ?? Buffer.alloc(0));
-    return { stored: true, ttlSeconds, entry: Promise.resolve(entry) };
+    return { stored: true, ttlSeconds, entry: save(body ?? Buffer.alloc(0)) };
   }
   let resolve: (entry: StoredEntry | undefined) => void = () => undefined;
   const entry = new Promise<StoredEntry | undefined>((r) => {
     resolve = r;
   });
-  res.body = collectBody(body, deps.maxObjectBytes, (whole) =>
-    resolve(whole === undefined ? undefined : save(whole)),
-  );
+  res.body = collectBody(body, deps.maxObjectBytes, (whole) => {
+    if (whole === undefined) resolve(undefined);
+    else save(whole).then(resolve, () => resolve(undefined));
+  });
   return { stored: true, ttlSeconds, entry };
 }
 
@@ -110,17 +115,18 @@ async function persist(
   deps: AbsorbDeps,
   route: string,
   marker: StoredEntry | undefined,
-): Promise<void> {
+): Promise<PutOutcome> {
   // Both writes start at once, the marker first: a near tier (memory, or Redis's local tier) takes
   // both before this returns, so the next request finds the variant; awaiting the marker's Redis
   // round trip first left a window where it did not. A variant whose marker failed is unreachable
   // and expires with its TTL; one whose marker a purge refused is refused by the same tombstone.
   const [markerStored, stored] = await Promise.all([
-    marker === undefined ? true : deps.store.put(marker, ttlMs),
+    marker === undefined ? 'stored' : deps.store.put(marker, ttlMs),
     deps.store.put(entry, ttlMs),
   ]);
-  if (markerStored && stored) {
+  if (markerStored === 'stored' && stored === 'stored') {
     deps.metrics.storedTtl.labels(route).observe(Math.max(0, policy.lt - policy.ia));
     deps.metrics.storedBytes.labels(route).observe(entry.body.length);
   }
+  return markerStored === 'refused' ? 'refused' : stored;
 }

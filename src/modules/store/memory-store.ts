@@ -157,14 +157,14 @@ export function createMemoryStore(options: MemoryStoreOptions): MemoryStore {
     async put(entry, ttlMs) {
       if (!(ttlMs >= 1)) {
         cache.delete(entry.id); // useless already; an older entry of the id must not outlive it
-        return;
+        return false;
       }
       if (entry.body.length > maxObjectBytes) {
         cache.delete(entry.id); // refused: an older entry of the id must not outlive it
-        return;
+        return false;
       }
       const verdict = tombstones.judge(entry);
-      if (!verdict.write) return; // fetched before a hard purge of one of its targets: dropped
+      if (!verdict.write) return false; // fetched before a hard purge of one of its targets: dropped
       // The store keeps the caller's object (see Store.put): no copy, and no Object.freeze, which
       // gave every entry and its headers hidden classes of their own (~700 bytes per entry).
       const stored =
@@ -173,9 +173,10 @@ export function createMemoryStore(options: MemoryStoreOptions): MemoryStore {
           : { ...entry, softPurgedAt: verdict.softPurgedAt };
       // dispose() drops the memberships of any entry this replaces; the new ones are added after.
       cache.set(entry.id, stored, { ttl: Math.ceil(ttlMs) });
-      if (cache.peek(entry.id) !== stored) return; // heavier than the whole store: refused
+      if (cache.peek(entry.id) !== stored) return false; // heavier than the whole store: refused
       for (const tag of stored.tags) tags.add(tag, stored.id);
       if (stored.id !== stored.key) keys.add(stored.key, stored.id);
+      return true;
     },
     async delete(id) {
       const existed = cache.has(id);

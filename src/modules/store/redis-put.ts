@@ -30,13 +30,13 @@ export async function putEntry(
   entry: StoredEntry,
   ttlMs: number,
   probe?: PutProbe,
-): Promise<void> {
+): Promise<boolean> {
   const { conn, keys } = ctx;
   const { client } = conn;
   const entryKey = keys.entry(entry.id);
   if (!(ttlMs >= 1)) {
     await client.unlink(entryKey); // useless already; an older entry of the id must not outlive it
-    return;
+    return false;
   }
   const ttl = Math.ceil(ttlMs);
   const refs = [...new Set(entry.tags)].map((tag) => keys.tag(tag));
@@ -55,8 +55,13 @@ export async function putEntry(
     // One script: tombstones checked, memberships and entry written, atomically.
     const keyArgs = [entryKey, ...indexKeys, ...tombstoneKeys];
     const putArgs = [...indexArgs, indexKeys.length, entry.storedAt, entry.softPurgedAt];
-    await client.tcPutEntry(keyArgs.length, ...keyArgs, ...putArgs, ...fields(entry.softPurgedAt));
-    return;
+    const written = await client.tcPutEntry(
+      keyArgs.length,
+      ...keyArgs,
+      ...putArgs,
+      ...fields(entry.softPurgedAt),
+    );
+    return written === 1;
   }
 
   // Cluster: memberships (reading the tombstones of each slot as they land), entry, memberships again.
@@ -86,7 +91,7 @@ export async function putEntry(
   // Refused: the memberships just added stay. They are harmless (the purge script checks the entry
   // exists and carries the index's field) and trimmed once their score passes; removing them would
   // not be safe, since every put of this id shares the member name and a newer one may need it.
-  if (!first.write) return;
+  if (!first.write) return false;
   await probe?.afterFirstCheck();
   const written = await client.tcPutEntry(
     1,
@@ -97,7 +102,7 @@ export async function putEntry(
     first.softPurgedAt,
     ...fields(first.softPurgedAt),
   );
-  if (written !== 1) return;
+  if (written !== 1) return false;
   const after = await addMemberships();
   const second = judgePut(after.hardAt, after.softAt, entry);
   // A purge whose tombstone landed between the two checks: the entry may have been written after
@@ -105,6 +110,7 @@ export async function putEntry(
   if (!second.write || second.softPurgedAt > first.softPurgedAt) {
     await client.tcApplyTombstone(1, entryKey, after.hardAt, after.softAt);
   }
+  return second.write;
 }
 
 /**

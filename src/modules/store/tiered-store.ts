@@ -60,13 +60,17 @@ export function createTieredStore(opts: TieredStoreOptions): Store {
     },
     async put(entry, ttlMs) {
       // Near tier first (its put is synchronous): this instance's next request sees the new
-      // copy while the write is still on its way to Redis, and keeps it if Redis refuses it.
+      // copy while the write is still on its way to Redis, and keeps it if Redis fails.
       const kept = keep(entry, ttlMs);
+      let written: boolean;
       try {
-        await remote.put(entry, ttlMs);
+        written = await remote.put(entry, ttlMs);
       } finally {
         await kept;
       }
+      // Refused by a purge made elsewhere whose event is still on its way: the near copy goes too.
+      if (!written && local.get(entry.id) === entry) await local.delete(entry.id);
+      return written;
     },
     async delete(id) {
       const [removed] = await Promise.all([remote.delete(id), local.delete(id)]);

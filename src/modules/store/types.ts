@@ -67,8 +67,10 @@ export interface Store {
    * caller must not change it afterwards (entries are never mutated; a soft
    * purge replaces one).
    * ttlMs is how long the entry stays useful (freshness plus stale windows plus keep).
+   * Resolves false when the entry was not written: a purge after its storedAt refused it
+   * (tombstones.ts), or it cannot be kept (too heavy, no time left).
    */
-  put(entry: StoredEntry, ttlMs: number): Promise<void>;
+  put(entry: StoredEntry, ttlMs: number): Promise<boolean>;
   /** Deletes one entry; resolves true when it existed. */
   delete(id: string): Promise<boolean>;
   /** Hard: delete every matching entry. Soft: set softPurgedAt on each. Works in bounded batches. */
