@@ -5,6 +5,7 @@ import { createHealthHandlers, type ReadyReport, runChecks } from './handlers/he
 import { createInvalidateHandler } from './handlers/invalidate.js';
 import { createMetricsHandler, type Exposition } from './handlers/metrics.js';
 import { createProxyHandler } from './handlers/proxy.js';
+import { createTokenSource, type TokenSource } from './modules/access/index.js';
 import { cacheStage } from './modules/cache/index.js';
 import { createMetrics, createRequestRecorder, metricsStage } from './modules/metrics/index.js';
 import type { RequestContext } from './modules/pipeline/context.js';
@@ -200,8 +201,17 @@ export async function createApp(config: Config, log: Logger, opts: AppOptions = 
     reloadRoutes: () => routes.reload(),
   };
 
-  const adminServer =
+  const tokens =
     opts.admin === false
+      ? undefined
+      : createTokenSource({
+          token: config.invalidateToken,
+          file: config.invalidateTokensFile,
+          log,
+          watch: opts.watchRoutes ?? true,
+        });
+  const adminServer =
+    tokens === undefined
       ? undefined
       : createHttpServer(
           createAdminRouter({
@@ -209,6 +219,7 @@ export async function createApp(config: Config, log: Logger, opts: AppOptions = 
             live: () => live,
             ops,
             config,
+            tokens,
           }),
           config,
         );
@@ -231,6 +242,7 @@ export async function createApp(config: Config, log: Logger, opts: AppOptions = 
         adminServer === undefined ? undefined : drain(adminServer, Math.min(config.shutdownGraceMs, 1_000)),
       ]);
       routes.close();
+      tokens?.close();
       await cache.close();
       await Promise.allSettled([store.close(), upstream.close(), limiter.close()]).then((results) => {
         for (const r of results)
@@ -251,7 +263,8 @@ export function createAdminRouter(deps: {
   log: Logger;
   live: () => boolean;
   ops: Pick<AppOps, 'ready' | 'invalidate' | 'metrics'>;
-  config: Pick<Config, 'invalidateToken' | 'maxTagBytes'>;
+  config: Pick<Config, 'maxTagBytes'>;
+  tokens: TokenSource;
 }) {
   const health = createHealthHandlers({ live: deps.live, ready: deps.ops.ready });
   return createAdminHandler(
@@ -260,7 +273,7 @@ export function createAdminRouter(deps: {
       '/health/ready': health.ready,
       '/metrics': createMetricsHandler(deps.ops.metrics, deps.log),
       '/invalidate': createInvalidateHandler({
-        token: deps.config.invalidateToken,
+        tokens: deps.tokens,
         invalidate: deps.ops.invalidate,
         log: deps.log,
         maxTagBytes: deps.config.maxTagBytes,

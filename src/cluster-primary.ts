@@ -3,6 +3,7 @@ import { AggregatorRegistry } from 'prom-client';
 import { createAdminRouter } from './app.js';
 import { askWorker } from './cluster-ipc.js';
 import type { ReadyReport } from './handlers/health.js';
+import { createTokenSource, type TokenSource } from './modules/access/index.js';
 import { loadRouteTable } from './modules/router/index.js';
 import type { InvalidationReport, InvalidationRequest } from './modules/surrogate/index.js';
 import { createHttpServer, drain, listen } from './server.js';
@@ -18,9 +19,11 @@ const OP_TIMEOUT_MS = 30_000;
  * every worker and an invalidation reaches every worker's cache.
  */
 export async function runPrimary(config: Config, log: Logger): Promise<void> {
+  let tokens: TokenSource;
   try {
     // Fail once, here, with one line, rather than in every worker.
     loadRouteTable(config.routesFile);
+    tokens = createTokenSource({ token: config.invalidateToken, file: config.invalidateTokensFile, log });
   } catch (err) {
     process.stderr.write(`tagcache: ${errorMessage(err)}\n`);
     process.exit(1);
@@ -95,6 +98,7 @@ export async function runPrimary(config: Config, log: Logger): Promise<void> {
         }),
       },
       config,
+      tokens,
     }),
     config,
   );
@@ -110,6 +114,7 @@ export async function runPrimary(config: Config, log: Logger): Promise<void> {
     if (stopping) return;
     stopping = true;
     live = false;
+    tokens.close();
     log.info({ graceMs: config.shutdownGraceMs }, 'shutting down workers');
     await drain(admin, 1_000);
     const exits = [...workers].map((w) => new Promise<void>((resolve) => w.once('exit', () => resolve())));

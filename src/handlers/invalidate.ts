@@ -1,5 +1,5 @@
-import { createHash, timingSafeEqual } from 'node:crypto';
 import type { IncomingMessage, ServerResponse } from 'node:http';
+import type { Principal, Scope, TokenSource } from '../modules/access/index.js';
 import {
   type InvalidationReport,
   type InvalidationRequest,
@@ -10,11 +10,12 @@ import {
 import { errorMessage, isTagcacheError, TagcacheError } from '../utils/errors.js';
 import { sendJson, sendJsonError } from '../utils/json-response.js';
 import type { Logger } from '../utils/logger.js';
+import { authenticate, requireScope } from './admin-auth.js';
 
 export interface InvalidateHandlerOptions {
-  /** INVALIDATE_TOKEN; undefined turns the endpoint off (503 saying how to turn it on). */
-  readonly token: string | undefined;
-  readonly invalidate: (req: InvalidationRequest) => Promise<InvalidationReport>;
+  /** INVALIDATE_TOKEN and INVALIDATE_TOKENS_FILE; none turns the endpoint off (503 saying how to turn it on). */
+  readonly tokens: TokenSource;
+  readonly invalidate: (req: InvalidationRequest, by: string) => Promise<InvalidationReport>;
   readonly log: Logger;
   /** Largest body read; past it the answer is 413 and the rest is not kept. */
   readonly maxBodyBytes?: number;
@@ -35,8 +36,6 @@ const LOGGED_ITEMS = 20;
 export function createInvalidateHandler(opts: InvalidateHandlerOptions) {
   const { log, invalidate, maxBodyBytes = MiB } = opts;
   const limits: RequestLimits = { maxItems: opts.maxItems ?? 1000, maxTagBytes: opts.maxTagBytes };
-  // Digests of equal length, so comparing them in constant time leaks neither content nor length.
-  const expected = opts.token === undefined ? undefined : digest(opts.token);
 
   return async function invalidateHandler(req: IncomingMessage, res: ServerResponse): Promise<void> {
     if (req.method !== 'POST') {
@@ -44,22 +43,8 @@ export function createInvalidateHandler(opts: InvalidateHandlerOptions) {
         allow: 'POST',
       });
     }
-    if (expected === undefined) {
-      return sendJsonError(
-        res,
-        503,
-        'TC_INVALIDATION_DISABLED',
-        'invalidation is off because INVALIDATE_TOKEN is not set; set INVALIDATE_TOKEN to a secret of at least 16 printable characters and restart tagcache',
-      );
-    }
-    const auth = checkBearer(req.headers.authorization, expected);
-    if (auth !== undefined) {
-      log.warn(
-        { client: req.socket.remoteAddress, reason: auth.reason },
-        'invalidation refused: bad credentials',
-      );
-      return sendJsonError(res, 401, 'TC_UNAUTHORIZED', auth.message, { 'www-authenticate': auth.challenge });
-    }
+    const principal = authenticate(req, res, opts.tokens, log);
+    if (principal === undefined) return;
     const declared = Number(req.headers['content-length'] ?? 0);
     if (declared > maxBodyBytes) return tooLarge(res, maxBodyBytes, limits.maxItems);
     let body: Buffer | 'too-large';
@@ -88,9 +73,20 @@ export function createInvalidateHandler(opts: InvalidateHandlerOptions) {
       return sendJsonError(res, err.status, err.code, err.message);
     }
 
+    if (!requireScope(req, res, principal, scopeFor(request), log)) return;
+    await carryOut(req, res, request, principal);
+  };
+
+  /** The invalidation itself and its answer: one call, so a tracing span can wrap it in one line. */
+  async function carryOut(
+    req: IncomingMessage,
+    res: ServerResponse,
+    request: InvalidationRequest,
+    principal: Principal,
+  ): Promise<void> {
     let report: InvalidationReport;
     try {
-      report = await invalidate(request);
+      report = await invalidate(request, principal.name);
     } catch (err) {
       return failed(res, log, request, err);
     }
@@ -98,19 +94,33 @@ export function createInvalidateHandler(opts: InvalidateHandlerOptions) {
     log.info(
       {
         client: req.socket.remoteAddress,
+        tokenName: principal.name,
         kind: target.kind,
         ...report,
-        items:
-          target.kind === 'tags'
-            ? target.tags.slice(0, LOGGED_ITEMS)
-            : target.kind === 'urls'
-              ? target.urls.slice(0, LOGGED_ITEMS)
-              : undefined,
+        items: itemsOf(request).slice(0, LOGGED_ITEMS),
       },
       'invalidated',
     );
     sendJson(res, 200, { status: 'ok', ...report });
-  };
+  }
+}
+
+/** The scope each kind of purge needs. */
+export function scopeFor(request: InvalidationRequest): Scope {
+  return SCOPE_OF_KIND[request.target.kind];
+}
+
+const SCOPE_OF_KIND = {
+  tags: 'purge:tags',
+  urls: 'purge:urls',
+  all: 'purge:all',
+} as const satisfies Record<InvalidationRequest['target']['kind'], Scope>;
+
+function itemsOf(request: InvalidationRequest): readonly string[] {
+  const { target } = request;
+  if (target.kind === 'tags') return target.tags;
+  if (target.kind === 'urls') return target.urls;
+  return [];
 }
 
 /** The body as JSON, or the Fastly form: an empty body with a Surrogate-Key header. */
@@ -153,34 +163,6 @@ function parseRequest(req: IncomingMessage, body: Buffer, limits: RequestLimits)
 function isJsonType(value: string | undefined): boolean {
   const media = (value ?? '').split(';')[0]?.trim().toLowerCase() ?? '';
   return media === 'application/json' || (media.startsWith('application/') && media.endsWith('+json'));
-}
-
-interface AuthFailure {
-  readonly reason: 'missing' | 'wrong';
-  readonly message: string;
-  readonly challenge: string;
-}
-
-function checkBearer(header: string | undefined, expected: Buffer): AuthFailure | undefined {
-  const m = header === undefined ? null : /^Bearer +(\S+) *$/i.exec(header);
-  const given = m?.[1];
-  if (given === undefined) {
-    return {
-      reason: 'missing',
-      message: 'a bearer token is required: send "Authorization: Bearer <INVALIDATE_TOKEN>"',
-      challenge: 'Bearer realm="tagcache"',
-    };
-  }
-  if (timingSafeEqual(digest(given), expected)) return undefined;
-  return {
-    reason: 'wrong',
-    message: 'the bearer token is not the one INVALIDATE_TOKEN holds',
-    challenge: 'Bearer realm="tagcache", error="invalid_token"',
-  };
-}
-
-function digest(text: string): Buffer {
-  return createHash('sha256').update(text, 'utf8').digest();
 }
 
 /**

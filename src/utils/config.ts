@@ -30,6 +30,12 @@ export interface Config {
   readonly cacheMaxBytes: number;
   readonly maxObjectBytes: number;
   readonly invalidateToken: string | undefined;
+  /** JSON list of named tokens with scopes (INVALIDATE_TOKENS_FILE), reloaded on change. */
+  readonly invalidateTokensFile: string | undefined;
+  /** Answer the PURGE method on the proxy port (PURGE_METHOD). */
+  readonly purgeMethod: boolean;
+  /** Clients whose PURGE needs no token (PURGE_ALLOW). */
+  readonly purgeAllow: readonly AddressRange[];
   readonly routesFile: string;
   readonly workers: number;
   readonly logLevel: LogLevel;
@@ -132,6 +138,9 @@ export function loadConfig(env: Env = process.env): Config {
     cacheMaxBytes,
     maxObjectBytes,
     invalidateToken: readToken(env, 'INVALIDATE_TOKEN'),
+    invalidateTokensFile: raw(env, 'INVALIDATE_TOKENS_FILE'),
+    purgeMethod: readBool(env, 'PURGE_METHOD', false),
+    purgeAllow: readAddressRanges(env, 'PURGE_ALLOW'),
     routesFile: readString(env, 'ROUTES_FILE', './routes.json'),
     workers: readWorkers(env, 'WORKERS'),
     logLevel: readChoice(env, 'LOG_LEVEL', 'info', LOG_LEVELS),

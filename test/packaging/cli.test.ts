@@ -115,7 +115,7 @@ describe('tagcache purge', () => {
         TAGCACHE_TOKEN: 'not-the-token-0123456789',
       });
       expect(refused.stderr).toBe(
-        'tagcache: 401 TC_UNAUTHORIZED: the bearer token is not the one INVALIDATE_TOKEN holds\n',
+        'tagcache: 401 TC_UNAUTHORIZED: the bearer token is not one tagcache knows (INVALIDATE_TOKEN or INVALIDATE_TOKENS_FILE)\n',
       );
       expect(refused.stdout).toBe('');
       expect(refused.code).toBe(1);
