@@ -3,9 +3,11 @@ import { setImmediate as yieldToEventLoop } from 'node:timers/promises';
 import { LRUCache } from 'lru-cache';
 import type { Logger } from '../../utils/logger.js';
 import { entryWeight } from './entry-weight.js';
+import { keyInSites } from './key-site.js';
 import { createInvalidationListeners } from './listeners.js';
 import { MembershipIndex } from './memory-index.js';
 import { createMemoryTombstones } from './memory-tombstones.js';
+import { SortedStrings } from './sorted-strings.js';
 import { DEFAULT_TOMBSTONE_MS, requireTombstoneMs } from './tombstones.js';
 import type { InvalidationMode, InvalidationTarget, Store, StoredEntry, StoreStats } from './types.js';
 
@@ -81,11 +83,14 @@ export function createMemoryStore(options: MemoryStoreOptions): MemoryStore {
 
   const tags = new MembershipIndex();
   const keys = new MembershipIndex();
+  // Every id in order: an id starts with its key, a key with its site, so a prefix purge walks only its matches.
+  const paths = new SortedStrings();
   const cache = new LRUCache<string, StoredEntry>({
     maxSize: maxBytes,
     maxEntrySize: Math.min(maxObjectBytes, maxBytes),
     sizeCalculation: entryWeight,
     dispose: (entry) => {
+      paths.delete(entry.id);
       for (const tag of entry.tags) tags.remove(tag, entry.id);
       if (entry.id !== entry.key) keys.remove(entry.key, entry.id);
     },
@@ -140,7 +145,19 @@ export function createMemoryStore(options: MemoryStoreOptions): MemoryStore {
     if (target.kind === 'all') return { ids: [...cache.keys()], matches: () => true };
     if (target.kind === 'tags') {
       const wanted = new Set(target.tags);
-      return { ids: union(tags, wanted), matches: (e) => e.tags.some((tag) => wanted.has(tag)) };
+      const { sites } = target;
+      const tagged = (e: StoredEntry) => e.tags.some((tag) => wanted.has(tag));
+      return {
+        ids: union(tags, wanted),
+        matches: sites === undefined ? tagged : (e) => tagged(e) && keyInSites(e.key, sites),
+      };
+    }
+    if (target.kind === 'prefixes') {
+      const { prefixes } = target;
+      const ids = new Set<string>();
+      for (const prefix of prefixes) for (const id of paths.startingWith(prefix)) ids.add(id);
+      // An id may extend past its key (a variant): the key itself must start with the prefix.
+      return { ids, matches: (e) => prefixes.some((prefix) => e.key.startsWith(prefix)) };
     }
     const wanted = new Set(target.keys);
     // A key's own id (its entry or vary marker) is not in the index: only its variants are.
@@ -168,6 +185,7 @@ export function createMemoryStore(options: MemoryStoreOptions): MemoryStore {
       // dispose() drops the memberships of any entry this replaces; the new ones are added after.
       cache.set(entry.id, stored, { ttl: Math.ceil(ttlMs) });
       if (cache.peek(entry.id) !== stored) return; // over maxObjectBytes: refused
+      paths.add(stored.id);
       for (const tag of stored.tags) tags.add(tag, stored.id);
       if (stored.id !== stored.key) keys.add(stored.key, stored.id);
     },
@@ -190,6 +208,7 @@ export function createMemoryStore(options: MemoryStoreOptions): MemoryStore {
     async close() {
       clearInterval(sweep);
       cache.clear();
+      paths.clear();
       tombstones.clear();
       listeners.clear();
     },

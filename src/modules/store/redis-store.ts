@@ -113,7 +113,13 @@ export function createRedisStore(options: RedisStoreOptions): RedisStore {
 
 /** Only the fields of the contract go on the wire, whatever else the caller's object carries. */
 function copyTarget(target: InvalidationTarget): InvalidationTarget {
-  if (target.kind === 'tags') return { kind: 'tags', tags: [...target.tags] };
+  if (target.kind === 'tags') {
+    const tags = [...target.tags];
+    return target.sites === undefined
+      ? { kind: 'tags', tags }
+      : { kind: 'tags', tags, sites: [...target.sites] };
+  }
+  if (target.kind === 'prefixes') return { kind: 'prefixes', prefixes: [...target.prefixes] };
   if (target.kind === 'keys') return { kind: 'keys', keys: [...target.keys] };
   return { kind: 'all' };
 }

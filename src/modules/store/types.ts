@@ -29,8 +29,11 @@ export interface StoredEntry {
 export type InvalidationMode = 'hard' | 'soft';
 
 export type InvalidationTarget =
-  | { readonly kind: 'tags'; readonly tags: readonly string[] }
+  /** With sites (`scheme://host`, see key-site.ts), only the tagged entries whose key is on one of them. */
+  | { readonly kind: 'tags'; readonly tags: readonly string[]; readonly sites?: readonly string[] }
   | { readonly kind: 'keys'; readonly keys: readonly string[] }
+  /** Key prefixes `scheme://host/path…`: every entry whose key starts with one, found through its site's path index. */
+  | { readonly kind: 'prefixes'; readonly prefixes: readonly string[] }
   | { readonly kind: 'all' };
 
 export interface InvalidationResult {
