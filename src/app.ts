@@ -1,12 +1,22 @@
 import type { Server } from 'node:http';
+import { hostname } from 'node:os';
 import { AggregatorRegistry } from 'prom-client';
 import { createAdminHandler } from './handlers/admin.js';
 import { createHealthHandlers, type ReadyReport, runChecks } from './handlers/health.js';
+import { createHistoryHandler } from './handlers/history.js';
 import { createInvalidateHandler } from './handlers/invalidate.js';
 import { createMetricsHandler, type Exposition } from './handlers/metrics.js';
 import { createProxyHandler } from './handlers/proxy.js';
 import { createTokenSource, type TokenSource } from './modules/access/index.js';
 import { cacheStage } from './modules/cache/index.js';
+import {
+  createHistory,
+  createInvalidator,
+  type InvalidationOrigin,
+  type InvalidationRecord,
+  type InvalidationReport,
+  type InvalidationRequest,
+} from './modules/invalidation/index.js';
 import { createMetrics, createRequestRecorder, metricsStage } from './modules/metrics/index.js';
 import type { RequestContext } from './modules/pipeline/context.js';
 import { createLimiter, rateLimitStage } from './modules/ratelimit/index.js';
@@ -14,12 +24,7 @@ import { createRouteSource, type RouteTable, routerStage } from './modules/route
 import { withStoreBreaker } from './modules/store/breaker-store.js';
 import { createMemoryStore, createStore } from './modules/store/index.js';
 import { createTieredStore } from './modules/store/tiered-store.js';
-import {
-  createInvalidator,
-  type InvalidationReport,
-  type InvalidationRequest,
-  surrogateStage,
-} from './modules/surrogate/index.js';
+import { surrogateStage } from './modules/surrogate/index.js';
 import {
   createBalancer,
   createDispatch,
@@ -53,7 +58,9 @@ export interface App {
 
 export interface AppOps {
   ready(): Promise<ReadyReport>;
-  invalidate(req: InvalidationRequest): Promise<InvalidationReport>;
+  invalidate(req: InvalidationRequest, origin: InvalidationOrigin): Promise<InvalidationReport>;
+  /** The fleet's last invalidations, newest first. */
+  history(limit: number): Promise<InvalidationRecord[]>;
   metrics(): Promise<Exposition>;
   /** Re-reads routes.json; false when the new file was rejected (the old table stays). */
   reloadRoutes(): boolean;
@@ -64,6 +71,8 @@ export interface AppOptions {
   readonly admin?: boolean;
   /** Watch routes.json for changes (tests of other things turn it off). */
   readonly watchRoutes?: boolean;
+  /** Names this instance in the invalidation history; host name and process id by default. */
+  readonly instanceId?: string;
 }
 
 /**
@@ -170,9 +179,10 @@ export async function createApp(config: Config, log: Logger, opts: AppOptions = 
   let live = true;
   // Read at every collection, so cluster workers (which have no admin listener) report them too.
   metrics.watchMemoryStore(() => store.stats());
-  const invalidateInStore = createInvalidator({ store, routes, metrics, log });
-  const invalidate = (req: InvalidationRequest) =>
-    invalidateInStore(req).catch((err: unknown) => {
+  const history = createHistory(store, opts.instanceId ?? `${hostname()}:${process.pid}`);
+  const invalidateInStore = createInvalidator({ store, routes, metrics, log, history });
+  const invalidate = (req: InvalidationRequest, origin: InvalidationOrigin) =>
+    invalidateInStore(req, origin).catch((err: unknown) => {
       // A failed purge is a store failure like any other: counted where operators look for them.
       metrics.storeErrors.labels('invalidate').inc();
       throw err;
@@ -194,6 +204,7 @@ export async function createApp(config: Config, log: Logger, opts: AppOptions = 
         },
       }),
     invalidate,
+    history: (limit) => history.recent(limit),
     metrics: async () => ({
       contentType: metrics.registry.contentType,
       body: await metrics.registry.metrics(),
@@ -262,7 +273,7 @@ function knownOrigins(defaults: readonly URL[], table: RouteTable): URL[] {
 export function createAdminRouter(deps: {
   log: Logger;
   live: () => boolean;
-  ops: Pick<AppOps, 'ready' | 'invalidate' | 'metrics'>;
+  ops: Pick<AppOps, 'ready' | 'invalidate' | 'history' | 'metrics'>;
   config: Pick<Config, 'maxTagBytes'>;
   tokens: TokenSource;
 }) {
@@ -277,6 +288,11 @@ export function createAdminRouter(deps: {
         invalidate: deps.ops.invalidate,
         log: deps.log,
         maxTagBytes: deps.config.maxTagBytes,
+      }),
+      '/invalidations': createHistoryHandler({
+        tokens: deps.tokens,
+        history: deps.ops.history,
+        log: deps.log,
       }),
     },
     deps.log,

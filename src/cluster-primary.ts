@@ -4,8 +4,13 @@ import { createAdminRouter } from './app.js';
 import { askWorker } from './cluster-ipc.js';
 import type { ReadyReport } from './handlers/health.js';
 import { createTokenSource, type TokenSource } from './modules/access/index.js';
+import type {
+  InvalidationOrigin,
+  InvalidationRecord,
+  InvalidationReport,
+  InvalidationRequest,
+} from './modules/invalidation/index.js';
 import { loadRouteTable } from './modules/router/index.js';
-import type { InvalidationReport, InvalidationRequest } from './modules/surrogate/index.js';
 import { createHttpServer, drain, listen } from './server.js';
 import type { Config } from './utils/config.js';
 import { errorMessage } from './utils/errors.js';
@@ -70,11 +75,17 @@ export async function runPrimary(config: Config, log: Logger): Promise<void> {
   };
 
   // Memory stores are per worker, so every worker must purge; a shared Redis needs one.
-  const invalidate = async (req: InvalidationRequest): Promise<InvalidationReport> => {
+  // The first worker logs and records it (and, with memory stores, keeps the history); the rest only purge.
+  const invalidate = async (
+    request: InvalidationRequest,
+    origin: InvalidationOrigin,
+  ): Promise<InvalidationReport> => {
     const shared = config.redisUrl !== undefined || config.redisClusterNodes !== undefined;
     const targets = shared ? [anyWorker()] : [...workers];
     const reports = (await Promise.all(
-      targets.map((w) => askWorker(w, 'invalidate', req, OP_TIMEOUT_MS)),
+      targets.map((w, i) =>
+        askWorker(w, 'invalidate', { request, origin: { ...origin, record: i === 0 } }, OP_TIMEOUT_MS),
+      ),
     )) as InvalidationReport[];
     const first = reports[0];
     if (first === undefined) throw new Error('no worker is running');
@@ -92,6 +103,8 @@ export async function runPrimary(config: Config, log: Logger): Promise<void> {
       ops: {
         ready,
         invalidate,
+        history: async (limit) =>
+          (await askWorker(anyWorker(), 'history', limit, OP_TIMEOUT_MS)) as InvalidationRecord[],
         metrics: async () => ({
           contentType: aggregator.contentType,
           body: await aggregator.clusterMetrics(),

@@ -1,12 +1,13 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Principal, Scope, TokenSource } from '../modules/access/index.js';
 import {
+  type InvalidationOrigin,
   type InvalidationReport,
   type InvalidationRequest,
   parseInvalidationJson,
   parseSurrogateKeyPurge,
   type RequestLimits,
-} from '../modules/surrogate/index.js';
+} from '../modules/invalidation/index.js';
 import { errorMessage, isTagcacheError, TagcacheError } from '../utils/errors.js';
 import { sendJson, sendJsonError } from '../utils/json-response.js';
 import type { Logger } from '../utils/logger.js';
@@ -15,7 +16,7 @@ import { authenticate, requireScope } from './admin-auth.js';
 export interface InvalidateHandlerOptions {
   /** INVALIDATE_TOKEN and INVALIDATE_TOKENS_FILE; none turns the endpoint off (503 saying how to turn it on). */
   readonly tokens: TokenSource;
-  readonly invalidate: (req: InvalidationRequest, by: string) => Promise<InvalidationReport>;
+  readonly invalidate: (req: InvalidationRequest, origin: InvalidationOrigin) => Promise<InvalidationReport>;
   readonly log: Logger;
   /** Largest body read; past it the answer is 413 and the rest is not kept. */
   readonly maxBodyBytes?: number;
@@ -25,8 +26,6 @@ export interface InvalidateHandlerOptions {
 }
 
 const MiB = 1024 * 1024;
-/** Tags or URLs named in the info line; the counts say the rest. */
-const LOGGED_ITEMS = 20;
 
 /**
  * POST /invalidate: checks the bearer token, reads a bounded body, validates
@@ -86,21 +85,11 @@ export function createInvalidateHandler(opts: InvalidateHandlerOptions) {
   ): Promise<void> {
     let report: InvalidationReport;
     try {
-      report = await invalidate(request, principal.name);
+      // The invalidator logs it (one line per invalidation) and records it in the history.
+      report = await invalidate(request, { by: principal.name, client: req.socket.remoteAddress });
     } catch (err) {
       return failed(res, log, request, err);
     }
-    const { target } = request;
-    log.info(
-      {
-        client: req.socket.remoteAddress,
-        tokenName: principal.name,
-        kind: target.kind,
-        ...report,
-        items: itemsOf(request).slice(0, LOGGED_ITEMS),
-      },
-      'invalidated',
-    );
     sendJson(res, 200, { status: 'ok', ...report });
   }
 }
@@ -113,15 +102,9 @@ export function scopeFor(request: InvalidationRequest): Scope {
 const SCOPE_OF_KIND = {
   tags: 'purge:tags',
   urls: 'purge:urls',
+  prefixes: 'purge:prefixes',
   all: 'purge:all',
 } as const satisfies Record<InvalidationRequest['target']['kind'], Scope>;
-
-function itemsOf(request: InvalidationRequest): readonly string[] {
-  const { target } = request;
-  if (target.kind === 'tags') return target.tags;
-  if (target.kind === 'urls') return target.urls;
-  return [];
-}
 
 /** The body as JSON, or the Fastly form: an empty body with a Surrogate-Key header. */
 function parseRequest(req: IncomingMessage, body: Buffer, limits: RequestLimits): InvalidationRequest {
@@ -134,7 +117,12 @@ function parseRequest(req: IncomingMessage, body: Buffer, limits: RequestLimits)
         400,
       );
     }
-    return parseSurrogateKeyPurge(keyHeader, req.headers['fastly-soft-purge'], limits);
+    return parseSurrogateKeyPurge(
+      keyHeader,
+      req.headers['fastly-soft-purge'],
+      limits,
+      req.headers['surrogate-key-host'],
+    );
   }
   const type = req.headers['content-type'];
   if (!isJsonType(type)) {

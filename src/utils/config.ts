@@ -138,7 +138,7 @@ export function loadConfig(env: Env = process.env): Config {
     cacheMaxBytes,
     maxObjectBytes,
     invalidateToken: readToken(env, 'INVALIDATE_TOKEN'),
-    invalidateTokensFile: raw(env, 'INVALIDATE_TOKENS_FILE'),
+    invalidateTokensFile: readOptionalString(env, 'INVALIDATE_TOKENS_FILE'),
     purgeMethod: readBool(env, 'PURGE_METHOD', false),
     purgeAllow: readAddressRanges(env, 'PURGE_ALLOW'),
     routesFile: readString(env, 'ROUTES_FILE', './routes.json'),
@@ -190,6 +190,11 @@ export function fail(name: string, value: string, expected: string): never {
 function raw(env: Env, name: string): string | undefined {
   const value = env[name];
   return value === undefined || value.trim() === '' ? undefined : value.trim();
+}
+
+/** A value with no default: unset or empty is undefined. */
+function readOptionalString(env: Env, name: string): string | undefined {
+  return raw(env, name);
 }
 
 export function readString(env: Env, name: string, fallback: string): string {

@@ -49,13 +49,16 @@ describe('POST /invalidate refuses what it cannot carry out', () => {
     it('an unknown field', () =>
       bad(
         '{"tags":["a"],"hard":true}',
-        'unknown field "hard"; expected one of "tags", "urls" or "all", and optionally "soft"',
+        'unknown field "hard"; expected one of "tags", "urls", "prefixes" or "all", and optionally "soft" (and "host" with "tags")',
       ));
 
     it('nothing to invalidate', () => bad('{"soft":true}', /^say what to invalidate: send \{"tags"/));
 
     it('more than one of tags, urls and all', () =>
-      bad('{"tags":["a"],"all":true}', 'send only one of "tags", "urls" or "all"; got "tags" and "all"'));
+      bad(
+        '{"tags":["a"],"all":true}',
+        'send only one of "tags", "urls", "prefixes" or "all"; got "tags" and "all"',
+      ));
 
     it('wrong types', async () => {
       await bad('{"tags":"a"}', '"tags" must be an array of strings; got string "a"');

@@ -1,8 +1,9 @@
 import { headerValue } from '../../utils/headers.js';
+import { keysForUrl } from '../invalidation/keys.js';
 import type { Metrics } from '../metrics/registry.js';
 import type { RequestContext } from '../pipeline/context.js';
 import type { RouteSource } from '../router/router-stage.js';
-import { cacheKey, normaliseHost } from './cache-key.js';
+import { normaliseHost } from './cache-key.js';
 import type { StoreAccess } from './store-access.js';
 
 /** RFC 9110 §9.2.1. */
@@ -15,7 +16,8 @@ export function isSafeMethod(method: string): boolean {
 /**
  * RFC 9111 §4.4: a non-error answer to an unsafe method invalidates the
  * target URI, and Location / Content-Location when they name the same host.
- * Done before the answer goes out, so the client's next read misses.
+ * Done before the answer goes out, so the client's next read misses. Keys
+ * follow the purge API's scheme rule (keysForUrl): http and https both go.
  */
 export async function invalidateAfterUnsafe(
   ctx: RequestContext,
@@ -36,8 +38,7 @@ export async function invalidateAfterUnsafe(
       return;
     }
     if (normaliseHost(url.host, url.protocol.slice(0, -1)) !== normaliseHost(ctx.host, ctx.scheme)) return;
-    const route = routes.current().match(url.pathname).route;
-    keys.add(cacheKey(ctx.scheme, ctx.host, url.pathname, url.search, route.cacheKeyQuery));
+    for (const key of keysForUrl(url, routes.current())) keys.add(key);
   };
   add(ctx.target);
   add(headerValue(res.headers, 'location'));

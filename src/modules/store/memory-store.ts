@@ -9,7 +9,14 @@ import { MembershipIndex } from './memory-index.js';
 import { createMemoryTombstones } from './memory-tombstones.js';
 import { SortedStrings } from './sorted-strings.js';
 import { DEFAULT_TOMBSTONE_MS, requireTombstoneMs } from './tombstones.js';
-import type { InvalidationMode, InvalidationTarget, Store, StoredEntry, StoreStats } from './types.js';
+import {
+  HISTORY_LIMIT,
+  type InvalidationMode,
+  type InvalidationTarget,
+  type Store,
+  type StoredEntry,
+  type StoreStats,
+} from './types.js';
 
 export interface MemoryStoreOptions {
   /** Upper bound of what all entries weigh together, in bytes (see entryWeight). */
@@ -99,6 +106,7 @@ export function createMemoryStore(options: MemoryStoreOptions): MemoryStore {
     log === undefined ? undefined : (err) => log.error({ err }, 'an invalidation listener threw'),
   );
   const tombstones = createMemoryTombstones(tombstoneMs, maxTombstones);
+  const history: string[] = [];
   // lru-cache only notices expiry when an entry is touched; the sweep frees the rest and their index ids.
   const sweep = setInterval(() => {
     cache.purgeStale();
@@ -196,6 +204,11 @@ export function createMemoryStore(options: MemoryStoreOptions): MemoryStore {
     },
     invalidate,
     onInvalidation: (listener) => listeners.add(listener),
+    async recordInvalidation(record) {
+      history.push(record);
+      if (history.length > HISTORY_LIMIT) history.splice(0, history.length - HISTORY_LIMIT);
+    },
+    recentInvalidations: async (limit) => history.slice(-Math.max(0, limit)).reverse(),
     ping: async () => {},
     stats: () => ({ entries: cache.size, bytes: cache.calculatedSize }),
     indexSizes: () => ({
@@ -209,6 +222,7 @@ export function createMemoryStore(options: MemoryStoreOptions): MemoryStore {
       clearInterval(sweep);
       cache.clear();
       paths.clear();
+      history.length = 0;
       tombstones.clear();
       listeners.clear();
     },

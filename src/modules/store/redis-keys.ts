@@ -17,6 +17,7 @@ import { createHash } from 'node:crypto';
  *                              like a tag index
  *   <prefix>x:{<h(site)>}s  STRING  purge tombstone of prefix purges on the site, same format
  *   <prefix>invalidations      pub/sub channel of InvalidationEvent JSON
+ *   <prefix>history      STREAM  the invalidation history, capped at about HISTORY_LIMIT records
  *
  * A tombstone's {hash tag} is its index's whole key name, so on a Cluster it
  * sits in its index's slot and the script that adds a membership reads the
@@ -43,6 +44,8 @@ export interface RedisKeys {
   /** Is this key (from SCAN) an entry rather than an index? */
   isEntry(key: string): boolean;
   readonly channel: string;
+  /** The stream of invalidation history records. */
+  readonly history: string;
   /** SCAN MATCH pattern of every entry and index key under the prefix, and nothing else. */
   readonly scanPattern: string;
 }
@@ -99,6 +102,7 @@ export function createRedisKeys(prefix: string): RedisKeys {
     allTombstone: `${prefix}x:all`,
     isEntry: (key) => key.startsWith(entryPrefix),
     channel: `${prefix}invalidations`,
+    history: `${prefix}history`,
     scanPattern: `${escapeGlob(prefix)}[etk]:*`,
   };
 }

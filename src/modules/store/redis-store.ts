@@ -9,7 +9,7 @@ import { createRedisKeys } from './redis-keys.js';
 import { createInvalidationChannel } from './redis-pubsub.js';
 import { putEntry } from './redis-put.js';
 import { DEFAULT_TOMBSTONE_MS, requireTombstoneMs } from './tombstones.js';
-import type { InvalidationTarget, Store, StoredEntry } from './types.js';
+import { HISTORY_LIMIT, type InvalidationTarget, type Store, type StoredEntry } from './types.js';
 
 export interface RedisStoreOptions {
   /** redis:// or rediss:// URL of a single node. */
@@ -96,6 +96,19 @@ export function createRedisStore(options: RedisStoreOptions): RedisStore {
         return { entries };
       }),
     onInvalidation: (listener) => channel.listen(listener),
+    recordInvalidation: (record) =>
+      run('history', async () => {
+        // A capped stream: ~ lets Redis trim whole nodes, so the cap costs nothing per write.
+        await client.xadd(keys.history, 'MAXLEN', '~', HISTORY_LIMIT, '*', 'r', record);
+      }),
+    recentInvalidations: (limit) =>
+      run('history', async () => {
+        if (limit < 1) return [];
+        const rows = await client.xrevrange(keys.history, '+', '-', 'COUNT', limit);
+        return rows.flatMap(([, fields]) =>
+          fields[0] === 'r' && fields[1] !== undefined ? [fields[1]] : [],
+        );
+      }),
     onEventGap: (listener) => channel.onGap(listener),
     ping: () =>
       run('ping', async () => {

@@ -78,6 +78,8 @@ export function createTieredStore(opts: TieredStoreOptions): Store {
       return remote.invalidate(target, mode);
     },
     onInvalidation: (listener) => remote.onInvalidation(listener),
+    recordInvalidation: (record) => remote.recordInvalidation(record),
+    recentInvalidations: (limit) => remote.recentInvalidations(limit),
     ping: () => remote.ping(),
     stats: () => local.stats(),
     async close() {

@@ -49,6 +49,9 @@ export interface InvalidationEvent {
   readonly source: string;
 }
 
+/** Records the invalidation history keeps (Redis trims to about this many). */
+export const HISTORY_LIMIT = 1000;
+
 export interface StoreStats {
   readonly entries: number;
   readonly bytes: number;
@@ -72,6 +75,13 @@ export interface Store {
   invalidate(target: InvalidationTarget, mode: InvalidationMode): Promise<InvalidationResult>;
   /** Subscribe to invalidations made through any instance; returns the unsubscribe function. */
   onInvalidation(listener: (event: InvalidationEvent) => void): () => void;
+  /**
+   * Appends one record (opaque text) to the invalidation history every instance sharing the store
+   * reads; the history is capped at HISTORY_LIMIT records, the oldest dropped.
+   */
+  recordInvalidation(record: string): Promise<void>;
+  /** The newest history records first, at most limit. */
+  recentInvalidations(limit: number): Promise<string[]>;
   /** Resolves when the store answers; rejects with a TC_STORE_* error otherwise. */
   ping(): Promise<void>;
   /** Size of what this process holds, where the store can tell cheaply (memory store). */
