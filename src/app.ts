@@ -7,6 +7,7 @@ import { createHistoryHandler } from './handlers/history.js';
 import { createInvalidateHandler } from './handlers/invalidate.js';
 import { createMetricsHandler, type Exposition } from './handlers/metrics.js';
 import { createProxyHandler } from './handlers/proxy.js';
+import { withPurgeMethod } from './handlers/purge-method.js';
 import { createTokenSource, type TokenSource } from './modules/access/index.js';
 import { cacheStage } from './modules/cache/index.js';
 import {
@@ -162,18 +163,21 @@ export async function createApp(config: Config, log: Logger, opts: AppOptions = 
   const run = compose<RequestContext>([rateLimit('before-cache'), cache, (ctx) => downstream(ctx)]);
 
   const accessLog = createAccessLog(log);
-  const proxyServer = createHttpServer(
-    createProxyHandler({
-      run,
-      log,
-      accessLog,
-      metrics,
-      record: createRequestRecorder(metrics),
-      accessLogEnabled: config.accessLog,
-      limits: config,
-    }),
-    config,
-  );
+  const tokens = createTokenSource({
+    token: config.invalidateToken,
+    file: config.invalidateTokensFile,
+    log,
+    watch: opts.watchRoutes ?? true,
+  });
+  const proxyHandler = createProxyHandler({
+    run,
+    log,
+    accessLog,
+    metrics,
+    record: createRequestRecorder(metrics),
+    accessLogEnabled: config.accessLog,
+    limits: config,
+  });
 
   const probe = createOriginProbe();
   let live = true;
@@ -212,17 +216,21 @@ export async function createApp(config: Config, log: Logger, opts: AppOptions = 
     reloadRoutes: () => routes.reload(),
   };
 
-  const tokens =
-    opts.admin === false
-      ? undefined
-      : createTokenSource({
-          token: config.invalidateToken,
-          file: config.invalidateTokensFile,
-          log,
-          watch: opts.watchRoutes ?? true,
-        });
+  // PURGE is taken off before the proxy handler sees it: it must never reach the pipeline (and a backend).
+  const proxyServer = createHttpServer(
+    withPurgeMethod(proxyHandler, {
+      enabled: config.purgeMethod,
+      allow: createTrustedProxies(config.purgeAllow),
+      trustedProxies,
+      tokens,
+      invalidate,
+      limits: { maxItems: 1000, maxTagBytes: config.maxTagBytes },
+      log,
+    }),
+    config,
+  );
   const adminServer =
-    tokens === undefined
+    opts.admin === false
       ? undefined
       : createHttpServer(
           createAdminRouter({
@@ -253,7 +261,7 @@ export async function createApp(config: Config, log: Logger, opts: AppOptions = 
         adminServer === undefined ? undefined : drain(adminServer, Math.min(config.shutdownGraceMs, 1_000)),
       ]);
       routes.close();
-      tokens?.close();
+      tokens.close();
       await cache.close();
       await Promise.allSettled([store.close(), upstream.close(), limiter.close()]).then((results) => {
         for (const r of results)

@@ -9,4 +9,5 @@ export {
   itemsOf,
 } from './invalidator.js';
 export { keysForUrl, parseHttpUrl, prefixKeys, sitesForHost, urlKeys } from './keys.js';
+export { parsePurgeRequest } from './purge-method.js';
 export { parseInvalidationJson, parseSurrogateKeyPurge, type RequestLimits } from './request.js';
