@@ -2,6 +2,7 @@ import type { Server } from 'node:http';
 import { hostname } from 'node:os';
 import { AggregatorRegistry } from 'prom-client';
 import { createAdminHandler } from './handlers/admin.js';
+import { createEntriesHandler, type EntriesQuery } from './handlers/entries.js';
 import { createHealthHandlers, type ReadyReport, runChecks } from './handlers/health.js';
 import { createHistoryHandler } from './handlers/history.js';
 import { createInvalidateHandler } from './handlers/invalidate.js';
@@ -10,6 +11,8 @@ import { createProxyHandler } from './handlers/proxy.js';
 import { withPurgeMethod } from './handlers/purge-method.js';
 import { createTokenSource, type TokenSource } from './modules/access/index.js';
 import { cacheStage } from './modules/cache/index.js';
+import { createEntryLookup } from './modules/cache/inspect.js';
+import { createRefusalLog } from './modules/cache/refusals.js';
 import {
   createHistory,
   createInvalidator,
@@ -62,6 +65,8 @@ export interface AppOps {
   invalidate(req: InvalidationRequest, origin: InvalidationOrigin): Promise<InvalidationReport>;
   /** The fleet's last invalidations, newest first. */
   history(limit: number): Promise<InvalidationRecord[]>;
+  /** What is stored for a URL or under a tag (GET /entries). */
+  entries(query: EntriesQuery): Promise<unknown>;
   metrics(): Promise<Exposition>;
   /** Re-reads routes.json; false when the new file was rejected (the old table stays). */
   reloadRoutes(): boolean;
@@ -158,7 +163,9 @@ export async function createApp(config: Config, log: Logger, opts: AppOptions = 
       preserveHost: config.preserveHost,
     }),
   ]);
-  const cache = cacheStage({ store, routes, metrics, config, log, downstream });
+  const refusals = createRefusalLog();
+  const cache = cacheStage({ store, routes, metrics, config, log, downstream, refusals });
+  const lookup = createEntryLookup({ store, routes, refusals });
   // Routes whose hits count are limited before the cache can answer.
   const run = compose<RequestContext>([rateLimit('before-cache'), cache, (ctx) => downstream(ctx)]);
 
@@ -209,6 +216,7 @@ export async function createApp(config: Config, log: Logger, opts: AppOptions = 
       }),
     invalidate,
     history: (limit) => history.recent(limit),
+    entries: (query) => ('url' in query ? lookup.byUrl(query.url) : lookup.byTag(query.tag, query.limit)),
     metrics: async () => ({
       contentType: metrics.registry.contentType,
       body: await metrics.registry.metrics(),
@@ -281,7 +289,7 @@ function knownOrigins(defaults: readonly URL[], table: RouteTable): URL[] {
 export function createAdminRouter(deps: {
   log: Logger;
   live: () => boolean;
-  ops: Pick<AppOps, 'ready' | 'invalidate' | 'history' | 'metrics'>;
+  ops: Pick<AppOps, 'ready' | 'invalidate' | 'history' | 'entries' | 'metrics'>;
   config: Pick<Config, 'maxTagBytes'>;
   tokens: TokenSource;
 }) {
@@ -300,6 +308,12 @@ export function createAdminRouter(deps: {
       '/invalidations': createHistoryHandler({
         tokens: deps.tokens,
         history: deps.ops.history,
+        log: deps.log,
+      }),
+      '/entries': createEntriesHandler({
+        tokens: deps.tokens,
+        entries: deps.ops.entries,
+        maxTagBytes: deps.config.maxTagBytes,
         log: deps.log,
       }),
     },

@@ -103,6 +103,7 @@ export async function runPrimary(config: Config, log: Logger): Promise<void> {
       ops: {
         ready,
         invalidate,
+        entries: (query) => askWorker(anyWorker(), 'entries', query, OP_TIMEOUT_MS),
         history: async (limit) =>
           (await askWorker(anyWorker(), 'history', limit, OP_TIMEOUT_MS)) as InvalidationRecord[],
         metrics: async () => ({

@@ -1,6 +1,7 @@
 import { AggregatorRegistry } from 'prom-client';
 import type { AppOps } from './app.js';
 import { isOpRequest, type OpReply } from './cluster-ipc.js';
+import type { EntriesQuery } from './handlers/entries.js';
 import type { InvalidationOrigin, InvalidationRequest } from './modules/invalidation/index.js';
 import { errorMessage } from './utils/errors.js';
 import type { Logger } from './utils/logger.js';
@@ -25,6 +26,8 @@ export function serveWorkerOps(ops: AppOps, log: Logger): void {
         }
         case 'history':
           return ops.history(msg.payload as number);
+        case 'entries':
+          return ops.entries(msg.payload as EntriesQuery);
         case 'reloadRoutes':
           return ops.reloadRoutes();
       }

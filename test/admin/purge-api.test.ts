@@ -160,6 +160,83 @@ describe.each(CASES)('purge API on the $name store', (store) => {
     expect(Date.parse(String(invalidations[0]?.at))).toBeGreaterThan(Date.now() - 60_000);
   });
 
+  const lookup = async (query: string) => {
+    const res = await fetchRaw(`${proxy.adminUrl}/entries?${query}`, { headers: auth });
+    expect(res.status).toBe(200);
+    return json(res);
+  };
+
+  it('looks up a URL: each variant with its Vary values, tags, age, freshness, stale windows and size', async () => {
+    const t = unique();
+    const host = `${t}.shop.example`;
+    const path = `/${t}/page`;
+    origin.on(path, (req, res) => {
+      const body = `hello ${req.headers['accept-language']}`;
+      res
+        .writeHead(200, {
+          'cache-control': 'max-age=600, stale-while-revalidate=30, stale-if-error=300',
+          vary: 'Accept-Language',
+          'surrogate-key': `look-${t} page`,
+          'content-length': Buffer.byteLength(body),
+        })
+        .end(body);
+    });
+    for (const lang of ['en', 'fr']) {
+      await fetchRaw(proxy.url + path, { headers: { host, 'accept-language': lang } });
+    }
+    const found = await lookup(`url=${encodeURIComponent(`https://${host}${path}`)}`);
+    const keys = found.keys as Record<string, unknown>[];
+    expect(keys.map((k) => k.key)).toEqual([`http://${host}${path}`, `https://${host}${path}`]);
+    expect(keys[1]).toMatchObject({ vary: null, variants: [], notStored: null });
+    expect(keys[0]?.vary).toEqual(['accept-language']);
+    const variants = (keys[0]?.variants ?? []) as Record<string, unknown>[];
+    expect(variants.map((v) => v.variant)).toEqual(
+      expect.arrayContaining([{ 'accept-language': 'en' }, { 'accept-language': 'fr' }]),
+    );
+    const en = variants.find((v) => (v.variant as Record<string, string>)['accept-language'] === 'en');
+    expect(en).toMatchObject({
+      status: 200,
+      tags: [`look-${t}`, 'page'],
+      stale: false,
+      staleWhileRevalidateSeconds: 30,
+      staleIfErrorSeconds: 300,
+      mustRevalidate: false,
+      softPurgedAt: null,
+      bodyBytes: 8,
+      contentEncoding: 'identity',
+    });
+    expect(en?.freshForSeconds).toBeGreaterThan(590);
+    expect(en?.ageSeconds).toBeLessThan(10);
+    expect(en?.keptForSeconds).toBeGreaterThanOrEqual(900);
+  });
+
+  it('says why the last response for a URL was not stored', async () => {
+    const t = unique();
+    const path = `/${t}/cookie`;
+    origin.on(path, respond(200, { 'cache-control': 'max-age=600', 'set-cookie': 'session=1' }));
+    await fetchRaw(proxy.url + path, { headers: { host: 'refused.example' } });
+    const found = await lookup(`url=${encodeURIComponent(`http://refused.example${path}`)}`);
+    const [http] = found.keys as Record<string, unknown>[];
+    expect(http?.variants).toEqual([]);
+    expect(http?.notStored).toMatchObject({
+      reason: 'set-cookie',
+      status: 200,
+      explanation: expect.stringContaining('cacheSetCookie'),
+    });
+  });
+
+  it('looks up a tag: how many entries carry it and the first N URLs', async () => {
+    const t = unique();
+    for (let i = 0; i < 5; i++) await cache(`${t}.example`, `/${t}/item/${i}`, `many-${t}`);
+    const found = await lookup(`tag=many-${t}&limit=3`);
+    expect(found).toMatchObject({ tag: `many-${t}`, count: 5 });
+    expect(found.urls).toHaveLength(3);
+    for (const url of found.urls as string[])
+      expect(url).toMatch(new RegExp(`^http://${t}.example/${t}/item/\\d$`));
+    await purge({ tags: [`many-${t}`] });
+    expect(await lookup(`tag=many-${t}`)).toMatchObject({ count: 0, urls: [] });
+  });
+
   it.runIf(store.shared)('shares the history among instances sharing the store', async () => {
     const peer = await startProxy(env, undefined, { instanceId: 'instance-b' });
     try {
@@ -234,14 +311,33 @@ describe('purge API requests it refuses', () => {
     expect((await purgeAs(tokens.purger, body)).status).toBe(200);
   });
 
-  it('refuses the history to a token without read, and to no token', async () => {
-    const history = (headers: Record<string, string>) =>
-      fetchRaw(`${proxy.adminUrl}/invalidations`, { headers });
-    const res = await history({ authorization: `Bearer ${tokens.purger}` });
-    expect(res.status).toBe(403);
-    expect(json(res).message).toContain('"read"');
-    expect((await history({})).status).toBe(401);
-    expect((await history({ authorization: `Bearer ${tokens.reader}` })).status).toBe(200);
+  it.each(['/invalidations', '/entries?tag=a', '/entries?url=https%3A%2F%2Fshop.example%2F'])(
+    'refuses %s to a token without read, and to no token',
+    async (path) => {
+      const read = (headers: Record<string, string>) => fetchRaw(`${proxy.adminUrl}${path}`, { headers });
+      const res = await read({ authorization: `Bearer ${tokens.purger}` });
+      expect(res.status).toBe(403);
+      expect(json(res).message).toContain('"read"');
+      expect((await read({})).status).toBe(401);
+      expect((await read({ authorization: `Bearer ${tokens.reader}` })).status).toBe(200);
+    },
+  );
+
+  it.each([
+    ['', 'give exactly one url=<absolute URL> or tag=<tag>'],
+    ['url=a&tag=b', 'give exactly one url=<absolute URL> or tag=<tag>'],
+    ['url=%2Fpath', /^URL "\/path" is not absolute/],
+    ['tag=a&limit=0', 'limit must be a whole number from 1 to 100; got "0"'],
+    ['tag=a&limit=101', 'limit must be a whole number from 1 to 100; got "101"'],
+    ['tag=a%20b', /^tag "a b" /],
+  ])('answers 400 to GET /entries?%s', async (query, message) => {
+    const res = await fetchRaw(`${proxy.adminUrl}/entries?${query}`, {
+      headers: { authorization: `Bearer ${tokens.reader}` },
+    });
+    expect(res.status).toBe(400);
+    expect(json(res).error).toBe('TC_BAD_REQUEST');
+    if (typeof message === 'string') expect(json(res).message).toBe(message);
+    else expect(String(json(res).message)).toMatch(message);
   });
 
   it.each([

@@ -279,6 +279,41 @@ export function storeContract(name: string, open: OpenStore, options: ContractOp
       expect(await store.invalidate({ kind: 'tags', tags: ['products'] }, 'hard')).toEqual({ entries: 3 });
     });
 
+    it('shows what is stored under a key (marker and variants) and under a tag, without bodies', async () => {
+      const store = await fresh();
+      const key = 'https://shop.example/inspect';
+      const marker = makeEntry(key, {
+        status: 0,
+        headers: { vary: 'accept-language' },
+        body: Buffer.alloc(0),
+      });
+      const en = makeEntry(`${key}\naccept-language:en\n`, { key, tags: ['look'], body: Buffer.alloc(1234) });
+      const fr = makeEntry(`${key}\naccept-language:fr\n`, { key, tags: ['look'], body: Buffer.alloc(10) });
+      const elsewhere = makeEntry('https://shop.example/inspect2', { tags: ['look'] });
+      await putAll(store, [marker, en, fr, elsewhere]);
+      const found = await store.inspectKey(key);
+      expect(found.map((e) => e.id).sort()).toEqual([marker.id, en.id, fr.id].sort());
+      const got = found.find((e) => e.id === en.id);
+      expect(got).toMatchObject({ key, tags: ['look'], bodyBytes: 1234, status: 200 });
+      expect(got).not.toHaveProperty('body');
+      expect(got?.ttlMs).toBeGreaterThan(TTL_MS - 10_000);
+      expect(got?.ttlMs).toBeLessThanOrEqual(TTL_MS);
+      expect(await store.inspectKey('https://shop.example/none')).toEqual([]);
+      const tagged = await store.inspectTag('look', 2);
+      expect(tagged.count).toBe(3);
+      expect(tagged.entries).toHaveLength(2);
+      expect(tagged.entries.every((e) => e.tags.includes('look'))).toBe(true);
+      await store.invalidate({ kind: 'tags', tags: ['look'] }, 'hard');
+      expect(await store.inspectTag('look', 10)).toEqual({ count: 0, entries: [] });
+    });
+
+    it('keeps an invalidation history, newest first', async () => {
+      const store = await fresh();
+      for (const record of ['one', 'two', 'three']) await store.recordInvalidation(record);
+      expect(await store.recentInvalidations(2)).toEqual(['three', 'two']);
+      expect(await store.recentInvalidations(10)).toEqual(expect.arrayContaining(['three', 'two', 'one']));
+    });
+
     it('purges everything, soft then hard', async () => {
       const store = await fresh();
       const entries = Array.from({ length: 30 }, (_, i) => tagged(`all-${i}`, `t${i % 3}`));

@@ -5,6 +5,7 @@ import type { StoredEntry } from '../store/types.js';
 import { collectBody } from './body-collector.js';
 import { buildEntry, storedHeaders, variantId, varyMarker } from './entry.js';
 import { computePolicy, type KeepWindows, type NotStorable, type Policy } from './policy.js';
+import type { RefusalLog } from './refusals.js';
 import type { StoreAccess } from './store-access.js';
 import { variantKey } from './vary.js';
 
@@ -13,6 +14,8 @@ export interface AbsorbDeps {
   readonly metrics: Metrics;
   readonly maxObjectBytes: number;
   readonly keep: KeepWindows;
+  /** Remembers why responses were not stored, for look-ups; none in tests of other things. */
+  readonly refusals?: RefusalLog;
 }
 
 export type Absorbed =
@@ -27,6 +30,21 @@ export type Absorbed =
  * The client is never held up by the store.
  */
 export function absorbResponse(
+  ctx: RequestContext,
+  key: string,
+  times: { requestTime: number; responseTime: number },
+  deps: AbsorbDeps,
+  requestNoStore: boolean,
+): Absorbed {
+  const absorbed = absorb(ctx, key, times, deps, requestNoStore);
+  if (deps.refusals !== undefined) {
+    if (absorbed.stored) deps.refusals.forget(key);
+    else deps.refusals.note(key, absorbed.reason, ctx.response?.status ?? 0);
+  }
+  return absorbed;
+}
+
+function absorb(
   ctx: RequestContext,
   key: string,
   times: { requestTime: number; responseTime: number },
@@ -96,9 +114,11 @@ export function absorbResponse(
   const entry = new Promise<StoredEntry | undefined>((r) => {
     resolve = r;
   });
-  res.body = collectBody(body, deps.maxObjectBytes, (whole) =>
-    resolve(whole === undefined ? undefined : save(whole)),
-  );
+  res.body = collectBody(body, deps.maxObjectBytes, (whole) => {
+    // Cut short or grown past MAX_OBJECT_BYTES: the look-up says too-large (the likelier of the two).
+    if (whole === undefined) deps.refusals?.note(key, 'too-large', status);
+    resolve(whole === undefined ? undefined : save(whole));
+  });
   return { stored: true, ttlSeconds, entry };
 }
 

@@ -11,6 +11,8 @@ import { SortedStrings } from './sorted-strings.js';
 import { DEFAULT_TOMBSTONE_MS, requireTombstoneMs } from './tombstones.js';
 import {
   HISTORY_LIMIT,
+  INSPECT_LIMIT,
+  type InspectedEntry,
   type InvalidationMode,
   type InvalidationTarget,
   type Store,
@@ -174,6 +176,23 @@ export function createMemoryStore(options: MemoryStoreOptions): MemoryStore {
     return { ids, matches: (e) => wanted.has(e.key) };
   }
 
+  /** peek: a look-up must not count as use, nor move the entry in the LRU. */
+  function inspect(ids: Iterable<string>, limit: number): InspectedEntry[] {
+    const found: InspectedEntry[] = [];
+    for (const id of ids) {
+      if (found.length >= limit) break;
+      const entry = cache.peek(id);
+      if (entry === undefined) continue;
+      const { body, ...rest } = entry;
+      found.push({
+        ...rest,
+        bodyBytes: body.length,
+        ttlMs: Math.max(0, Math.round(cache.getRemainingTTL(id))),
+      });
+    }
+    return found;
+  }
+
   return {
     kind: 'memory',
     get: (id) => cache.get(id),
@@ -209,6 +228,11 @@ export function createMemoryStore(options: MemoryStoreOptions): MemoryStore {
       if (history.length > HISTORY_LIMIT) history.splice(0, history.length - HISTORY_LIMIT);
     },
     recentInvalidations: async (limit) => history.slice(-Math.max(0, limit)).reverse(),
+    inspectKey: async (key) => inspect([key, ...keys.ids(key)], INSPECT_LIMIT),
+    async inspectTag(tag, limit) {
+      const ids = tags.ids(tag);
+      return { count: ids.length, entries: inspect(ids, limit) };
+    },
     ping: async () => {},
     stats: () => ({ entries: cache.size, bytes: cache.calculatedSize }),
     indexSizes: () => ({

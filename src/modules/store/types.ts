@@ -52,6 +52,16 @@ export interface InvalidationEvent {
 /** Records the invalidation history keeps (Redis trims to about this many). */
 export const HISTORY_LIMIT = 1000;
 
+/** What a look-up shows of an entry: everything but the body, with the body's size and the time left. */
+export interface InspectedEntry extends Omit<StoredEntry, 'body'> {
+  readonly bodyBytes: number;
+  /** Until the store drops it (freshness plus stale windows plus keep), ms. */
+  readonly ttlMs: number;
+}
+
+/** Most variants a look-up lists for one key. */
+export const INSPECT_LIMIT = 100;
+
 export interface StoreStats {
   readonly entries: number;
   readonly bytes: number;
@@ -82,6 +92,10 @@ export interface Store {
   recordInvalidation(record: string): Promise<void>;
   /** The newest history records first, at most limit. */
   recentInvalidations(limit: number): Promise<string[]>;
+  /** The entry at a key's own id (the response, or a vary marker) and its variants, at most INSPECT_LIMIT. */
+  inspectKey(key: string): Promise<InspectedEntry[]>;
+  /** How many live entries carry the tag (Redis: index members not yet expired), and the first `limit`. */
+  inspectTag(tag: string, limit: number): Promise<{ count: number; entries: InspectedEntry[] }>;
   /** Resolves when the store answers; rejects with a TC_STORE_* error otherwise. */
   ping(): Promise<void>;
   /** Size of what this process holds, where the store can tell cheaply (memory store). */
