@@ -2,6 +2,7 @@ import type { Server } from 'node:http';
 import { hostname } from 'node:os';
 import { AggregatorRegistry } from 'prom-client';
 import { createAdminHandler } from './handlers/admin.js';
+import { createConsoleRoutes } from './handlers/console.js';
 import { createEntriesHandler, type EntriesQuery } from './handlers/entries.js';
 import { createHealthHandlers, type ReadyReport, runChecks } from './handlers/health.js';
 import { createHistoryHandler } from './handlers/history.js';
@@ -296,6 +297,7 @@ export function createAdminRouter(deps: {
   const health = createHealthHandlers({ live: deps.live, ready: deps.ops.ready });
   return createAdminHandler(
     {
+      ...createConsoleRoutes(),
       '/health/live': health.live,
       '/health/ready': health.ready,
       '/metrics': createMetricsHandler(deps.ops.metrics, deps.log),
