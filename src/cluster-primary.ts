@@ -75,25 +75,27 @@ export async function runPrimary(config: Config, log: Logger): Promise<void> {
   };
 
   // Memory stores are per worker, so every worker must purge; a shared Redis needs one.
-  // The first worker logs and records it (and, with memory stores, keeps the history); the rest only purge.
+  // With memory stores every worker purges; the others first, then one that logs and records the
+  // whole purge (their entries included), so the history holds it once. A shared Redis needs one.
   const invalidate = async (
     request: InvalidationRequest,
     origin: InvalidationOrigin,
   ): Promise<InvalidationReport> => {
     const shared = config.redisUrl !== undefined || config.redisClusterNodes !== undefined;
-    const targets = shared ? [anyWorker()] : [...workers];
+    const recorder = anyWorker();
+    const others = shared ? [] : [...workers].filter((w) => w !== recorder);
+    const quiet = { ...origin, record: false };
     const reports = (await Promise.all(
-      targets.map((w, i) =>
-        askWorker(w, 'invalidate', { request, origin: { ...origin, record: i === 0 } }, OP_TIMEOUT_MS),
-      ),
+      others.map((w) => askWorker(w, 'invalidate', { request, origin: quiet }, OP_TIMEOUT_MS)),
     )) as InvalidationReport[];
-    const first = reports[0];
-    if (first === undefined) throw new Error('no worker is running');
-    return {
-      ...first,
-      entries: reports.reduce((sum, r) => sum + r.entries, 0),
-      durationMs: Math.max(...reports.map((r) => r.durationMs)),
-    };
+    const otherEntries = reports.reduce((sum, r) => sum + r.entries, 0);
+    const report = (await askWorker(
+      recorder,
+      'invalidate',
+      { request, origin: { ...origin, otherEntries } },
+      OP_TIMEOUT_MS,
+    )) as InvalidationReport;
+    return { ...report, durationMs: Math.max(report.durationMs, ...reports.map((r) => r.durationMs)) };
   };
 
   const admin = createHttpServer(

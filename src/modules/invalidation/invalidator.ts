@@ -40,6 +40,8 @@ export interface InvalidationOrigin {
   readonly client?: string;
   /** false: another process of the same purge logs and records it (cluster workers with memory stores). */
   readonly record?: boolean;
+  /** Entries the other processes of the same purge affected, reported and recorded with this one's. */
+  readonly otherEntries?: number;
 }
 
 /** Tags, URLs or prefixes named in the log line; the counts say the rest. */
@@ -75,7 +77,7 @@ export function createInvalidator({ store, routes, metrics, log, history }: Inva
     metrics.invalidatedEntries.labels(target.kind).inc(entries);
     metrics.invalidationDuration.labels(target.kind).observe(seconds);
     const durationMs = Math.round(seconds * 100_000) / 100;
-    const report = reportOf(req, mode, entries, durationMs);
+    const report = reportOf(req, mode, entries + (origin.otherEntries ?? 0), durationMs);
     if (origin.record === false) return report;
     log.info(
       {
