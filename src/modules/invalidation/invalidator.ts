@@ -77,6 +77,7 @@ export function createInvalidator({ store, routes, metrics, log, history }: Inva
     metrics.invalidatedEntries.labels(target.kind).inc(entries);
     metrics.invalidationDuration.labels(target.kind).observe(seconds);
     const durationMs = Math.round(seconds * 100_000) / 100;
+    log.debug({ kind: target.kind, mode, entries, durationMs }, 'invalidation carried out');
     const report = reportOf(req, mode, entries + (origin.otherEntries ?? 0), durationMs);
     if (origin.record === false) return report;
     log.info(
