@@ -1,5 +1,5 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import type { Principal, Scope, TokenSource } from '../modules/access/index.js';
+import type { Principal, TokenSource } from '../modules/access/index.js';
 import {
   type InvalidationOrigin,
   type InvalidationReport,
@@ -7,6 +7,7 @@ import {
   parseInvalidationJson,
   parseSurrogateKeyPurge,
   type RequestLimits,
+  scopeFor,
 } from '../modules/invalidation/index.js';
 import { errorMessage, isTagcacheError, TagcacheError } from '../utils/errors.js';
 import { sendJson, sendJsonError } from '../utils/json-response.js';
@@ -93,18 +94,6 @@ export function createInvalidateHandler(opts: InvalidateHandlerOptions) {
     sendJson(res, 200, { status: 'ok', ...report });
   }
 }
-
-/** The scope each kind of purge needs. */
-export function scopeFor(request: InvalidationRequest): Scope {
-  return SCOPE_OF_KIND[request.target.kind];
-}
-
-const SCOPE_OF_KIND = {
-  tags: 'purge:tags',
-  urls: 'purge:urls',
-  prefixes: 'purge:prefixes',
-  all: 'purge:all',
-} as const satisfies Record<InvalidationRequest['target']['kind'], Scope>;
 
 /** The body as JSON, or the Fastly form: an empty body with a Surrogate-Key header. */
 function parseRequest(req: IncomingMessage, body: Buffer, limits: RequestLimits): InvalidationRequest {

@@ -6,12 +6,12 @@ import {
   type InvalidationRequest,
   parsePurgeRequest,
   type RequestLimits,
+  scopeFor,
 } from '../modules/invalidation/index.js';
 import { clientAddress, type TrustedProxies } from '../utils/client-address.js';
 import { errorMessage, isTagcacheError } from '../utils/errors.js';
 import { sendJson, sendJsonError } from '../utils/json-response.js';
 import type { Logger } from '../utils/logger.js';
-import { scopeFor } from './invalidate.js';
 import { storeFailed } from './store-failure.js';
 
 export interface PurgeMethodOptions {

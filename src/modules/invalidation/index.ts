@@ -11,3 +11,4 @@ export {
 export { keysForUrl, parseHttpUrl, prefixKeys, sitesForHost, urlKeys } from './keys.js';
 export { parsePurgeRequest } from './purge-method.js';
 export { parseInvalidationJson, parseSurrogateKeyPurge, type RequestLimits } from './request.js';
+export { scopeFor } from './scope.js';
