@@ -49,6 +49,8 @@ export interface MemoryIndexSizes {
   readonly keys: number;
   readonly tagMemberships: number;
   readonly keyMemberships: number;
+  /** Ids in the ordered index prefix purges walk: one per entry. */
+  readonly paths: number;
 }
 
 export interface MemoryStore extends Store {
@@ -240,6 +242,7 @@ export function createMemoryStore(options: MemoryStoreOptions): MemoryStore {
       keys: keys.names,
       tagMemberships: tags.memberships,
       keyMemberships: keys.memberships,
+      paths: paths.size,
     }),
     tombstoneCount: () => tombstones.size,
     async close() {
