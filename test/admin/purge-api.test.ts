@@ -237,6 +237,36 @@ describe.each(CASES)('purge API on the $name store', (store) => {
     expect(await lookup(`tag=many-${t}`)).toMatchObject({ count: 0, urls: [] });
   });
 
+  it.runIf(store.shared)(
+    'a prefix or host-scoped purge through one instance reaches the copies another keeps',
+    async () => {
+      const peer = await startProxy(env, undefined, { instanceId: 'instance-c' });
+      try {
+        const t = unique();
+        const host = `${t}.example`;
+        const paths = [`/${t}/a/1`, `/${t}/b/1`];
+        for (const path of paths) {
+          origin.on(path, respond(200, { 'cache-control': 'max-age=3600', 'surrogate-key': `scoped-${t}` }));
+          await fetchRaw(peer.url + path, { headers: { host } });
+          await expect
+            .poll(async () => (await fetchRaw(peer.url + path, { headers: { host } })).headers['x-cache'])
+            .toBe('HIT');
+        }
+        expect(json(await purge({ prefixes: [`http://${host}/${t}/a/`] }))).toMatchObject({ entries: 1 });
+        await expect
+          .poll(async () => (await fetchRaw(peer.url + paths[0], { headers: { host } })).headers['x-cache'])
+          .toBe('MISS');
+        expect((await fetchRaw(peer.url + paths[1], { headers: { host } })).headers['x-cache']).toBe('HIT');
+        expect(json(await purge({ tags: [`scoped-${t}`], host }))).toMatchObject({ entries: 2 });
+        await expect
+          .poll(async () => (await fetchRaw(peer.url + paths[1], { headers: { host } })).headers['x-cache'])
+          .toBe('MISS');
+      } finally {
+        await peer.close();
+      }
+    },
+  );
+
   it.runIf(store.shared)('shares the history among instances sharing the store', async () => {
     const peer = await startProxy(env, undefined, { instanceId: 'instance-b' });
     try {
