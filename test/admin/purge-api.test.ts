@@ -266,18 +266,26 @@ describe.each(CASES)('purge API on the $name store', (store) => {
         for (const path of paths) {
           origin.on(path, respond(200, { 'cache-control': 'max-age=3600', 'surrogate-key': `scoped-${t}` }));
           await fetchRaw(peer.url + path, { headers: { host } });
+          // In the shared store, not only in the peer's local tier: a prefix purge's tombstone covers
+          // the whole site, so a write still in flight would be refused (tombstones.ts).
+          const stored = async () =>
+            (
+              (await peer.app.ops.entries({ url: `http://${host}${path}` })) as {
+                keys: { variants: unknown[] }[];
+              }
+            ).keys[0]?.variants.length;
+          await expect.poll(stored).toBe(1);
           await expect
             .poll(async () => (await fetchRaw(peer.url + path, { headers: { host } })).headers['x-cache'])
             .toBe('HIT');
         }
-        // Counts are not checked: a HIT from the peer's local tier can precede its write to Redis landing
-        // (a write the purge's tombstone then refuses).
+        // What the peer answers is checked, not counts: the MISS below stores /a/1 again in the background.
         expect((await purge({ prefixes: [`http://${host}/${t}/a/`] })).status).toBe(200);
         await expect
           .poll(async () => (await fetchRaw(peer.url + paths[0], { headers: { host } })).headers['x-cache'])
           .toBe('MISS');
         expect((await fetchRaw(peer.url + paths[1], { headers: { host } })).headers['x-cache']).toBe('HIT');
-        expect(json(await purge({ tags: [`scoped-${t}`], host }))).toMatchObject({ entries: 2 });
+        expect((await purge({ tags: [`scoped-${t}`], host })).status).toBe(200);
         await expect
           .poll(async () => (await fetchRaw(peer.url + paths[1], { headers: { host } })).headers['x-cache'])
           .toBe('MISS');
