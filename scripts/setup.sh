@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Installs what tagcache's tests need, skipping whatever is already there:
-# npm packages (npm ci), redis-server, Java (WireMock), promtool + Prometheus, wrk,
+# npm packages (npm ci), redis-server, Java (WireMock), promtool + Prometheus, wrk, chromium,
 # docker-compose (only to validate the compose file).
 # Safe to run again; `npm test` runs it first.
 set -euo pipefail
@@ -11,6 +11,8 @@ command -v redis-server >/dev/null 2>&1 || missing+=(redis-server)
 command -v java >/dev/null 2>&1 || missing+=(openjdk-17-jre-headless)
 command -v promtool >/dev/null 2>&1 || missing+=(prometheus)
 command -v wrk >/dev/null 2>&1 || missing+=(wrk)
+# The console's browser test drives Debian's chromium through playwright-core (no browser download).
+command -v chromium >/dev/null 2>&1 || missing+=(chromium)
 # Validates docker-compose.yml (`docker-compose config`); no Docker engine is needed for that.
 { command -v docker-compose || docker compose version; } >/dev/null 2>&1 || missing+=(docker-compose)
 if [ ${#missing[@]} -gt 0 ]; then

@@ -1,11 +1,27 @@
 import type { Server } from 'node:http';
+import { hostname } from 'node:os';
 import { AggregatorRegistry } from 'prom-client';
 import { createAdminHandler } from './handlers/admin.js';
+import { createConsoleRoutes } from './handlers/console.js';
+import { createEntriesHandler, type EntriesQuery } from './handlers/entries.js';
 import { createHealthHandlers, type ReadyReport, runChecks } from './handlers/health.js';
+import { createHistoryHandler } from './handlers/history.js';
 import { createInvalidateHandler } from './handlers/invalidate.js';
 import { createMetricsHandler, type Exposition } from './handlers/metrics.js';
 import { createProxyHandler } from './handlers/proxy.js';
+import { withPurgeMethod } from './handlers/purge-method.js';
+import { createTokenSource, type TokenSource } from './modules/access/index.js';
 import { cacheStage } from './modules/cache/index.js';
+import { createEntryLookup } from './modules/cache/inspect.js';
+import { createRefusalLog } from './modules/cache/refusals.js';
+import {
+  createHistory,
+  createInvalidator,
+  type InvalidationOrigin,
+  type InvalidationRecord,
+  type InvalidationReport,
+  type InvalidationRequest,
+} from './modules/invalidation/index.js';
 import { createMetrics, createRequestRecorder, metricsStage } from './modules/metrics/index.js';
 import type { RequestContext } from './modules/pipeline/context.js';
 import { createLimiter, rateLimitStage } from './modules/ratelimit/index.js';
@@ -13,12 +29,7 @@ import { createRouteSource, type RouteTable, routerStage } from './modules/route
 import { withStoreBreaker } from './modules/store/breaker-store.js';
 import { createMemoryStore, createStore } from './modules/store/index.js';
 import { createTieredStore } from './modules/store/tiered-store.js';
-import {
-  createInvalidator,
-  type InvalidationReport,
-  type InvalidationRequest,
-  surrogateStage,
-} from './modules/surrogate/index.js';
+import { surrogateStage } from './modules/surrogate/index.js';
 import { loadTracing, NO_TRACING, type Tracing } from './modules/tracing/index.js';
 import {
   createBalancer,
@@ -53,7 +64,11 @@ export interface App {
 
 export interface AppOps {
   ready(): Promise<ReadyReport>;
-  invalidate(req: InvalidationRequest): Promise<InvalidationReport>;
+  invalidate(req: InvalidationRequest, origin: InvalidationOrigin): Promise<InvalidationReport>;
+  /** The fleet's last invalidations, newest first. */
+  history(limit: number): Promise<InvalidationRecord[]>;
+  /** What is stored for a URL or under a tag (GET /entries). */
+  entries(query: EntriesQuery): Promise<unknown>;
   metrics(): Promise<Exposition>;
   /** Re-reads routes.json; false when the new file was rejected (the old table stays). */
   reloadRoutes(): boolean;
@@ -64,6 +79,8 @@ export interface AppOptions {
   readonly admin?: boolean;
   /** Watch routes.json for changes (tests of other things turn it off). */
   readonly watchRoutes?: boolean;
+  /** Names this instance in the invalidation history; host name and process id by default. */
+  readonly instanceId?: string;
 }
 
 /**
@@ -152,35 +169,50 @@ export async function createApp(config: Config, log: Logger, opts: AppOptions = 
       preserveHost: config.preserveHost,
     }),
   ]);
-  // What the cache and purges do to the store is traced; readiness pings and gauges are not.
+  // What the cache and purges do to the store is traced; readiness pings, gauges and look-ups are not.
   const tracedStore = tracing.store(store);
-  const cache = cacheStage({ store: tracedStore, routes, metrics, config, log, downstream, tracing });
+  const refusals = createRefusalLog();
+  const cache = cacheStage({
+    store: tracedStore,
+    routes,
+    metrics,
+    config,
+    log,
+    downstream,
+    tracing,
+    refusals,
+  });
+  const lookup = createEntryLookup({ store, routes, refusals });
   // Routes whose hits count are limited before the cache can answer.
   const run = compose<RequestContext>([rateLimit('before-cache'), cache, (ctx) => downstream(ctx)]);
 
   const accessLog = createAccessLog(log);
-  const proxyServer = createHttpServer(
-    createProxyHandler({
-      run,
-      log,
-      accessLog,
-      metrics,
-      record: createRequestRecorder(metrics),
-      accessLogEnabled: config.accessLog,
-      limits: config,
-      tracing,
-    }),
-    config,
-  );
+  const tokens = createTokenSource({
+    token: config.invalidateToken,
+    file: config.invalidateTokensFile,
+    log,
+    watch: opts.watchRoutes ?? true,
+  });
+  const proxyHandler = createProxyHandler({
+    run,
+    log,
+    accessLog,
+    metrics,
+    record: createRequestRecorder(metrics),
+    accessLogEnabled: config.accessLog,
+    limits: config,
+    tracing,
+  });
 
   const probe = createOriginProbe();
   let live = true;
   // Read at every collection, so cluster workers (which have no admin listener) report them too.
   metrics.watchMemoryStore(() => store.stats());
-  const invalidateInStore = createInvalidator({ store: tracedStore, routes, metrics, log });
-  const invalidate = (req: InvalidationRequest) =>
+  const history = createHistory(store, opts.instanceId ?? `${hostname()}:${process.pid}`);
+  const invalidateInStore = createInvalidator({ store: tracedStore, routes, metrics, log, history });
+  const invalidate = (req: InvalidationRequest, origin: InvalidationOrigin) =>
     tracing
-      .invalidation(req, () => invalidateInStore(req))
+      .invalidation(req, () => invalidateInStore(req, origin))
       .catch((err: unknown) => {
         // A failed purge is a store failure like any other: counted where operators look for them.
         metrics.storeErrors.labels('invalidate').inc();
@@ -203,6 +235,8 @@ export async function createApp(config: Config, log: Logger, opts: AppOptions = 
         },
       }),
     invalidate,
+    history: (limit) => history.recent(limit),
+    entries: (query) => ('url' in query ? lookup.byUrl(query.url) : lookup.byTag(query.tag, query.limit)),
     metrics: async () => ({
       contentType: metrics.registry.contentType,
       body: await metrics.registry.metrics(),
@@ -210,6 +244,19 @@ export async function createApp(config: Config, log: Logger, opts: AppOptions = 
     reloadRoutes: () => routes.reload(),
   };
 
+  // PURGE is taken off before the proxy handler sees it: it must never reach the pipeline (and a backend).
+  const proxyServer = createHttpServer(
+    withPurgeMethod(proxyHandler, {
+      enabled: config.purgeMethod,
+      allow: createTrustedProxies(config.purgeAllow),
+      trustedProxies,
+      tokens,
+      invalidate,
+      limits: { maxItems: 1000, maxTagBytes: config.maxTagBytes },
+      log,
+    }),
+    config,
+  );
   const adminServer =
     opts.admin === false
       ? undefined
@@ -220,6 +267,7 @@ export async function createApp(config: Config, log: Logger, opts: AppOptions = 
             ops,
             config,
             tracing,
+            tokens,
           }),
           config,
         );
@@ -242,6 +290,7 @@ export async function createApp(config: Config, log: Logger, opts: AppOptions = 
         adminServer === undefined ? undefined : drain(adminServer, Math.min(config.shutdownGraceMs, 1_000)),
       ]);
       routes.close();
+      tokens.close();
       await cache.close();
       await Promise.allSettled([store.close(), upstream.close(), limiter.close()]).then((results) => {
         for (const r of results)
@@ -263,26 +312,39 @@ function knownOrigins(defaults: readonly URL[], table: RouteTable): URL[] {
 export function createAdminRouter(deps: {
   log: Logger;
   live: () => boolean;
-  ops: Pick<AppOps, 'ready' | 'invalidate' | 'metrics'>;
-  config: Pick<Config, 'invalidateToken' | 'maxTagBytes'>;
+  ops: Pick<AppOps, 'ready' | 'invalidate' | 'history' | 'entries' | 'metrics'>;
+  config: Pick<Config, 'maxTagBytes'>;
+  tokens: TokenSource;
   tracing?: Tracing;
 }) {
   const tracing = deps.tracing ?? NO_TRACING;
   const health = createHealthHandlers({ live: deps.live, ready: deps.ops.ready });
   return createAdminHandler(
     {
+      ...createConsoleRoutes(),
       '/health/live': health.live,
       '/health/ready': health.ready,
       '/metrics': createMetricsHandler(deps.ops.metrics, deps.log),
       '/invalidate': tracing.handler(
         '/invalidate',
         createInvalidateHandler({
-          token: deps.config.invalidateToken,
+          tokens: deps.tokens,
           invalidate: deps.ops.invalidate,
           log: deps.log,
           maxTagBytes: deps.config.maxTagBytes,
         }),
       ),
+      '/invalidations': createHistoryHandler({
+        tokens: deps.tokens,
+        history: deps.ops.history,
+        log: deps.log,
+      }),
+      '/entries': createEntriesHandler({
+        tokens: deps.tokens,
+        entries: deps.ops.entries,
+        maxTagBytes: deps.config.maxTagBytes,
+        log: deps.log,
+      }),
     },
     deps.log,
   );

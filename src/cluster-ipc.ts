@@ -1,7 +1,7 @@
 import type { Worker } from 'node:cluster';
 
 /** Operations a cluster primary asks of its workers. */
-export type WorkerOp = 'ready' | 'invalidate' | 'reloadRoutes';
+export type WorkerOp = 'ready' | 'invalidate' | 'history' | 'entries' | 'reloadRoutes';
 
 export interface OpRequest {
   readonly type: 'tagcache:op';

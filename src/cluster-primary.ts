@@ -3,8 +3,14 @@ import { AggregatorRegistry } from 'prom-client';
 import { createAdminRouter } from './app.js';
 import { askWorker } from './cluster-ipc.js';
 import type { ReadyReport } from './handlers/health.js';
+import { createTokenSource, type TokenSource } from './modules/access/index.js';
+import type {
+  InvalidationOrigin,
+  InvalidationRecord,
+  InvalidationReport,
+  InvalidationRequest,
+} from './modules/invalidation/index.js';
 import { loadRouteTable } from './modules/router/index.js';
-import type { InvalidationReport, InvalidationRequest } from './modules/surrogate/index.js';
 import { createHttpServer, drain, listen } from './server.js';
 import type { Config } from './utils/config.js';
 import { errorMessage } from './utils/errors.js';
@@ -18,9 +24,11 @@ const OP_TIMEOUT_MS = 30_000;
  * every worker and an invalidation reaches every worker's cache.
  */
 export async function runPrimary(config: Config, log: Logger): Promise<void> {
+  let tokens: TokenSource;
   try {
     // Fail once, here, with one line, rather than in every worker.
     loadRouteTable(config.routesFile);
+    tokens = createTokenSource({ token: config.invalidateToken, file: config.invalidateTokensFile, log });
   } catch (err) {
     process.stderr.write(`tagcache: ${errorMessage(err)}\n`);
     process.exit(1);
@@ -67,19 +75,27 @@ export async function runPrimary(config: Config, log: Logger): Promise<void> {
   };
 
   // Memory stores are per worker, so every worker must purge; a shared Redis needs one.
-  const invalidate = async (req: InvalidationRequest): Promise<InvalidationReport> => {
+  // With memory stores every worker purges; the others first, then one that logs and records the
+  // whole purge (their entries included), so the history holds it once. A shared Redis needs one.
+  const invalidate = async (
+    request: InvalidationRequest,
+    origin: InvalidationOrigin,
+  ): Promise<InvalidationReport> => {
     const shared = config.redisUrl !== undefined || config.redisClusterNodes !== undefined;
-    const targets = shared ? [anyWorker()] : [...workers];
+    const recorder = anyWorker();
+    const others = shared ? [] : [...workers].filter((w) => w !== recorder);
+    const quiet = { ...origin, record: false };
     const reports = (await Promise.all(
-      targets.map((w) => askWorker(w, 'invalidate', req, OP_TIMEOUT_MS)),
+      others.map((w) => askWorker(w, 'invalidate', { request, origin: quiet }, OP_TIMEOUT_MS)),
     )) as InvalidationReport[];
-    const first = reports[0];
-    if (first === undefined) throw new Error('no worker is running');
-    return {
-      ...first,
-      entries: reports.reduce((sum, r) => sum + r.entries, 0),
-      durationMs: Math.max(...reports.map((r) => r.durationMs)),
-    };
+    const otherEntries = reports.reduce((sum, r) => sum + r.entries, 0);
+    const report = (await askWorker(
+      recorder,
+      'invalidate',
+      { request, origin: { ...origin, otherEntries } },
+      OP_TIMEOUT_MS,
+    )) as InvalidationReport;
+    return { ...report, durationMs: Math.max(report.durationMs, ...reports.map((r) => r.durationMs)) };
   };
 
   const admin = createHttpServer(
@@ -89,12 +105,16 @@ export async function runPrimary(config: Config, log: Logger): Promise<void> {
       ops: {
         ready,
         invalidate,
+        entries: (query) => askWorker(anyWorker(), 'entries', query, OP_TIMEOUT_MS),
+        history: async (limit) =>
+          (await askWorker(anyWorker(), 'history', limit, OP_TIMEOUT_MS)) as InvalidationRecord[],
         metrics: async () => ({
           contentType: aggregator.contentType,
           body: await aggregator.clusterMetrics(),
         }),
       },
       config,
+      tokens,
     }),
     config,
   );
@@ -110,6 +130,7 @@ export async function runPrimary(config: Config, log: Logger): Promise<void> {
     if (stopping) return;
     stopping = true;
     live = false;
+    tokens.close();
     log.info({ graceMs: config.shutdownGraceMs }, 'shutting down workers');
     await drain(admin, 1_000);
     const exits = [...workers].map((w) => new Promise<void>((resolve) => w.once('exit', () => resolve())));

@@ -1,7 +1,8 @@
 import { AggregatorRegistry } from 'prom-client';
 import type { AppOps } from './app.js';
 import { isOpRequest, type OpReply } from './cluster-ipc.js';
-import type { InvalidationRequest } from './modules/surrogate/index.js';
+import type { EntriesQuery } from './handlers/entries.js';
+import type { InvalidationOrigin, InvalidationRequest } from './modules/invalidation/index.js';
 import { errorMessage } from './utils/errors.js';
 import type { Logger } from './utils/logger.js';
 
@@ -16,8 +17,17 @@ export function serveWorkerOps(ops: AppOps, log: Logger): void {
       switch (msg.op) {
         case 'ready':
           return ops.ready();
-        case 'invalidate':
-          return ops.invalidate(msg.payload as InvalidationRequest);
+        case 'invalidate': {
+          const { request, origin } = msg.payload as {
+            request: InvalidationRequest;
+            origin: InvalidationOrigin;
+          };
+          return ops.invalidate(request, origin);
+        }
+        case 'history':
+          return ops.history(msg.payload as number);
+        case 'entries':
+          return ops.entries(msg.payload as EntriesQuery);
         case 'reloadRoutes':
           return ops.reloadRoutes();
       }

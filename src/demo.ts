@@ -39,7 +39,7 @@ async function demo(): Promise<void> {
   const a = `http://127.0.0.1:${adminPort}`;
   process.stderr.write(`
 tagcache demo — proxy ${p} → backend ${config.upstreamUrl?.origin} (embedded memory store)
-admin ${a}
+admin ${a}   (open it in a browser for the console; token ${env.INVALIDATE_TOKEN})
 
 Try:
   curl -i ${p}/products/1                  # X-Cache: MISS, then HIT on the second try

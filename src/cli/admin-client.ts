@@ -8,6 +8,7 @@ export interface InvalidationReport {
   readonly mode: 'hard' | 'soft';
   readonly tags?: number;
   readonly urls?: number;
+  readonly prefixes?: number;
   readonly entries: number;
   readonly durationMs: number;
 }

@@ -10,13 +10,16 @@ import { PURGE_USAGE } from './usage.js';
 
 /** The body of POST /invalidate: exactly one target, optionally soft. */
 export type PurgeBody =
-  | { readonly tags: readonly string[]; readonly soft?: true }
+  | { readonly tags: readonly string[]; readonly host?: string; readonly soft?: true }
   | { readonly urls: readonly string[]; readonly soft?: true }
+  | { readonly prefixes: readonly string[]; readonly soft?: true }
   | { readonly all: true; readonly soft?: true };
 
 const OPTIONS = {
   tag: { type: 'string', short: 't', multiple: true },
   url: { type: 'string', short: 'u', multiple: true },
+  prefix: { type: 'string', short: 'p', multiple: true },
+  host: { type: 'string' },
   all: { type: 'boolean' },
   soft: { type: 'boolean' },
   help: { type: 'boolean', short: 'h' },
@@ -45,19 +48,27 @@ export function parsePurgeArgs(args: readonly string[]): PurgeBody | 'help' {
   if (values.help === true) return 'help';
   const tags = values.tag ?? [];
   const urls = values.url ?? [];
+  const prefixes = values.prefix ?? [];
   const all = values.all === true;
   const soft = values.soft === true ? ({ soft: true } as const) : {};
-  if (all && (tags.length > 0 || urls.length > 0)) {
-    throw usageError('--all purges everything; do not combine it with --tag or --url', PURGE_USAGE);
+  if (all && (tags.length > 0 || urls.length > 0 || prefixes.length > 0)) {
+    throw usageError('--all purges everything; do not combine it with --tag, --url or --prefix', PURGE_USAGE);
   }
-  if (tags.length > 0 && urls.length > 0) {
+  if ([tags, urls, prefixes].filter((list) => list.length > 0).length > 1) {
     // The admin API takes one kind of target per request; two requests could half succeed.
-    throw usageError('purge by --tag or by --url in one call, not both', PURGE_USAGE);
+    throw usageError('purge by --tag, by --url or by --prefix in one call, not several', PURGE_USAGE);
+  }
+  if (values.host !== undefined && tags.length === 0) {
+    throw usageError('--host limits a purge by --tag to one host', PURGE_USAGE);
   }
   if (all) return { all: true, ...soft };
-  if (tags.length > 0) return { tags, ...soft };
+  if (tags.length > 0) return { tags, ...(values.host === undefined ? {} : { host: values.host }), ...soft };
   if (urls.length > 0) return { urls, ...soft };
-  throw usageError('say what to purge: --tag <tag>, --url <url> (both repeatable) or --all', PURGE_USAGE);
+  if (prefixes.length > 0) return { prefixes, ...soft };
+  throw usageError(
+    'say what to purge: --tag <tag>, --url <url>, --prefix <url> (each repeatable) or --all',
+    PURGE_USAGE,
+  );
 }
 
 /** "purged 17 entries (hard) for 2 tags in 3.4 ms". */
@@ -68,6 +79,8 @@ export function describeReport(body: PurgeBody, report: InvalidationReport): str
       ? plural(report.tags ?? body.tags.length, 'tag', 'tags')
       : 'urls' in body
         ? plural(report.urls ?? body.urls.length, 'URL', 'URLs')
-        : 'everything';
+        : 'prefixes' in body
+          ? plural(report.prefixes ?? body.prefixes.length, 'prefix', 'prefixes')
+          : 'everything';
   return `purged ${entries} (${report.mode}) for ${what} in ${report.durationMs} ms`;
 }

@@ -1,20 +1,24 @@
 /** Help texts, printed by `tagcache help [command]` and after a usage error. */
 
-export const PURGE_USAGE = `Usage: tagcache purge --tag <tag> [--tag <tag>]... [--soft]
+export const PURGE_USAGE = `Usage: tagcache purge --tag <tag> [--tag <tag>]... [--host <host>] [--soft]
        tagcache purge --url <url> [--url <url>]... [--soft]
+       tagcache purge --prefix <url> [--prefix <url>]... [--soft]
        tagcache purge --all [--soft]
 
 Purges cached responses through tagcache's admin API (POST /invalidate).
 
   -t, --tag <tag>   a surrogate key (exact, case-sensitive); repeat for several
   -u, --url <url>   an absolute URL as clients requested it, e.g. https://shop.example/products/1
+  -p, --prefix <url>  every URL of that host whose path starts with it, e.g. https://shop.example/products/
+      --host <host> with --tag: only the tagged responses of that host, e.g. shop.example
       --all         every cached response
       --soft        mark stale instead of deleting: the next request revalidates
                     with the backend, and stale-if-error can still serve it
   -h, --help        this text
 
 Environment:
-  TAGCACHE_TOKEN      the proxy's INVALIDATE_TOKEN (required; never taken from the command line)
+  TAGCACHE_TOKEN      INVALIDATE_TOKEN or a token from INVALIDATE_TOKENS_FILE with the purge's scope
+                      (required; never taken from the command line)
   TAGCACHE_ADMIN_URL  the admin listener, default http://127.0.0.1:9145
 
 Prints e.g. "purged 17 entries (hard) for 2 tags in 3.4 ms". Exits 1 with the
@@ -29,7 +33,7 @@ else ./routes.json. Exits 1 when the table is invalid, 2 on bad arguments.`;
 export const MAIN_USAGE = `Usage: tagcache <command> [options]
 
 Commands:
-  purge          purge cached responses by tag, by URL or all of them
+  purge          purge cached responses by tag, by URL, by URL prefix or all of them
   check-routes   validate a route table (routes.json) before deploying it
   help [command] show this text, or a command's
 

@@ -21,7 +21,7 @@ export function createAdminHandler(routes: Readonly<Record<string, AdminRoute>>,
         res,
         404,
         'TC_NOT_FOUND',
-        `no admin endpoint at ${path.slice(0, 200)}; try /health/live, /health/ready, /metrics or /invalidate`,
+        `no admin endpoint at ${path.slice(0, 200)}; try / (the console), /health/live, /health/ready, /metrics, /invalidate, /invalidations or /entries`,
       );
       return;
     }

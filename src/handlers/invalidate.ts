@@ -1,20 +1,23 @@
-import { createHash, timingSafeEqual } from 'node:crypto';
 import type { IncomingMessage, ServerResponse } from 'node:http';
+import type { Principal, TokenSource } from '../modules/access/index.js';
 import {
+  type InvalidationOrigin,
   type InvalidationReport,
   type InvalidationRequest,
   parseInvalidationJson,
   parseSurrogateKeyPurge,
   type RequestLimits,
-} from '../modules/surrogate/index.js';
+  scopeFor,
+} from '../modules/invalidation/index.js';
 import { errorMessage, isTagcacheError, TagcacheError } from '../utils/errors.js';
 import { sendJson, sendJsonError } from '../utils/json-response.js';
 import type { Logger } from '../utils/logger.js';
+import { authenticate, requireScope } from './admin-auth.js';
 
 export interface InvalidateHandlerOptions {
-  /** INVALIDATE_TOKEN; undefined turns the endpoint off (503 saying how to turn it on). */
-  readonly token: string | undefined;
-  readonly invalidate: (req: InvalidationRequest) => Promise<InvalidationReport>;
+  /** INVALIDATE_TOKEN and INVALIDATE_TOKENS_FILE; none turns the endpoint off (503 saying how to turn it on). */
+  readonly tokens: TokenSource;
+  readonly invalidate: (req: InvalidationRequest, origin: InvalidationOrigin) => Promise<InvalidationReport>;
   readonly log: Logger;
   /** Largest body read; past it the answer is 413 and the rest is not kept. */
   readonly maxBodyBytes?: number;
@@ -24,8 +27,6 @@ export interface InvalidateHandlerOptions {
 }
 
 const MiB = 1024 * 1024;
-/** Tags or URLs named in the info line; the counts say the rest. */
-const LOGGED_ITEMS = 20;
 
 /**
  * POST /invalidate: checks the bearer token, reads a bounded body, validates
@@ -35,8 +36,6 @@ const LOGGED_ITEMS = 20;
 export function createInvalidateHandler(opts: InvalidateHandlerOptions) {
   const { log, invalidate, maxBodyBytes = MiB } = opts;
   const limits: RequestLimits = { maxItems: opts.maxItems ?? 1000, maxTagBytes: opts.maxTagBytes };
-  // Digests of equal length, so comparing them in constant time leaks neither content nor length.
-  const expected = opts.token === undefined ? undefined : digest(opts.token);
 
   return async function invalidateHandler(req: IncomingMessage, res: ServerResponse): Promise<void> {
     if (req.method !== 'POST') {
@@ -44,22 +43,8 @@ export function createInvalidateHandler(opts: InvalidateHandlerOptions) {
         allow: 'POST',
       });
     }
-    if (expected === undefined) {
-      return sendJsonError(
-        res,
-        503,
-        'TC_INVALIDATION_DISABLED',
-        'invalidation is off because INVALIDATE_TOKEN is not set; set INVALIDATE_TOKEN to a secret of at least 16 printable characters and restart tagcache',
-      );
-    }
-    const auth = checkBearer(req.headers.authorization, expected);
-    if (auth !== undefined) {
-      log.warn(
-        { client: req.socket.remoteAddress, reason: auth.reason },
-        'invalidation refused: bad credentials',
-      );
-      return sendJsonError(res, 401, 'TC_UNAUTHORIZED', auth.message, { 'www-authenticate': auth.challenge });
-    }
+    const principal = authenticate(req, res, opts.tokens, log);
+    if (principal === undefined) return;
     const declared = Number(req.headers['content-length'] ?? 0);
     if (declared > maxBodyBytes) return tooLarge(res, maxBodyBytes, limits.maxItems);
     let body: Buffer | 'too-large';
@@ -88,29 +73,26 @@ export function createInvalidateHandler(opts: InvalidateHandlerOptions) {
       return sendJsonError(res, err.status, err.code, err.message);
     }
 
+    if (!requireScope(req, res, principal, scopeFor(request), log)) return;
+    await carryOut(req, res, request, principal);
+  };
+
+  /** The invalidation itself and its answer: one call, so a tracing span can wrap it in one line. */
+  async function carryOut(
+    req: IncomingMessage,
+    res: ServerResponse,
+    request: InvalidationRequest,
+    principal: Principal,
+  ): Promise<void> {
     let report: InvalidationReport;
     try {
-      report = await invalidate(request);
+      // The invalidator logs it (one line per invalidation) and records it in the history.
+      report = await invalidate(request, { by: principal.name, client: req.socket.remoteAddress });
     } catch (err) {
       return failed(res, log, request, err);
     }
-    const { target } = request;
-    log.info(
-      {
-        client: req.socket.remoteAddress,
-        kind: target.kind,
-        ...report,
-        items:
-          target.kind === 'tags'
-            ? target.tags.slice(0, LOGGED_ITEMS)
-            : target.kind === 'urls'
-              ? target.urls.slice(0, LOGGED_ITEMS)
-              : undefined,
-      },
-      'invalidated',
-    );
     sendJson(res, 200, { status: 'ok', ...report });
-  };
+  }
 }
 
 /** The body as JSON, or the Fastly form: an empty body with a Surrogate-Key header. */
@@ -124,7 +106,12 @@ function parseRequest(req: IncomingMessage, body: Buffer, limits: RequestLimits)
         400,
       );
     }
-    return parseSurrogateKeyPurge(keyHeader, req.headers['fastly-soft-purge'], limits);
+    return parseSurrogateKeyPurge(
+      keyHeader,
+      req.headers['fastly-soft-purge'],
+      limits,
+      req.headers['surrogate-key-host'],
+    );
   }
   const type = req.headers['content-type'];
   if (!isJsonType(type)) {
@@ -185,34 +172,6 @@ function nestingDepth(body: Buffer): number {
 function isJsonType(value: string | undefined): boolean {
   const media = (value ?? '').split(';')[0]?.trim().toLowerCase() ?? '';
   return media === 'application/json' || (media.startsWith('application/') && media.endsWith('+json'));
-}
-
-interface AuthFailure {
-  readonly reason: 'missing' | 'wrong';
-  readonly message: string;
-  readonly challenge: string;
-}
-
-function checkBearer(header: string | undefined, expected: Buffer): AuthFailure | undefined {
-  const m = header === undefined ? null : /^Bearer +(\S+) *$/i.exec(header);
-  const given = m?.[1];
-  if (given === undefined) {
-    return {
-      reason: 'missing',
-      message: 'a bearer token is required: send "Authorization: Bearer <INVALIDATE_TOKEN>"',
-      challenge: 'Bearer realm="tagcache"',
-    };
-  }
-  if (timingSafeEqual(digest(given), expected)) return undefined;
-  return {
-    reason: 'wrong',
-    message: 'the bearer token is not the one INVALIDATE_TOKEN holds',
-    challenge: 'Bearer realm="tagcache", error="invalid_token"',
-  };
-}
-
-function digest(text: string): Buffer {
-  return createHash('sha256').update(text, 'utf8').digest();
 }
 
 /**

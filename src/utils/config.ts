@@ -31,6 +31,12 @@ export interface Config {
   readonly cacheMaxBytes: number;
   readonly maxObjectBytes: number;
   readonly invalidateToken: string | undefined;
+  /** JSON list of named tokens with scopes (INVALIDATE_TOKENS_FILE), reloaded on change. */
+  readonly invalidateTokensFile: string | undefined;
+  /** Answer the PURGE method on the proxy port (PURGE_METHOD). */
+  readonly purgeMethod: boolean;
+  /** Clients whose PURGE needs no token (PURGE_ALLOW). */
+  readonly purgeAllow: readonly AddressRange[];
   readonly routesFile: string;
   readonly workers: number;
   readonly logLevel: LogLevel;
@@ -139,6 +145,9 @@ export function loadConfig(env: Env = process.env): Config {
     cacheMaxBytes,
     maxObjectBytes,
     invalidateToken: readToken(env, 'INVALIDATE_TOKEN'),
+    invalidateTokensFile: readOptionalString(env, 'INVALIDATE_TOKENS_FILE'),
+    purgeMethod: readBool(env, 'PURGE_METHOD', false),
+    purgeAllow: readAddressRanges(env, 'PURGE_ALLOW'),
     routesFile: readString(env, 'ROUTES_FILE', './routes.json'),
     workers: readWorkers(env, 'WORKERS'),
     logLevel: readChoice(env, 'LOG_LEVEL', 'info', LOG_LEVELS),
@@ -191,6 +200,11 @@ export function fail(name: string, value: string, expected: string): never {
 function raw(env: Env, name: string): string | undefined {
   const value = env[name];
   return value === undefined || value.trim() === '' ? undefined : value.trim();
+}
+
+/** A value with no default: unset or empty is undefined. */
+function readOptionalString(env: Env, name: string): string | undefined {
+  return raw(env, name);
 }
 
 export function readString(env: Env, name: string, fallback: string): string {

@@ -17,7 +17,10 @@ export const ERROR_CODES = {
     'The circuit breaker for a backend is open; requests without a cached copy fail fast (503).',
   TC_BAD_INVALIDATION: 'An invalidation request is malformed, too large or not JSON (400/413/415).',
   TC_UNAUTHORIZED: 'An admin request lacks the right bearer token (401).',
-  TC_INVALIDATION_DISABLED: 'INVALIDATE_TOKEN is not set, so the invalidation endpoint is off (503).',
+  TC_FORBIDDEN:
+    'The bearer token is valid but lacks the scope the request needs; the message names it (403).',
+  TC_INVALIDATION_DISABLED:
+    'Neither INVALIDATE_TOKEN nor INVALIDATE_TOKENS_FILE names a token, so the admin API that needs one is off (503).',
   TC_BAD_REQUEST:
     'A client request is malformed, exceeds a limit or cannot be forwarded as it is (400/413/414/431/505).',
   TC_RATE_LIMITED: 'A client exceeded the rate limit of its route (429).',

@@ -93,3 +93,28 @@ describe.each(cases)('invalidation by unsafe methods (RFC 9111 §4.4) on the $na
     }
   });
 });
+
+describe.each(cases)('unsafe methods and the purge API share one scheme rule on the $name store', (store) => {
+  let proxy: RunningProxy;
+  beforeAll(async () => {
+    // The loopback peer is a trusted proxy, so X-Forwarded-Proto picks the scheme a request is keyed under.
+    proxy = await startProxy({ UPSTREAM_URL: origin.url, TRUSTED_PROXIES: '127.0.0.1', ...store.env() });
+  });
+  afterAll(async () => {
+    await proxy.close();
+  });
+
+  it('a POST that came over http invalidates the copy cached for https as well', async () => {
+    const p = path();
+    origin.on(p, (req, res, c) => {
+      if (req.method === 'GET')
+        return void res.writeHead(200, { 'cache-control': 'max-age=3600' }).end(`get #${c}`);
+      res.writeHead(200).end('done');
+    });
+    const https = { 'x-forwarded-proto': 'https' };
+    await fetchRaw(proxy.url + p, { headers: https });
+    expect((await fetchRaw(proxy.url + p, { headers: https })).headers['x-cache']).toBe('HIT');
+    await fetchRaw(proxy.url + p, { method: 'POST', body: 'x' });
+    expect((await fetchRaw(proxy.url + p, { headers: https })).headers['x-cache']).toBe('MISS');
+  });
+});

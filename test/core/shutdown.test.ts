@@ -155,6 +155,18 @@ describe('WORKERS=2', () => {
       expect(JSON.parse(purge.text())).toMatchObject({ status: 'ok', entries: 2 });
       for (let i = 0; i < 10; i++) await fetchRaw(`${child.url}/products/7`);
       expect(origin.count('/products/7')).toBe(4);
+      // The purge is logged and recorded once, not once per worker; history and look-ups go over IPC.
+      const read = async (path: string) =>
+        JSON.parse(
+          (await fetchRaw(child.adminUrl + path, { headers: { authorization: `Bearer ${TOKEN}` } })).text(),
+        );
+      const { invalidations } = await read('/invalidations');
+      expect(invalidations).toHaveLength(1);
+      expect(invalidations[0]).toMatchObject({ kind: 'tags', items: ['product:7'], entries: 2 });
+      await expect
+        .poll(() => jsonLines(child).filter((l) => l.msg === 'invalidated').length, LOG_WAIT)
+        .toBe(1);
+      expect(await read('/entries?tag=product:7')).toMatchObject({ tag: 'product:7', count: 1 });
 
       child.child.kill('SIGTERM');
       expect(await child.exited).toBe(0);

@@ -1,11 +1,12 @@
 import { Registry } from 'prom-client';
 import { createAdminHandler } from '../../src/handlers/admin.js';
 import { createInvalidateHandler, type InvalidateHandlerOptions } from '../../src/handlers/invalidate.js';
+import { createTokenSource } from '../../src/modules/access/index.js';
 import { cacheKey } from '../../src/modules/cache/cache-key.js';
+import { createInvalidator } from '../../src/modules/invalidation/index.js';
 import { createMetrics, type Metrics } from '../../src/modules/metrics/registry.js';
 import { parseRoutes, type RouteTable } from '../../src/modules/router/index.js';
 import type { Store, StoredEntry } from '../../src/modules/store/types.js';
-import { createInvalidator } from '../../src/modules/surrogate/index.js';
 import type { Logger } from '../../src/utils/logger.js';
 import { fetchRaw, type Listening, listen, type SimpleResponse } from '../support/http.js';
 import { captureLog, type LogLine } from '../support/log.js';
@@ -44,7 +45,8 @@ export async function startAdmin(
   const metrics = createMetrics(new Registry(), { defaults: false });
   const { log, lines } = captureLog();
   const invalidate = createInvalidator({ store, routes: { current: () => routeTable }, metrics, log });
-  const handler = createInvalidateHandler({ token: TOKEN, maxTagBytes: 64, ...options, invalidate, log });
+  const tokens = createTokenSource({ token: TOKEN, file: undefined, log });
+  const handler = createInvalidateHandler({ tokens, maxTagBytes: 64, ...options, invalidate, log });
   const server = await listen(createAdminHandler({ '/invalidate': handler }, log));
   return {
     ...server,

@@ -1,7 +1,9 @@
 import { request } from 'node:http';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { createTokenSource } from '../../src/modules/access/index.js';
 import { createMemoryStore, type MemoryStore } from '../../src/modules/store/memory-store.js';
 import { fetchRaw, type SimpleResponse } from '../support/http.js';
+import { captureLog } from '../support/log.js';
 import { type AdminServer, entryFor, json, startAdmin, TOKEN } from './admin-server.js';
 
 describe('POST /invalidate refuses what it cannot carry out', () => {
@@ -47,13 +49,16 @@ describe('POST /invalidate refuses what it cannot carry out', () => {
     it('an unknown field', () =>
       bad(
         '{"tags":["a"],"hard":true}',
-        'unknown field "hard"; expected one of "tags", "urls" or "all", and optionally "soft"',
+        'unknown field "hard"; expected one of "tags", "urls", "prefixes" or "all", and optionally "soft" (and "host" with "tags")',
       ));
 
     it('nothing to invalidate', () => bad('{"soft":true}', /^say what to invalidate: send \{"tags"/));
 
     it('more than one of tags, urls and all', () =>
-      bad('{"tags":["a"],"all":true}', 'send only one of "tags", "urls" or "all"; got "tags" and "all"'));
+      bad(
+        '{"tags":["a"],"all":true}',
+        'send only one of "tags", "urls", "prefixes" or "all"; got "tags" and "all"',
+      ));
 
     it('wrong types', async () => {
       await bad('{"tags":"a"}', '"tags" must be an array of strings; got string "a"');
@@ -141,7 +146,7 @@ describe('POST /invalidate refuses what it cannot carry out', () => {
         res,
         401,
         'TC_UNAUTHORIZED',
-        'a bearer token is required: send "Authorization: Bearer <INVALIDATE_TOKEN>"',
+        'a bearer token is required: send "Authorization: Bearer <token>" (INVALIDATE_TOKEN or one from INVALIDATE_TOKENS_FILE)',
       );
       expect(res.headers['www-authenticate']).toBe('Bearer realm="tagcache"');
     });
@@ -149,7 +154,12 @@ describe('POST /invalidate refuses what it cannot carry out', () => {
     it('a wrong token, of any length', async () => {
       for (const token of ['nope', `${TOKEN}x`, TOKEN.slice(0, -1), TOKEN.toUpperCase()]) {
         const res = await admin.post('{"all":true}', { authorization: `Bearer ${token}` });
-        expectError(res, 401, 'TC_UNAUTHORIZED', 'the bearer token is not the one INVALIDATE_TOKEN holds');
+        expectError(
+          res,
+          401,
+          'TC_UNAUTHORIZED',
+          'the bearer token is not one tagcache knows (INVALIDATE_TOKEN or INVALIDATE_TOKENS_FILE)',
+        );
         expect(res.headers['www-authenticate']).toBe('Bearer realm="tagcache", error="invalid_token"');
       }
     });
@@ -167,7 +177,7 @@ describe('POST /invalidate refuses what it cannot carry out', () => {
     it('logs the refusal without the token', async () => {
       await admin.post('{"all":true}', { authorization: 'Bearer a-guess-at-the-token' });
       expect(
-        admin.lines.some((l) => l.level === 'warn' && l.msg === 'invalidation refused: bad credentials'),
+        admin.lines.some((l) => l.level === 'warn' && l.msg === 'admin request refused: bad credentials'),
       ).toBe(true);
       expect(JSON.stringify(admin.lines)).not.toContain('a-guess-at-the-token');
     });
@@ -287,10 +297,11 @@ describe('POST /invalidate refuses what it cannot carry out', () => {
   });
 });
 
-describe('POST /invalidate while INVALIDATE_TOKEN is unset', () => {
+describe('POST /invalidate while neither INVALIDATE_TOKEN nor INVALIDATE_TOKENS_FILE is set', () => {
   it('answers 503 saying so and how to set it, whatever the credentials', async () => {
     const store = createMemoryStore({ maxBytes: 1024 * 1024 });
-    const admin = await startAdmin(store, { token: undefined });
+    const tokens = createTokenSource({ token: undefined, file: undefined, log: captureLog().log });
+    const admin = await startAdmin(store, { tokens });
     try {
       for (const auth of [undefined, `Bearer ${TOKEN}`]) {
         const res = await fetchRaw(`${admin.url}/invalidate`, {
@@ -305,7 +316,7 @@ describe('POST /invalidate while INVALIDATE_TOKEN is unset', () => {
         expect(json(res)).toEqual({
           error: 'TC_INVALIDATION_DISABLED',
           message:
-            'invalidation is off because INVALIDATE_TOKEN is not set; set INVALIDATE_TOKEN to a secret of at least 16 printable characters and restart tagcache',
+            'the admin API is off because no token is configured; set INVALIDATE_TOKEN to a secret of at least 16 printable characters, or INVALIDATE_TOKENS_FILE to a token file, and restart tagcache',
         });
       }
     } finally {

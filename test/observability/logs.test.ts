@@ -162,7 +162,7 @@ describe('logs', () => {
     // Wait for the lines these requests cause, so the check below is not vacuous.
     await expect.poll(() => proxy.lines.filter((l) => l.msg === 'revalidation failed').length).toBe(2);
     await expect
-      .poll(() => proxy.lines.some((l) => l.msg === 'invalidation refused: bad credentials'))
+      .poll(() => proxy.lines.some((l) => l.msg === 'admin request refused: bad credentials'))
       .toBe(true);
     expect(proxy.lines.some((l) => l.level === 'debug')).toBe(true);
     const text = proxy.raw.join('');

@@ -99,6 +99,20 @@ describe('tagcache purge', () => {
     expect(await xcache('/products/6')).toBe('MISS');
   });
 
+  it('purges by prefix, and a tag on one host', async () => {
+    await warm('/products/1', '/products/2');
+    const prefixed = await runCli(['purge', '--prefix', `${proxy.url}/products/1`], env);
+    expect(prefixed.stdout).toMatch(/^purged 1 entry \(hard\) for 1 prefix in /);
+    expect(await xcache('/products/1')).toBe('MISS');
+    expect(await xcache('/products/2')).toBe('HIT');
+    const elsewhere = await runCli(['purge', '--tag', 'product:2', '--host', 'elsewhere.example'], env);
+    expect(elsewhere.stdout).toMatch(/^purged 0 entries \(hard\) for 1 tag in /);
+    expect(await xcache('/products/2')).toBe('HIT');
+    const here = await runCli(['purge', '--tag', 'product:2', '--host', new URL(proxy.url).host], env);
+    expect(here.stdout).toMatch(/^purged 1 entry \(hard\) for 1 tag in /);
+    expect(await xcache('/products/2')).toBe('MISS');
+  });
+
   it('--all purges everything', async () => {
     await warm('/products/1', '/products/2');
     const purged = await runCli(['purge', '--all'], env);
@@ -115,7 +129,7 @@ describe('tagcache purge', () => {
         TAGCACHE_TOKEN: 'not-the-token-0123456789',
       });
       expect(refused.stderr).toBe(
-        'tagcache: 401 TC_UNAUTHORIZED: the bearer token is not the one INVALIDATE_TOKEN holds\n',
+        'tagcache: 401 TC_UNAUTHORIZED: the bearer token is not one tagcache knows (INVALIDATE_TOKEN or INVALIDATE_TOKENS_FILE)\n',
       );
       expect(refused.stdout).toBe('');
       expect(refused.code).toBe(1);
@@ -154,14 +168,25 @@ describe('tagcache purge', () => {
 
     it.each([
       [['purge', '--tags', 'a'], 'tagcache: unknown option "--tags"'],
-      [['purge'], 'tagcache: say what to purge: --tag <tag>, --url <url> (both repeatable) or --all'],
+      [
+        ['purge'],
+        'tagcache: say what to purge: --tag <tag>, --url <url>, --prefix <url> (each repeatable) or --all',
+      ],
       [
         ['purge', '--all', '--tag', 'a'],
-        'tagcache: --all purges everything; do not combine it with --tag or --url',
+        'tagcache: --all purges everything; do not combine it with --tag, --url or --prefix',
       ],
       [
         ['purge', '--tag', 'a', '--url', 'https://x.example/'],
-        'tagcache: purge by --tag or by --url in one call, not both',
+        'tagcache: purge by --tag, by --url or by --prefix in one call, not several',
+      ],
+      [
+        ['purge', '--prefix', 'https://x.example/', '--url', 'https://x.example/'],
+        'tagcache: purge by --tag, by --url or by --prefix in one call, not several',
+      ],
+      [
+        ['purge', '--url', 'https://x.example/', '--host', 'x.example'],
+        'tagcache: --host limits a purge by --tag to one host',
       ],
       [['purge', '--tag'], 'tagcache: --tag needs a value'],
       [['purge', 'products'], 'tagcache: unexpected argument "products"'],

@@ -41,9 +41,10 @@ describe('memory store', () => {
       keys: 0, // only variants are in the key index
       tagMemberships: entries * 2,
       keyMemberships: 0,
+      paths: entries,
     });
     expect(await store.invalidate({ kind: 'tags', tags: ['every'] }, 'hard')).toEqual({ entries });
-    expect(store.indexSizes()).toEqual({ tags: 0, keys: 0, tagMemberships: 0, keyMemberships: 0 });
+    expect(store.indexSizes()).toEqual({ tags: 0, keys: 0, tagMemberships: 0, keyMemberships: 0, paths: 0 });
     expect(store.stats()).toEqual({ entries: 0, bytes: 0 });
     await store.close();
   });
@@ -56,7 +57,13 @@ describe('memory store', () => {
     }
     await store.put(makeEntry('stays', { tags: ['brief'] }), 60_000);
     await store.put(makeEntry('stays#gzip', { key: 'stays' }), 60_000);
-    expect(store.indexSizes()).toEqual({ tags: 101, keys: 101, tagMemberships: 301, keyMemberships: 101 });
+    expect(store.indexSizes()).toEqual({
+      tags: 101,
+      keys: 101,
+      tagMemberships: 301,
+      keyMemberships: 101,
+      paths: 202,
+    });
     await expect
       .poll(() => store.indexSizes(), { timeout: 5_000 })
       .toEqual({
@@ -64,6 +71,7 @@ describe('memory store', () => {
         keys: 1,
         tagMemberships: 1,
         keyMemberships: 1,
+        paths: 2,
       });
     expect(store.stats().entries).toBe(2);
     await store.close();
@@ -74,7 +82,7 @@ describe('memory store', () => {
     await store.put(makeEntry('big', { tags: ['t'] }), 60_000);
     await store.put(makeEntry('big', { tags: ['t'], body: Buffer.alloc(8192) }), 60_000);
     expect(store.get('big')).toBeUndefined();
-    expect(store.indexSizes()).toEqual({ tags: 0, keys: 0, tagMemberships: 0, keyMemberships: 0 });
+    expect(store.indexSizes()).toEqual({ tags: 0, keys: 0, tagMemberships: 0, keyMemberships: 0, paths: 0 });
     await store.close();
   });
 

@@ -137,7 +137,14 @@ describe('Redis Cluster store', () => {
     await checkIndexStaysBounded(
       store,
       { zcard: (key) => raw.zcard(key), countKeys },
-      { prefix, tagIndex: createRedisKeys(prefix).tag('hot').index },
+      {
+        prefix,
+        tagIndex: createRedisKeys(prefix).tag('hot').index,
+        pathIndexes: [
+          createRedisKeys(prefix).site('https://churn.example').lex,
+          createRedisKeys(prefix).site('https://churn.example').expiry,
+        ],
+      },
     );
     await store.close();
   });

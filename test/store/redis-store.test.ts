@@ -68,7 +68,14 @@ describe('single Redis store', () => {
         zcard: (key) => raw.zcard(key),
         countKeys: scanCount,
       },
-      { prefix, tagIndex: createRedisKeys(prefix).tag('hot').index },
+      {
+        prefix,
+        tagIndex: createRedisKeys(prefix).tag('hot').index,
+        pathIndexes: [
+          createRedisKeys(prefix).site('https://churn.example').lex,
+          createRedisKeys(prefix).site('https://churn.example').expiry,
+        ],
+      },
     );
     await store.close();
   });

@@ -187,6 +187,133 @@ export function storeContract(name: string, open: OpenStore, options: ContractOp
       expect(await present(store, ids)).toEqual([other.id, plain.id]);
     });
 
+    it('a prefix purge takes every key of its site under the path, exactly at the boundary', async () => {
+      const store = await fresh();
+      const key = 'https://shop.example/products/1';
+      const inside = [
+        makeEntry('https://shop.example/products/'),
+        makeEntry(key),
+        makeEntry(`${key}\naccept-language=fr`, { key }), // a variant
+        makeEntry('https://shop.example/products/1?page=2'),
+        makeEntry('https://shop.example/products/a/b/c'),
+      ];
+      const outside = [
+        makeEntry('https://shop.example/products'),
+        makeEntry('https://shop.example/products-old/1'),
+        makeEntry('https://shop.example/product/1'),
+        makeEntry('https://shop.example/Products/1'),
+        makeEntry('http://shop.example/products/1'), // the other scheme is another prefix
+        makeEntry('https://shop.example.evil/products/1'),
+        makeEntry('https://shop.example:8443/products/1'),
+        makeEntry('https://other.example/products/1'),
+      ];
+      await putAll(store, [...inside, ...outside]);
+      const prefixes = ['https://shop.example/products/'];
+      expect(await store.invalidate({ kind: 'prefixes', prefixes }, 'soft')).toEqual({ entries: 5 });
+      for (const entry of inside) expect((await read(store, entry.id))?.softPurgedAt).toBeGreaterThan(0);
+      for (const entry of outside) expect((await read(store, entry.id))?.softPurgedAt).toBe(0);
+      expect(await store.invalidate({ kind: 'prefixes', prefixes }, 'hard')).toEqual({ entries: 5 });
+      const ids = [...inside, ...outside].map((entry) => entry.id);
+      expect(await present(store, ids)).toEqual(outside.map((entry) => entry.id));
+      expect(await store.invalidate({ kind: 'prefixes', prefixes }, 'hard')).toEqual({ entries: 0 });
+      // The whole site, both schemes named.
+      expect(
+        await store.invalidate(
+          { kind: 'prefixes', prefixes: ['https://shop.example/', 'http://shop.example/'] },
+          'hard',
+        ),
+      ).toEqual({ entries: 5 });
+      expect(await present(store, ids)).toEqual([
+        'https://shop.example.evil/products/1',
+        'https://shop.example:8443/products/1',
+        'https://other.example/products/1',
+      ]);
+    });
+
+    it('a prefix purge pages through more matches than one batch, and forgets what it purged', async () => {
+      const store = await fresh();
+      const entries = Array.from({ length: 700 }, (_, i) => makeEntry(`https://shop.example/a/${i}`));
+      const bystanders = Array.from({ length: 50 }, (_, i) => makeEntry(`https://shop.example/b/${i}`));
+      await inBatches([...entries, ...bystanders], 100, (entry) => store.put(entry, TTL_MS));
+      const target = { kind: 'prefixes', prefixes: ['https://shop.example/a/'] } as const;
+      expect(await store.invalidate(target, 'soft')).toEqual({ entries: 700 });
+      expect(await store.invalidate(target, 'hard')).toEqual({ entries: 700 });
+      expect(
+        await present(
+          store,
+          bystanders.map((entry) => entry.id),
+        ),
+      ).toHaveLength(50);
+      expect(
+        await store.invalidate({ kind: 'prefixes', prefixes: ['https://shop.example/'] }, 'hard'),
+      ).toEqual({
+        entries: 50,
+      });
+    });
+
+    it('a host-scoped tag purge takes the tagged entries of that host only', async () => {
+      const store = await fresh();
+      const shop = [
+        makeEntry('https://shop.example/1', { tags: ['products'] }),
+        makeEntry('http://shop.example/2', { tags: ['products', 'x'] }),
+      ];
+      const others = [
+        makeEntry('https://blog.example/1', { tags: ['products'] }),
+        makeEntry('https://shop.example.evil/1', { tags: ['products'] }),
+        makeEntry('https://shop.example:8443/1', { tags: ['products'] }),
+        makeEntry('https://shop.example/untagged', { tags: ['other'] }),
+      ];
+      await putAll(store, [...shop, ...others]);
+      const target = {
+        kind: 'tags',
+        tags: ['products'],
+        sites: ['http://shop.example', 'https://shop.example'],
+      } as const;
+      expect(await store.invalidate(target, 'soft')).toEqual({ entries: 2 });
+      for (const entry of shop) expect((await read(store, entry.id))?.softPurgedAt).toBeGreaterThan(0);
+      for (const entry of others) expect((await read(store, entry.id))?.softPurgedAt).toBe(0);
+      expect(await store.invalidate(target, 'hard')).toEqual({ entries: 2 });
+      const ids = [...shop, ...others].map((entry) => entry.id);
+      expect(await present(store, ids)).toEqual(others.map((entry) => entry.id));
+      // The tag still finds the other hosts' entries.
+      expect(await store.invalidate({ kind: 'tags', tags: ['products'] }, 'hard')).toEqual({ entries: 3 });
+    });
+
+    it('shows what is stored under a key (marker and variants) and under a tag, without bodies', async () => {
+      const store = await fresh();
+      const key = 'https://shop.example/inspect';
+      const marker = makeEntry(key, {
+        status: 0,
+        headers: { vary: 'accept-language' },
+        body: Buffer.alloc(0),
+      });
+      const en = makeEntry(`${key}\naccept-language:en\n`, { key, tags: ['look'], body: Buffer.alloc(1234) });
+      const fr = makeEntry(`${key}\naccept-language:fr\n`, { key, tags: ['look'], body: Buffer.alloc(10) });
+      const elsewhere = makeEntry('https://shop.example/inspect2', { tags: ['look'] });
+      await putAll(store, [marker, en, fr, elsewhere]);
+      const found = await store.inspectKey(key);
+      expect(found.map((e) => e.id).sort()).toEqual([marker.id, en.id, fr.id].sort());
+      const got = found.find((e) => e.id === en.id);
+      expect(got).toMatchObject({ key, tags: ['look'], bodyBytes: 1234, status: 200 });
+      expect(got).not.toHaveProperty('body');
+      expect(got?.ttlMs).toBeGreaterThan(TTL_MS - 10_000);
+      expect(got?.ttlMs).toBeLessThanOrEqual(TTL_MS);
+      expect(await store.inspectKey('https://shop.example/none')).toEqual([]);
+      const tagged = await store.inspectTag('look', 2);
+      expect(tagged.count).toBe(3);
+      expect(tagged.entries).toHaveLength(2);
+      expect(tagged.entries.every((e) => e.tags.includes('look'))).toBe(true);
+      await store.invalidate({ kind: 'tags', tags: ['look'] }, 'hard');
+      expect(await store.inspectTag('look', 10)).toEqual({ count: 0, entries: [] });
+    });
+
+    it('keeps an invalidation history, newest first', async () => {
+      const store = await fresh();
+      for (const record of ['one', 'two', 'three']) await store.recordInvalidation(record);
+      expect(await store.recentInvalidations(2)).toEqual(['three', 'two']);
+      expect(await store.recentInvalidations(10)).toEqual(expect.arrayContaining(['three', 'two', 'one']));
+    });
+
     it('purges everything, soft then hard', async () => {
       const store = await fresh();
       const entries = Array.from({ length: 30 }, (_, i) => tagged(`all-${i}`, `t${i % 3}`));
@@ -295,19 +422,27 @@ export function storeContract(name: string, open: OpenStore, options: ContractOp
         source: expect.any(String),
       });
       await store.invalidate({ kind: 'keys', keys: ['GET https://shop.example/'] }, 'hard');
+      await store.invalidate({ kind: 'prefixes', prefixes: ['https://shop.example/a/'] }, 'soft');
+      await store.invalidate({ kind: 'tags', tags: ['t'], sites: ['https://shop.example'] }, 'hard');
       await store.invalidate({ kind: 'all' }, 'soft');
       await expect.poll(() => heard.some((event) => event.target.kind === 'all')).toBe(true);
       await expect.poll(() => heard.some((event) => event.target.kind === 'keys')).toBe(true);
       // Late echoes of the polling above are 'news' events. Order is not promised: a Cluster relays
       // each PUBLISH from whichever node took it.
-      const others = heard.filter((event) => event.target.kind !== 'tags');
+      await expect.poll(() => heard.some((event) => event.target.kind === 'prefixes')).toBe(true);
+      await expect
+        .poll(() => heard.some((event) => event.mode === 'hard' && event.target.kind === 'tags'))
+        .toBe(true);
+      const others = heard.filter((event) => event.target.kind !== 'tags' || event.mode === 'hard');
       expect(others.map((event) => [event.target, event.mode])).toEqual(
         expect.arrayContaining([
           [{ kind: 'keys', keys: ['GET https://shop.example/'] }, 'hard'],
+          [{ kind: 'prefixes', prefixes: ['https://shop.example/a/'] }, 'soft'],
+          [{ kind: 'tags', tags: ['t'], sites: ['https://shop.example'] }, 'hard'],
           [{ kind: 'all' }, 'soft'],
         ]),
       );
-      expect(others).toHaveLength(2);
+      expect(others).toHaveLength(4);
       stop();
       const heardBeforeStop = heard.length;
       const later: InvalidationEvent[] = [];

@@ -31,6 +31,19 @@ const TARGETS: readonly TargetCase[] = [
       makeEntry(`${KEY}/other#lang=fr`, { key: `${KEY}/other`, tags: ['page'], storedAt }),
   },
   {
+    what: 'a path prefix of its site',
+    target: { kind: 'prefixes', prefixes: ['https://shop.example/news/'] },
+    fetched: (name, storedAt) => makeEntry(`https://shop.example/news/${name}`, { storedAt }),
+    // Prefix tombstones cover the whole site (in-flight responses only): the bystander is elsewhere.
+    bystander: (storedAt) => makeEntry('https://news.example/news/x', { storedAt }),
+  },
+  {
+    what: 'one of its tags on its host',
+    target: { kind: 'tags', tags: ['news'], sites: ['https://shop.example'] },
+    fetched: (name, storedAt) => makeEntry(`https://shop.example/${name}`, { tags: ['news'], storedAt }),
+    bystander: (storedAt) => makeEntry('https://other.example/x', { tags: ['sport'], storedAt }),
+  },
+  {
     what: 'everything',
     target: { kind: 'all' },
     fetched: (name, storedAt) => makeEntry(name, { tags: [`own:${name}`], storedAt }),

@@ -3,7 +3,7 @@ import { once } from 'node:events';
 import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
-import { type App, createApp } from '../../src/app.js';
+import { type App, type AppOptions, createApp } from '../../src/app.js';
 import { loadConfig } from '../../src/utils/config.js';
 import { captureLog, type LogLine } from './log.js';
 
@@ -37,6 +37,7 @@ export const CACHE_ALL = { routes: [], default: { name: 'all' } };
 export async function startProxy(
   env: Record<string, string>,
   routes: unknown = CACHE_ALL,
+  options: AppOptions = {},
 ): Promise<RunningProxy> {
   const config = loadConfig({
     PORT: '0',
@@ -48,7 +49,7 @@ export async function startProxy(
     ...env,
   });
   const { log, lines } = captureLog();
-  const app = await createApp(config, log, { watchRoutes: false });
+  const app = await createApp(config, log, { watchRoutes: false, ...options });
   const { port, adminPort } = await app.listen();
   return {
     app,

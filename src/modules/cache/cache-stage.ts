@@ -14,6 +14,7 @@ import { hasPreconditions } from './conditional.js';
 import { decide, type RequestDirectives, requestDirectives, staleAt } from './decide.js';
 import { type Found, type Lookup, lookup } from './lookup.js';
 import { createRefresher } from './refresher.js';
+import type { RefusalLog } from './refusals.js';
 import { answerFromEntry } from './respond.js';
 import { createRevalidator } from './revalidate.js';
 import { createStoreAccess } from './store-access.js';
@@ -40,6 +41,8 @@ export interface CacheDeps {
   readonly downstream: (ctx: RequestContext) => Done;
   /** Spans for collapsed waits and background revalidations. */
   readonly tracing?: Tracing;
+  /** Remembers why responses were not stored (GET /entries). */
+  readonly refusals?: RefusalLog;
 }
 
 export type CacheStage = Stage & { close(): Promise<void> };
@@ -67,6 +70,7 @@ export function cacheStage(deps: CacheDeps): CacheStage {
     metrics,
     maxObjectBytes: config.maxObjectBytes,
     keep: { staleKeepSeconds: config.staleKeepSeconds, staleOnOutageSeconds: config.staleOnOutageSeconds },
+    refusals: deps.refusals,
   };
   const revalidator = createRevalidator({
     store,

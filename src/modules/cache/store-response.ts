@@ -5,6 +5,7 @@ import type { StoredEntry } from '../store/types.js';
 import { collectBody } from './body-collector.js';
 import { buildEntry, storedHeaders, variantId, varyMarker } from './entry.js';
 import { computePolicy, type KeepWindows, type NotStorable, type Policy } from './policy.js';
+import type { RefusalLog } from './refusals.js';
 import type { PutOutcome, StoreAccess } from './store-access.js';
 import { variantKey } from './vary.js';
 
@@ -13,6 +14,8 @@ export interface AbsorbDeps {
   readonly metrics: Metrics;
   readonly maxObjectBytes: number;
   readonly keep: KeepWindows;
+  /** Remembers why responses were not stored, for look-ups; none in tests of other things. */
+  readonly refusals?: RefusalLog;
 }
 
 export type Absorbed =
@@ -31,6 +34,21 @@ export type Absorbed =
  * The client is never held up by the store.
  */
 export function absorbResponse(
+  ctx: RequestContext,
+  key: string,
+  times: { requestTime: number; responseTime: number },
+  deps: AbsorbDeps,
+  requestNoStore: boolean,
+): Absorbed {
+  const absorbed = absorb(ctx, key, times, deps, requestNoStore);
+  if (deps.refusals !== undefined) {
+    if (absorbed.stored) deps.refusals.forget(key);
+    else deps.refusals.note(key, absorbed.reason, ctx.response?.status ?? 0);
+  }
+  return absorbed;
+}
+
+function absorb(
   ctx: RequestContext,
   key: string,
   times: { requestTime: number; responseTime: number },
@@ -102,8 +120,11 @@ export function absorbResponse(
     resolve = r;
   });
   res.body = collectBody(body, deps.maxObjectBytes, (whole) => {
-    if (whole === undefined) resolve(undefined);
-    else save(whole).then(resolve, () => resolve(undefined));
+    if (whole === undefined) {
+      // Cut short or grown past MAX_OBJECT_BYTES: the look-up says too-large (the likelier of the two).
+      deps.refusals?.note(key, 'too-large', status);
+      resolve(undefined);
+    } else save(whole).then(resolve, () => resolve(undefined));
   });
   return { stored: true, ttlSeconds, entry };
 }

@@ -1,9 +1,10 @@
 import { headerValue } from '../../utils/headers.js';
 import { normaliseTarget } from '../../utils/normalise-target.js';
+import { keysForUrl } from '../invalidation/keys.js';
 import type { Metrics } from '../metrics/registry.js';
 import type { RequestContext } from '../pipeline/context.js';
 import type { RouteSource } from '../router/router-stage.js';
-import { cacheKey, normaliseHost } from './cache-key.js';
+import { normaliseHost } from './cache-key.js';
 import type { StoreAccess } from './store-access.js';
 
 /** RFC 9110 §9.2.1. */
@@ -16,7 +17,8 @@ export function isSafeMethod(method: string): boolean {
 /**
  * RFC 9111 §4.4: a non-error answer to an unsafe method invalidates the
  * target URI, and Location / Content-Location when they name the same host.
- * Done before the answer goes out, so the client's next read misses.
+ * Done before the answer goes out, so the client's next read misses. Keys
+ * follow the purge API's scheme rule (keysForUrl): http and https both go.
  */
 export async function invalidateAfterUnsafe(
   ctx: RequestContext,
@@ -41,9 +43,9 @@ export async function invalidateAfterUnsafe(
       if (normaliseHost(url.host, url.protocol.slice(0, -1)) !== normaliseHost(ctx.host, ctx.scheme)) return;
       path = `${url.pathname}${url.search}`;
     }
-    // The same normalisation as a request's key: what a GET of that target stored.
-    const route = routes.current().match(normaliseTarget(path).path).route;
-    keys.add(cacheKey(ctx.scheme, ctx.host, path, route.cacheKeyQuery));
+    // The same normalisation and scheme rule as a purge of that URL: what a GET of that target stored.
+    const url = { host: ctx.host, target: path, path: normaliseTarget(path).path };
+    for (const key of keysForUrl(url, routes.current())) keys.add(key);
   };
   add(ctx.target);
   add(headerValue(res.headers, 'location'));

@@ -89,6 +89,10 @@ export function withStoreBreaker(inner: Store, opts: StoreBreakerOptions): Break
     delete: (id) => guard(() => inner.delete(id)),
     invalidate: (target, mode) => guard(() => inner.invalidate(target, mode)),
     onInvalidation: (listener) => inner.onInvalidation(listener),
+    recordInvalidation: (record) => guard(() => inner.recordInvalidation(record)),
+    recentInvalidations: (limit) => guard(() => inner.recentInvalidations(limit)),
+    inspectKey: (key) => guard(() => inner.inspectKey(key)),
+    inspectTag: (tag, limit) => guard(() => inner.inspectTag(tag, limit)),
     // Not guarded: /health/ready reports what Redis says, whatever the circuit thinks.
     ping: () => inner.ping(),
     stats: () => inner.stats(),

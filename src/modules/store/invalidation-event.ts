@@ -22,7 +22,12 @@ export function parseInvalidationEvent(text: string): InvalidationEvent | undefi
 function parseTarget(value: unknown): InvalidationTarget | undefined {
   if (!isRecord(value)) return undefined;
   if (value.kind === 'all') return { kind: 'all' };
-  if (value.kind === 'tags' && isStringArray(value.tags)) return { kind: 'tags', tags: value.tags };
+  if (value.kind === 'tags' && isStringArray(value.tags)) {
+    if (value.sites === undefined) return { kind: 'tags', tags: value.tags };
+    return isStringArray(value.sites) ? { kind: 'tags', tags: value.tags, sites: value.sites } : undefined;
+  }
+  if (value.kind === 'prefixes' && isStringArray(value.prefixes))
+    return { kind: 'prefixes', prefixes: value.prefixes };
   if (value.kind === 'keys' && isStringArray(value.keys)) return { kind: 'keys', keys: value.keys };
   return undefined;
 }

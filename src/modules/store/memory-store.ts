@@ -3,11 +3,22 @@ import { setImmediate as yieldToEventLoop } from 'node:timers/promises';
 import { LRUCache } from 'lru-cache';
 import type { Logger } from '../../utils/logger.js';
 import { entryWeight } from './entry-weight.js';
+import { keyInSites } from './key-site.js';
 import { createInvalidationListeners } from './listeners.js';
 import { MembershipIndex } from './memory-index.js';
 import { createMemoryTombstones } from './memory-tombstones.js';
+import { SortedStrings } from './sorted-strings.js';
 import { DEFAULT_TOMBSTONE_MS, requireTombstoneMs } from './tombstones.js';
-import type { InvalidationMode, InvalidationTarget, Store, StoredEntry, StoreStats } from './types.js';
+import {
+  HISTORY_LIMIT,
+  INSPECT_LIMIT,
+  type InspectedEntry,
+  type InvalidationMode,
+  type InvalidationTarget,
+  type Store,
+  type StoredEntry,
+  type StoreStats,
+} from './types.js';
 
 export interface MemoryStoreOptions {
   /** Upper bound of what all entries weigh together, in bytes (see entryWeight). */
@@ -38,6 +49,8 @@ export interface MemoryIndexSizes {
   readonly keys: number;
   readonly tagMemberships: number;
   readonly keyMemberships: number;
+  /** Ids in the ordered index prefix purges walk: one per entry. */
+  readonly paths: number;
 }
 
 export interface MemoryStore extends Store {
@@ -81,6 +94,8 @@ export function createMemoryStore(options: MemoryStoreOptions): MemoryStore {
 
   const tags = new MembershipIndex();
   const keys = new MembershipIndex();
+  // Every id in order: an id starts with its key, a key with its site, so a prefix purge walks only its matches.
+  const paths = new SortedStrings();
   const cache = new LRUCache<string, StoredEntry>({
     maxSize: maxBytes,
     // maxObjectBytes bounds the body, as the cache that writes here counts it; the weight adds headers,
@@ -88,6 +103,7 @@ export function createMemoryStore(options: MemoryStoreOptions): MemoryStore {
     maxEntrySize: maxBytes,
     sizeCalculation: entryWeight,
     dispose: (entry) => {
+      paths.delete(entry.id);
       for (const tag of entry.tags) tags.remove(tag, entry.id);
       if (entry.id !== entry.key) keys.remove(entry.key, entry.id);
     },
@@ -96,6 +112,7 @@ export function createMemoryStore(options: MemoryStoreOptions): MemoryStore {
     log === undefined ? undefined : (err) => log.error({ err }, 'an invalidation listener threw'),
   );
   const tombstones = createMemoryTombstones(tombstoneMs, maxTombstones);
+  const history: string[] = [];
   // lru-cache only notices expiry when an entry is touched; the sweep frees the rest and their index ids.
   const sweep = setInterval(() => {
     cache.purgeStale();
@@ -142,13 +159,42 @@ export function createMemoryStore(options: MemoryStoreOptions): MemoryStore {
     if (target.kind === 'all') return { ids: [...cache.keys()], matches: () => true };
     if (target.kind === 'tags') {
       const wanted = new Set(target.tags);
-      return { ids: union(tags, wanted), matches: (e) => e.tags.some((tag) => wanted.has(tag)) };
+      const { sites } = target;
+      const tagged = (e: StoredEntry) => e.tags.some((tag) => wanted.has(tag));
+      return {
+        ids: union(tags, wanted),
+        matches: sites === undefined ? tagged : (e) => tagged(e) && keyInSites(e.key, sites),
+      };
+    }
+    if (target.kind === 'prefixes') {
+      const { prefixes } = target;
+      const ids = new Set<string>();
+      for (const prefix of prefixes) for (const id of paths.startingWith(prefix)) ids.add(id);
+      // An id may extend past its key (a variant): the key itself must start with the prefix.
+      return { ids, matches: (e) => prefixes.some((prefix) => e.key.startsWith(prefix)) };
     }
     const wanted = new Set(target.keys);
     // A key's own id (its entry or vary marker) is not in the index: only its variants are.
     const ids = union(keys, wanted);
     for (const key of wanted) ids.push(key);
     return { ids, matches: (e) => wanted.has(e.key) };
+  }
+
+  /** peek: a look-up must not count as use, nor move the entry in the LRU. */
+  function inspect(ids: Iterable<string>, limit: number): InspectedEntry[] {
+    const found: InspectedEntry[] = [];
+    for (const id of ids) {
+      if (found.length >= limit) break;
+      const entry = cache.peek(id);
+      if (entry === undefined) continue;
+      const { body, ...rest } = entry;
+      found.push({
+        ...rest,
+        bodyBytes: body.length,
+        ttlMs: Math.max(0, Math.round(cache.getRemainingTTL(id))),
+      });
+    }
+    return found;
   }
 
   return {
@@ -174,6 +220,7 @@ export function createMemoryStore(options: MemoryStoreOptions): MemoryStore {
       // dispose() drops the memberships of any entry this replaces; the new ones are added after.
       cache.set(entry.id, stored, { ttl: Math.ceil(ttlMs) });
       if (cache.peek(entry.id) !== stored) return false; // heavier than the whole store: refused
+      paths.add(stored.id);
       for (const tag of stored.tags) tags.add(tag, stored.id);
       if (stored.id !== stored.key) keys.add(stored.key, stored.id);
       return true;
@@ -185,6 +232,16 @@ export function createMemoryStore(options: MemoryStoreOptions): MemoryStore {
     },
     invalidate,
     onInvalidation: (listener) => listeners.add(listener),
+    async recordInvalidation(record) {
+      history.push(record);
+      if (history.length > HISTORY_LIMIT) history.splice(0, history.length - HISTORY_LIMIT);
+    },
+    recentInvalidations: async (limit) => history.slice(-Math.max(0, limit)).reverse(),
+    inspectKey: async (key) => inspect([key, ...keys.ids(key)], INSPECT_LIMIT),
+    async inspectTag(tag, limit) {
+      const ids = tags.ids(tag);
+      return { count: ids.length, entries: inspect(ids, limit) };
+    },
     ping: async () => {},
     stats: () => ({ entries: cache.size, bytes: cache.calculatedSize }),
     indexSizes: () => ({
@@ -192,11 +249,14 @@ export function createMemoryStore(options: MemoryStoreOptions): MemoryStore {
       keys: keys.names,
       tagMemberships: tags.memberships,
       keyMemberships: keys.memberships,
+      paths: paths.size,
     }),
     tombstoneCount: () => tombstones.size,
     async close() {
       clearInterval(sweep);
       cache.clear();
+      paths.clear();
+      history.length = 0;
       tombstones.clear();
       listeners.clear();
     },

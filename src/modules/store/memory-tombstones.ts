@@ -1,4 +1,5 @@
 import { LRUCache } from 'lru-cache';
+import { prefixSites, splitKey } from './key-site.js';
 import { addPurge, judgePut, type PurgeMarks, type PutVerdict } from './tombstones.js';
 import type { InvalidationMode, InvalidationTarget, StoredEntry } from './types.js';
 
@@ -26,7 +27,9 @@ const TOMBSTONE_OVERHEAD_BYTES = 96;
 
 /**
  * The memory store's tombstones (see tombstones.ts), keyed `t:<tag>`,
- * `k:<key>` and `all`, each living tombstoneMs. At most `max` are kept, and
+ * `k:<key>`, `s:<site>` (prefix purges: a put anywhere on the site that was
+ * fetched before one is judged by it, a wider net than the prefix, costing
+ * only responses in flight at the time) and `all`, each living tombstoneMs. At most `max` are kept, and
  * at most 32 MiB of them. When a
  * burst of distinct purges pushes one out before its time, its marks are
  * merged into one catch-all that applies to every put until the evicted one
@@ -63,6 +66,8 @@ export function createMemoryTombstones(tombstoneMs: number, max: number): Memory
     mark(target, mode, at) {
       if (target.kind === 'all') markOne(ALL, mode, at);
       else if (target.kind === 'tags') for (const tag of target.tags) markOne(`t:${tag}`, mode, at);
+      else if (target.kind === 'prefixes')
+        for (const site of prefixSites(target.prefixes)) markOne(`s:${site}`, mode, at);
       else for (const key of target.keys) markOne(`k:${key}`, mode, at);
     },
     judge(entry) {
@@ -76,6 +81,8 @@ export function createMemoryTombstones(tombstoneMs: number, max: number): Memory
       if (overflow.until > Date.now()) take(overflow);
       take(stones.peek(ALL));
       take(stones.peek(`k:${entry.key}`));
+      const site = splitKey(entry.key)?.site;
+      if (site !== undefined) take(stones.peek(`s:${site}`));
       for (const tag of entry.tags) take(stones.peek(`t:${tag}`));
       return judgePut(hardAt, softAt, entry);
     },

@@ -1,6 +1,7 @@
+import { prefixSites, splitKey } from './key-site.js';
 import type { RedisConnection } from './redis-connection.js';
 import { checkReplies } from './redis-errors.js';
-import type { IndexRef, RedisKeys } from './redis-keys.js';
+import type { IndexRef, RedisKeys, SiteRef } from './redis-keys.js';
 import type { InvalidationMode, InvalidationTarget } from './types.js';
 
 export interface PurgeContext {
@@ -33,6 +34,11 @@ type IndexTarget = Pick<IndexRef, 'index' | 'field'>;
  * before its delete, and the put's hash write before its last ZADD:
  * ZREM < delete < hash write < last ZADD < ZREM, a contradiction.
  *
+ * The same holds for a site's path index (prefix purges): a put adds the
+ * path member with the other memberships, and a hard prefix purge removes a
+ * batch of path members before deleting their entries. A host-scoped tag
+ * purge does not remove members at all (other hosts keep theirs).
+ *
  * Members that point at missing or re-tagged entries are harmless: the purge
  * script checks, inside Redis, that the entry still carries the index's field,
  * and such members are trimmed once their score (the expiry) has passed.
@@ -42,7 +48,8 @@ type IndexTarget = Pick<IndexRef, 'index' | 'field'>;
  * or even finished (tombstones.ts):
  *
  * - The purge first writes its tombstones (T1, mode) for every target (each
- *   tag's and URL key's tombstone in its index's slot, or `x:all`), waits for
+ *   tag's and URL key's tombstone in its index's slot, each purged site's
+ *   prefix tombstone in its path index's slot, or `x:all`), waits for
  *   them all, and only then starts looking for entries.
  * - Single node: the put is one script that reads the tombstones of the
  *   entry's tags, key and `all`, then adds the memberships and writes the hash,
@@ -86,13 +93,35 @@ export async function purgeTarget(
   // Tombstones first, all of them, before anything is looked for: the argument above depends on it.
   await markTombstones(ctx, target, mode, now);
   if (target.kind === 'all') return purgeAll(ctx, mode, now);
+  if (target.kind === 'prefixes') {
+    let entries = 0;
+    for (const prefix of new Set(target.prefixes)) {
+      const split = splitKey(prefix);
+      if (split === undefined) continue;
+      const site = ctx.keys.site(split.site);
+      entries +=
+        mode === 'hard'
+          ? await purgePaths(ctx, site, split.rest, now)
+          : await markPaths(ctx, site, split.rest, now);
+    }
+    return entries;
+  }
+  if (target.kind === 'tags' && target.sites !== undefined) {
+    // Host-scoped: the tag's other hosts stay, so its index is walked, not popped (members of purged
+    // entries stay behind until trimmed; the purge script skips them as it skips any stale member).
+    const scope = target.sites.map((site) => `${site}/`);
+    let entries = 0;
+    for (const tag of new Set(target.tags))
+      entries += await markIndex(ctx, ctx.keys.tag(tag), now, mode, scope);
+    return entries;
+  }
   const refs =
     target.kind === 'tags'
       ? [...new Set(target.tags)].map((tag) => ctx.keys.tag(tag))
       : [...new Set(target.keys)].map((key) => ctx.keys.urlKey(key));
   let entries = 0;
   for (const ref of refs) {
-    entries += mode === 'hard' ? await purgeIndex(ctx, ref, now) : await markIndex(ctx, ref, now);
+    entries += mode === 'hard' ? await purgeIndex(ctx, ref, now) : await markIndex(ctx, ref, now, 'soft');
   }
   return entries;
 }
@@ -110,7 +139,9 @@ async function markTombstones(
       ? [keys.allTombstone]
       : target.kind === 'tags'
         ? [...new Set(target.tags)].map((tag) => keys.tag(tag).tombstone)
-        : [...new Set(target.keys)].map((key) => keys.urlKey(key).tombstone);
+        : target.kind === 'prefixes'
+          ? prefixSites(target.prefixes).map((site) => keys.site(site).tombstone)
+          : [...new Set(target.keys)].map((key) => keys.urlKey(key).tombstone);
   const batches: string[][] = [];
   for (const group of conn.group(names)) {
     for (let i = 0; i < group.length; i += batchSize) batches.push(group.slice(i, i + batchSize));
@@ -161,8 +192,17 @@ async function removeMembers(
   return purgeEntries(ctx, entryKeys, 'hard', ref.field, now);
 }
 
-/** Soft: walks the index with ZSCAN and marks each batch; the members stay, the entries stay findable. */
-async function markIndex(ctx: PurgeContext, ref: IndexTarget, now: number): Promise<number> {
+/**
+ * Walks the index with ZSCAN and purges each batch without removing members: soft marks stay
+ * findable; a host-scoped hard purge deletes only the scope's entries (scope: key prefixes).
+ */
+async function markIndex(
+  ctx: PurgeContext,
+  ref: IndexTarget,
+  now: number,
+  mode: InvalidationMode,
+  scope: readonly string[] = [],
+): Promise<number> {
   let entries = 0;
   let cursor = '0';
   do {
@@ -173,8 +213,68 @@ async function markIndex(ctx: PurgeContext, ref: IndexTarget, now: number): Prom
       const member = flat[i];
       if (member !== undefined) entryKeys.push(ctx.keys.entryOfMember(member));
     }
-    entries += await purgeEntries(ctx, entryKeys, 'soft', ref.field, now);
+    entries += await purgeEntries(ctx, entryKeys, mode, ref.field, now, scope);
   } while (cursor !== '0');
+  return entries;
+}
+
+/** Upper bound of a ZRANGEBYLEX over a prefix: 0xff never occurs in UTF-8, so it sorts after every match. */
+function lexRange(rest: string): [Buffer, Buffer] {
+  const from = Buffer.from(`[${rest}`);
+  return [from, Buffer.concat([from, Buffer.from([0xff])])];
+}
+
+/**
+ * Hard prefix purge: takes the site's members under the path prefix batch by batch, removes them
+ * from both path zsets, then deletes their entries (the order redis-invalidate's argument needs).
+ * Bounded by the matches at the start, as purgeIndex is by the index size.
+ */
+async function purgePaths(ctx: PurgeContext, site: SiteRef, rest: string, now: number): Promise<number> {
+  const { conn, keys, batchSize } = ctx;
+  const { client } = conn;
+  const [from, to] = lexRange(rest);
+  let entries = 0;
+  let rounds = 1;
+  for (let round = 0; round < rounds; round++) {
+    const members = await client.zrangebylex(site.lex, from, to, 'LIMIT', 0, batchSize);
+    if (members.length === 0) break;
+    if (round === 0 && members.length === batchSize) {
+      rounds = Math.ceil((await client.zlexcount(site.lex, from, to)) / batchSize) + 1;
+    }
+    const entryKeys = members.map(keys.entryOfPathMember);
+    if (conn.kind === 'redis') {
+      const replies = checkReplies(
+        await client
+          .multi()
+          .zrem(site.lex, ...members)
+          .zrem(site.expiry, ...members)
+          .tcPurgeEntries(entryKeys.length, ...entryKeys, 'hard', site.field, now)
+          .exec(),
+        'invalidate',
+      );
+      entries += Number(replies[2]);
+    } else {
+      await Promise.all([client.zrem(site.lex, ...members), client.zrem(site.expiry, ...members)]);
+      entries += await purgeEntries(ctx, entryKeys, 'hard', site.field, now);
+    }
+    if (members.length < batchSize) break;
+  }
+  return entries;
+}
+
+/** Soft prefix purge: pages through the matches in path order and marks their entries; members stay. */
+async function markPaths(ctx: PurgeContext, site: SiteRef, rest: string, now: number): Promise<number> {
+  const { conn, keys, batchSize } = ctx;
+  let [from] = lexRange(rest);
+  const [, to] = lexRange(rest);
+  let entries = 0;
+  for (;;) {
+    const members = await conn.client.zrangebylex(site.lex, from, to, 'LIMIT', 0, batchSize);
+    if (members.length === 0) break;
+    entries += await purgeEntries(ctx, members.map(keys.entryOfPathMember), 'soft', site.field, now);
+    if (members.length < batchSize) break;
+    from = Buffer.from(`(${members[members.length - 1]}`);
+  }
   return entries;
 }
 
@@ -206,12 +306,13 @@ async function purgeEntries(
   mode: InvalidationMode,
   checkField: string,
   now: number,
+  scope: readonly string[] = [],
 ): Promise<number> {
   const { client } = ctx.conn;
   const counts = await Promise.all(
     ctx.conn
       .group(entryKeys)
-      .map((group) => client.tcPurgeEntries(group.length, ...group, mode, checkField, now)),
+      .map((group) => client.tcPurgeEntries(group.length, ...group, mode, checkField, now, ...scope)),
   );
   return counts.reduce((sum, count) => sum + count, 0);
 }

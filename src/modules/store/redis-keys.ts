@@ -11,7 +11,13 @@ import { createHash } from 'node:crypto';
  *   <prefix>x:{<index>}  STRING  purge tombstone of one tag or URL key, "<hardAt>|<softAt>" (epoch
  *                              ms, 0 for none), expiring tombstoneMs after the last purge (tombstones.ts)
  *   <prefix>x:all        STRING  the same for purges of everything
+ *   <prefix>s:{<h(site)>}   ZSET  path index of one site (`scheme://host`): members "<path?query>\n<h(id)>",
+ *                              all scored 0 so ZRANGEBYLEX walks a path prefix in order
+ *   <prefix>s:{<h(site)>}e  ZSET  the same members scored by expiry, so the path index is trimmed and expires
+ *                              like a tag index
+ *   <prefix>x:{<h(site)>}s  STRING  purge tombstone of prefix purges on the site, same format
  *   <prefix>invalidations      pub/sub channel of InvalidationEvent JSON
+ *   <prefix>history      STREAM  the invalidation history, capped at about HISTORY_LIMIT records
  *
  * A tombstone's {hash tag} is its index's whole key name, so on a Cluster it
  * sits in its index's slot and the script that adds a membership reads the
@@ -27,11 +33,19 @@ export interface RedisKeys {
   entryOfMember(member: string): string;
   tag(tag: string): IndexRef;
   urlKey(key: string): IndexRef;
+  /** The path index of a site (`scheme://host`). */
+  site(site: string): SiteRef;
+  /** The path index member of an entry: its key's path and query, then its hashed id. */
+  pathMember(rest: string, id: string): string;
+  /** The entry key a path index member names. */
+  entryOfPathMember(member: string): string;
   /** The tombstone of purges of everything. */
   readonly allTombstone: string;
   /** Is this key (from SCAN) an entry rather than an index? */
   isEntry(key: string): boolean;
   readonly channel: string;
+  /** The stream of invalidation history records. */
+  readonly history: string;
   /** SCAN MATCH pattern of every entry and index key under the prefix, and nothing else. */
   readonly scanPattern: string;
 }
@@ -42,6 +56,17 @@ export interface IndexRef {
   /** The hash field an entry carries while it belongs to this index, checked inside Redis before purging. */
   readonly field: string;
   /** The purge tombstone of the tag or URL key, in the index's slot. */
+  readonly tombstone: string;
+}
+
+export interface SiteRef {
+  /** Members scored 0: ordered by path. */
+  readonly lex: string;
+  /** The same members scored by expiry (epoch ms). */
+  readonly expiry: string;
+  /** The hash field an entry on this site carries. */
+  readonly field: string;
+  /** The tombstone of prefix purges on this site. All three keys share one slot. */
   readonly tombstone: string;
 }
 
@@ -63,9 +88,21 @@ export function createRedisKeys(prefix: string): RedisKeys {
     entryOfMember: (member) => entryPrefix + member,
     tag: (tag) => ref('t', tag),
     urlKey: (key) => ref('k', key),
+    site(site) {
+      const hash = hashName(site);
+      return {
+        lex: `${prefix}s:{${hash}}`,
+        expiry: `${prefix}s:{${hash}}e`,
+        field: `s:${hash}`,
+        tombstone: `${prefix}x:{${hash}}s`,
+      };
+    },
+    pathMember: (rest, id) => `${rest}\n${hashName(id)}`,
+    entryOfPathMember: (member) => entryPrefix + member.slice(member.lastIndexOf('\n') + 1),
     allTombstone: `${prefix}x:all`,
     isEntry: (key) => key.startsWith(entryPrefix),
     channel: `${prefix}invalidations`,
+    history: `${prefix}history`,
     scanPattern: `${escapeGlob(prefix)}[etk]:*`,
   };
 }

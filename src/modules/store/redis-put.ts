@@ -1,3 +1,4 @@
+import { splitKey } from './key-site.js';
 import { encodeEntry } from './redis-codec.js';
 import type { RedisConnection } from './redis-connection.js';
 import type { RedisKeys } from './redis-keys.js';
@@ -44,17 +45,20 @@ export async function putEntry(
   const indexKeys = refs.map((ref) => ref.index);
   const tombstoneKeys = refs.map((ref) => ref.tombstone);
   tombstoneKeys.push(keys.allTombstone);
+  const split = splitKey(entry.key);
+  const site = split === undefined ? undefined : keys.site(split.site);
+  const pathMember = split === undefined ? '' : keys.pathMember(split.rest, entry.id);
+  const membershipFields = refs.map((ref) => ref.field);
+  if (site !== undefined) membershipFields.push(site.field);
   const fields = (softPurgedAt: number) =>
-    encodeEntry(
-      softPurgedAt === entry.softPurgedAt ? entry : { ...entry, softPurgedAt },
-      refs.map((ref) => ref.field),
-    );
+    encodeEntry(softPurgedAt === entry.softPurgedAt ? entry : { ...entry, softPurgedAt }, membershipFields);
   const indexArgs = [keys.member(entry.id), ttl, ctx.indexGraceMs, TRIM_LIMIT];
 
   if (conn.kind === 'redis') {
     // One script: tombstones checked, memberships and entry written, atomically.
-    const keyArgs = [entryKey, ...indexKeys, ...tombstoneKeys];
-    const putArgs = [...indexArgs, indexKeys.length, entry.storedAt, entry.softPurgedAt];
+    const siteKeys = site === undefined ? [] : [site.lex, site.expiry, site.tombstone];
+    const keyArgs = [entryKey, ...indexKeys, ...siteKeys.slice(0, 2), ...tombstoneKeys, ...siteKeys.slice(2)];
+    const putArgs = [...indexArgs, indexKeys.length, entry.storedAt, entry.softPurgedAt, pathMember];
     const written = await client.tcPutEntry(
       keyArgs.length,
       ...keyArgs,
@@ -67,8 +71,8 @@ export async function putEntry(
   // Cluster: memberships (reading the tombstones of each slot as they land), entry, memberships again.
   const groups = groupForPut(conn, indexKeys, tombstoneKeys);
   const addMemberships = async () => {
-    const marks = await Promise.all(
-      groups.map(({ indexes, tombstones }) =>
+    const marks = await Promise.all([
+      ...groups.map(({ indexes, tombstones }) =>
         client.tcIndexAdd(
           indexes.length + tombstones.length,
           ...indexes,
@@ -77,7 +81,22 @@ export async function putEntry(
           indexes.length,
         ),
       ),
-    );
+      // The site's three keys share a slot of their own (redis-keys.ts).
+      ...(site === undefined
+        ? []
+        : [
+            client.tcSiteAdd(
+              3,
+              site.lex,
+              site.expiry,
+              site.tombstone,
+              pathMember,
+              ttl,
+              ctx.indexGraceMs,
+              TRIM_LIMIT,
+            ),
+          ]),
+    ]);
     let hardAt = 0;
     let softAt = 0;
     for (const [hard, soft] of marks) {
@@ -100,6 +119,7 @@ export async function putEntry(
     0,
     entry.storedAt,
     first.softPurgedAt,
+    '',
     ...fields(first.softPurgedAt),
   );
   if (written !== 1) return false;

@@ -36,6 +36,30 @@ end
 `;
 
 /**
+ * The path index of a site (redis-keys.ts): the member goes into the lex
+ * zset (score 0) and the expiry zset (scored like a tag index); members that
+ * expired more than `grace` ms ago leave both, at most `limit` per write; both
+ * zsets live as long as their longest-lived member.
+ */
+const ADD_TO_SITE = `
+local function add_to_site(lex, expiry, member, ttl, grace, limit)
+  local t = redis.call('TIME')
+  local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+  local keep = ttl + grace
+  redis.call('ZADD', expiry, now + ttl, member)
+  redis.call('ZADD', lex, 0, member)
+  local expired = redis.call('ZRANGEBYSCORE', expiry, '-inf', '(' .. (now - grace), 'LIMIT', 0, limit)
+  if #expired > 0 then
+    redis.call('ZREM', expiry, unpack(expired))
+    redis.call('ZREM', lex, unpack(expired))
+  end
+  for _, key in ipairs({ lex, expiry }) do
+    if redis.call('PTTL', key) < keep then redis.call('PEXPIRE', key, keep) end
+  end
+end
+`;
+
+/**
  * Purge tombstones (tombstones.ts, redis-keys.ts): "<hardAt>|<softAt>" in
  * epoch ms. read_tombstones returns the newest hard and soft time among
  * KEYS[first..]; anything unreadable counts as no purge.
@@ -75,23 +99,40 @@ return { hard, soft }
 `;
 
 /**
+ * Cluster, the site's part of step 1 and 3 of a put. KEYS: the site's lex
+ * and expiry zsets, then its tombstone. ARGV: pathMember, ttlMs, graceMs,
+ * trimLimit. Returns { hardAt, softAt } of the tombstone.
+ */
+const SITE_ADD = `${ADD_TO_SITE}${TOMBSTONES}
+add_to_site(KEYS[1], KEYS[2], ARGV[1], tonumber(ARGV[2]), tonumber(ARGV[3]), tonumber(ARGV[4]))
+local hard, soft = read_tombstones(3)
+return { hard, soft }
+`;
+
+/**
  * KEYS: the entry hash, then indexCount index zsets in its slot (all of them
- * on a single node, none on a Cluster), then tombstones (all of the entry's
- * on a single node, none on a Cluster). ARGV: member, ttlMs, graceMs,
- * trimLimit, indexCount, storedAt, softPurgedAt, then the hash's field/value
- * pairs. Refuses the entry (returns 0, writes nothing) when a tombstone holds
+ * on a single node, none on a Cluster), then the site's lex and expiry zsets
+ * when pathMember is not '' (single node only), then tombstones (all of the
+ * entry's on a single node, none on a Cluster). ARGV: member, ttlMs, graceMs,
+ * trimLimit, indexCount, storedAt, softPurgedAt, pathMember, then the hash's
+ * field/value pairs. Refuses the entry (returns 0, writes nothing) when a tombstone holds
  * a hard purge after storedAt; writes it stale when one holds such a
  * soft purge; otherwise as given. Memberships and entry land together.
  */
-const PUT_ENTRY = `${ADD_TO_INDEXES}${TOMBSTONES}
+const PUT_ENTRY = `${ADD_TO_INDEXES}${ADD_TO_SITE}${TOMBSTONES}
 local n = tonumber(ARGV[5])
 local stored_at = tonumber(ARGV[6])
-local hard, soft = read_tombstones(n + 2)
+local site = 0
+if ARGV[8] ~= '' then site = 2 end
+local hard, soft = read_tombstones(n + 2 + site)
 if hard > 0 and hard > stored_at then return 0 end
 add_to_indexes(2, n + 1, ARGV[1], tonumber(ARGV[2]), tonumber(ARGV[3]), tonumber(ARGV[4]))
+if site > 0 then
+  add_to_site(KEYS[n + 2], KEYS[n + 3], ARGV[8], tonumber(ARGV[2]), tonumber(ARGV[3]), tonumber(ARGV[4]))
+end
 redis.call('DEL', KEYS[1])
 -- In chunks: unpack() is limited to a few thousand values, and an entry may carry thousands of tags.
-for i = 8, #ARGV, 1000 do
+for i = 9, #ARGV, 1000 do
   redis.call('HSET', KEYS[1], unpack(ARGV, i, math.min(i + 999, #ARGV)))
 end
 if soft > 0 and soft > stored_at and soft > tonumber(ARGV[7]) then
@@ -146,15 +187,26 @@ return 0
 
 /**
  * KEYS: entry hashes of one slot. ARGV: mode ('hard' | 'soft'), checkField
- * ('' for none), now (epoch ms). Hard unlinks, soft sets softPurgedAt, each
- * only on entries that still exist and still carry checkField: an index
- * member may be stale (the entry expired, or was re-put with other tags).
+ * ('' for none), now (epoch ms), then key prefixes (`scheme://host/`) of a
+ * host scope, if any. Hard unlinks, soft sets softPurgedAt, each only on
+ * entries that still exist and still carry checkField (an index member may
+ * be stale: the entry expired, or was re-put with other tags) and, with a
+ * scope, whose key starts with one of the prefixes.
  * Returns how many entries changed; an entry already marked at this very
  * `now` is not counted twice.
  */
 const PURGE_ENTRIES = `
 local n = 0
 local hard = ARGV[1] == 'hard'
+local function in_scope(key)
+  if #ARGV < 4 then return true end
+  local k = redis.call('HGET', key, 'key')
+  if not k then return false end
+  for i = 4, #ARGV do
+    if string.sub(k, 1, #ARGV[i]) == ARGV[i] then return true end
+  end
+  return false
+end
 for _, key in ipairs(KEYS) do
   local present
   if ARGV[2] == '' then
@@ -162,7 +214,7 @@ for _, key in ipairs(KEYS) do
   else
     present = redis.call('HEXISTS', key, ARGV[2]) == 1
   end
-  if present then
+  if present and in_scope(key) then
     if hard then
       redis.call('UNLINK', key)
       n = n + 1
@@ -177,6 +229,7 @@ return n
 
 export const STORE_SCRIPTS = {
   tcIndexAdd: { lua: INDEX_ADD },
+  tcSiteAdd: { lua: SITE_ADD },
   tcPutEntry: { lua: PUT_ENTRY },
   tcPurgeEntries: { lua: PURGE_ENTRIES },
   tcMarkTombstones: { lua: MARK_TOMBSTONES },
@@ -189,12 +242,14 @@ declare module 'ioredis' {
   interface RedisCommander<Context> {
     /** INDEX_ADD: numKeys, ...indexKeys, ...tombstoneKeys, member, ttlMs, graceMs, trimLimit, indexCount → [hardAt, softAt]. */
     tcIndexAdd(numKeys: number, ...args: Arg[]): Result<[number, number], Context>;
+    /** SITE_ADD: 3, lex, expiry, tombstone, pathMember, ttlMs, graceMs, trimLimit → [hardAt, softAt]. */
+    tcSiteAdd(numKeys: number, ...args: Arg[]): Result<[number, number], Context>;
     /**
      * PUT_ENTRY: numKeys, entryKey, ...indexKeys, ...tombstoneKeys, member, ttlMs, graceMs, trimLimit,
-     * indexCount, storedAt, softPurgedAt, ...fieldValuePairs → 1 written, 0 refused.
+     * indexCount, storedAt, softPurgedAt, pathMember, ...fieldValuePairs → 1 written, 0 refused.
      */
     tcPutEntry(numKeys: number, ...args: Arg[]): Result<number, Context>;
-    /** PURGE_ENTRIES: numKeys, ...entryKeys, mode, checkField, now. */
+    /** PURGE_ENTRIES: numKeys, ...entryKeys, mode, checkField, now, ...scopePrefixes. */
     tcPurgeEntries(numKeys: number, ...args: Arg[]): Result<number, Context>;
     /** MARK_TOMBSTONES: numKeys, ...tombstoneKeys, mode, at, tombstoneMs. */
     tcMarkTombstones(numKeys: number, ...args: Arg[]): Result<number, Context>;

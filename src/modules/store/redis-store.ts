@@ -9,7 +9,15 @@ import { createRedisKeys } from './redis-keys.js';
 import { createInvalidationChannel } from './redis-pubsub.js';
 import { putEntry } from './redis-put.js';
 import { DEFAULT_TOMBSTONE_MS, requireTombstoneMs } from './tombstones.js';
-import type { InvalidationTarget, StepRunner, Store, StoredEntry } from './types.js';
+import {
+  HISTORY_LIMIT,
+  INSPECT_LIMIT,
+  type InspectedEntry,
+  type InvalidationTarget,
+  type StepRunner,
+  type Store,
+  type StoredEntry,
+} from './types.js';
 
 export interface RedisStoreOptions {
   /** redis:// or rediss:// URL of a single node. */
@@ -86,6 +94,26 @@ export function createRedisStore(options: RedisStoreOptions): RedisStore {
     }
   }
 
+  /** An entry hash read without its body; undefined when gone, or when its key is not the one expected. */
+  async function inspectEntry(entryKey: string, matches: (e: StoredEntry) => boolean) {
+    const [values, bodyBytes, ttlMs] = await Promise.all([
+      client.hmgetBuffer(entryKey, ...META_FIELDS),
+      client.hstrlen(entryKey, 'body'),
+      client.pttl(entryKey),
+    ]);
+    const id = values[ID_AT]?.toString();
+    if (id === undefined) return undefined;
+    const full = [...values];
+    full.splice(BODY_AT, 0, EMPTY);
+    const entry = decodeEntry(id, full);
+    if (entry === undefined || !matches(entry)) return undefined;
+    const { body: _body, ...rest } = entry;
+    const inspected: InspectedEntry = { ...rest, bodyBytes, ttlMs: Math.max(0, ttlMs) };
+    return inspected;
+  }
+  const present = (found: (InspectedEntry | undefined)[]) =>
+    found.filter((entry): entry is InspectedEntry => entry !== undefined);
+
   return {
     kind: conn.kind,
     get: (id) =>
@@ -103,7 +131,41 @@ export function createRedisStore(options: RedisStoreOptions): RedisStore {
         return { entries };
       }),
     onInvalidation: (listener) => channel.listen(listener),
+    recordInvalidation: (record) =>
+      run('history', async () => {
+        // A capped stream: ~ lets Redis trim whole nodes, so the cap costs nothing per write.
+        await client.xadd(keys.history, 'MAXLEN', '~', HISTORY_LIMIT, '*', 'r', record);
+      }),
+    recentInvalidations: (limit) =>
+      run('history', async () => {
+        if (limit < 1) return [];
+        const rows = await client.xrevrange(keys.history, '+', '-', 'COUNT', limit);
+        return rows.flatMap(([, fields]) =>
+          fields[0] === 'r' && fields[1] !== undefined ? [fields[1]] : [],
+        );
+      }),
     onEventGap: (listener) => channel.onGap(listener),
+    inspectKey: (key) =>
+      run('inspect', async () => {
+        const members = await client.zrange(keys.urlKey(key).index, 0, INSPECT_LIMIT - 2);
+        // The key's own entry is a member too: a Set keeps it once.
+        const entryKeys = [...new Set([keys.entry(key), ...members.map(keys.entryOfMember)])];
+        return present(await Promise.all(entryKeys.map((k) => inspectEntry(k, (e) => e.key === key))));
+      }),
+    inspectTag: (tag, limit) =>
+      run('inspect', async () => {
+        const index = keys.tag(tag).index;
+        // Scores are expiry times: members above now name entries that may still live.
+        const now = Date.now();
+        const [count, members] = await Promise.all([
+          client.zcount(index, now, '+inf'),
+          client.zrangebyscore(index, now, '+inf', 'LIMIT', 0, limit),
+        ]);
+        const found = await Promise.all(
+          members.map((m) => inspectEntry(keys.entryOfMember(m), (e) => e.tags.includes(tag))),
+        );
+        return { count, entries: present(found) };
+      }),
     ping: () =>
       run('ping', async () => {
         await client.ping();
@@ -118,9 +180,21 @@ export function createRedisStore(options: RedisStoreOptions): RedisStore {
   };
 }
 
+const EMPTY = Buffer.alloc(0);
+const BODY_AT = ENTRY_FIELDS.indexOf('body');
+const ID_AT = ENTRY_FIELDS.indexOf('id');
+/** Every entry field but the body: a look-up must not pull megabytes. */
+const META_FIELDS = ENTRY_FIELDS.filter((field) => field !== 'body');
+
 /** Only the fields of the contract go on the wire, whatever else the caller's object carries. */
 function copyTarget(target: InvalidationTarget): InvalidationTarget {
-  if (target.kind === 'tags') return { kind: 'tags', tags: [...target.tags] };
+  if (target.kind === 'tags') {
+    const tags = [...target.tags];
+    return target.sites === undefined
+      ? { kind: 'tags', tags }
+      : { kind: 'tags', tags, sites: [...target.sites] };
+  }
+  if (target.kind === 'prefixes') return { kind: 'prefixes', prefixes: [...target.prefixes] };
   if (target.kind === 'keys') return { kind: 'keys', keys: [...target.keys] };
   return { kind: 'all' };
 }

@@ -82,6 +82,11 @@ export function createTieredStore(opts: TieredStoreOptions): Store {
       return remote.invalidate(target, mode);
     },
     onInvalidation: (listener) => remote.onInvalidation(listener),
+    recordInvalidation: (record) => remote.recordInvalidation(record),
+    recentInvalidations: (limit) => remote.recentInvalidations(limit),
+    // The shared store is the truth; the near tier only holds copies of it.
+    inspectKey: (key) => remote.inspectKey(key),
+    inspectTag: (tag, limit) => remote.inspectTag(tag, limit),
     ping: () => remote.ping(),
     stats: () => local.stats(),
     async close() {

@@ -35,8 +35,11 @@ export interface StoredEntry {
 export type InvalidationMode = 'hard' | 'soft';
 
 export type InvalidationTarget =
-  | { readonly kind: 'tags'; readonly tags: readonly string[] }
+  /** With sites (`scheme://host`, see key-site.ts), only the tagged entries whose key is on one of them. */
+  | { readonly kind: 'tags'; readonly tags: readonly string[]; readonly sites?: readonly string[] }
   | { readonly kind: 'keys'; readonly keys: readonly string[] }
+  /** Key prefixes `scheme://host/path…`: every entry whose key starts with one, found through its site's path index. */
+  | { readonly kind: 'prefixes'; readonly prefixes: readonly string[] }
   | { readonly kind: 'all' };
 
 export interface InvalidationResult {
@@ -51,6 +54,19 @@ export interface InvalidationEvent {
   /** Instance id of the store that made the invalidation. */
   readonly source: string;
 }
+
+/** Records the invalidation history keeps (Redis trims to about this many). */
+export const HISTORY_LIMIT = 1000;
+
+/** What a look-up shows of an entry: everything but the body, with the body's size and the time left. */
+export interface InspectedEntry extends Omit<StoredEntry, 'body'> {
+  readonly bodyBytes: number;
+  /** Until the store drops it (freshness plus stale windows plus keep), ms. */
+  readonly ttlMs: number;
+}
+
+/** Most variants a look-up lists for one key. */
+export const INSPECT_LIMIT = 100;
 
 export interface StoreStats {
   readonly entries: number;
@@ -77,6 +93,17 @@ export interface Store {
   invalidate(target: InvalidationTarget, mode: InvalidationMode): Promise<InvalidationResult>;
   /** Subscribe to invalidations made through any instance; returns the unsubscribe function. */
   onInvalidation(listener: (event: InvalidationEvent) => void): () => void;
+  /**
+   * Appends one record (opaque text) to the invalidation history every instance sharing the store
+   * reads; the history is capped at HISTORY_LIMIT records, the oldest dropped.
+   */
+  recordInvalidation(record: string): Promise<void>;
+  /** The newest history records first, at most limit. */
+  recentInvalidations(limit: number): Promise<string[]>;
+  /** The entry at a key's own id (the response, or a vary marker) and its variants, at most INSPECT_LIMIT. */
+  inspectKey(key: string): Promise<InspectedEntry[]>;
+  /** How many live entries carry the tag (Redis: index members not yet expired), and the first `limit`. */
+  inspectTag(tag: string, limit: number): Promise<{ count: number; entries: InspectedEntry[] }>;
   /** Resolves when the store answers; rejects with a TC_STORE_* error otherwise. */
   ping(): Promise<void>;
   /** Size of what this process holds, where the store can tell cheaply (memory store). */

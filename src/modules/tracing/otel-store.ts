@@ -83,6 +83,11 @@ export function traceStore(store: Store, kit: SpanKit): Store {
       );
     },
     onInvalidation: (listener) => store.onInvalidation(listener),
+    // History and look-ups serve the admin API, not a request: not traced.
+    recordInvalidation: (record) => store.recordInvalidation(record),
+    recentInvalidations: (limit) => store.recentInvalidations(limit),
+    inspectKey: (key) => store.inspectKey(key),
+    inspectTag: (tag, limit) => store.inspectTag(tag, limit),
     ping: () => store.ping(),
     stats: () => store.stats(),
     close: () => store.close(),
@@ -95,7 +100,16 @@ function hit(span: Span, entry: StoredEntry | undefined): void {
 
 function targetAttributes(target: InvalidationTarget): Attributes {
   if (target.kind === 'tags')
-    return { 'tagcache.invalidation.kind': 'tags', 'tagcache.invalidation.items': target.tags.length };
+    return {
+      'tagcache.invalidation.kind': 'tags',
+      'tagcache.invalidation.items': target.tags.length,
+      'tagcache.invalidation.host_scoped': target.sites !== undefined,
+    };
+  if (target.kind === 'prefixes')
+    return {
+      'tagcache.invalidation.kind': 'prefixes',
+      'tagcache.invalidation.items': target.prefixes.length,
+    };
   if (target.kind === 'keys')
     return { 'tagcache.invalidation.kind': 'keys', 'tagcache.invalidation.items': target.keys.length };
   return { 'tagcache.invalidation.kind': 'all' };

@@ -1,6 +1,6 @@
 import type { IncomingHttpHeaders, IncomingMessage, ServerResponse } from 'node:http';
+import type { InvalidationReport, InvalidationRequest } from '../invalidation/index.js';
 import type { Store } from '../store/types.js';
-import type { InvalidationReport, InvalidationRequest } from '../surrogate/invalidator.js';
 import type { UpstreamClient } from '../upstream/client.js';
 
 /** What a request's server span is opened from (a RequestContext is one). */

@@ -1,8 +1,8 @@
 import { TagcacheError } from '../../utils/errors.js';
+import { splitSurrogateKey } from '../surrogate/surrogate-keys.js';
 import { tagProblem } from '../tags/index.js';
 import type { InvalidationRequest } from './invalidator.js';
-import { parseHttpUrl } from './invalidator.js';
-import { splitSurrogateKey } from './surrogate-keys.js';
+import { parseHttpUrl } from './keys.js';
 
 export interface RequestLimits {
   /** Most tags or URLs one request may name. */
@@ -11,13 +11,17 @@ export interface RequestLimits {
   readonly maxTagBytes: number;
 }
 
-const FIELDS = ['tags', 'urls', 'all', 'soft'];
-const TARGETS = ['tags', 'urls', 'all'] as const;
-const EXAMPLE = '{"tags":["product:1"]}, {"urls":["https://example.com/products/1"]} or {"all":true}';
+const FIELDS = ['tags', 'urls', 'prefixes', 'all', 'soft', 'host'];
+const TARGETS = ['tags', 'urls', 'prefixes', 'all'] as const;
+const EXAMPLE =
+  '{"tags":["product:1"]}, {"urls":["https://example.com/products/1"]}, {"prefixes":["https://example.com/products/"]} or {"all":true}';
+/** A host name or IP literal, optionally with a port: what a Host header may hold. */
+const HOST = /^(?:[A-Za-z0-9_](?:[A-Za-z0-9_.-]{0,251}[A-Za-z0-9_.])?|\[[0-9A-Fa-f:.]{2,45}\])(?::\d{1,5})?$/;
 
 /**
- * Validates a parsed JSON purge body: exactly one of tags, urls or all, and
- * an optional soft flag. Throws TC_BAD_INVALIDATION (400) saying what is wrong.
+ * Validates a parsed JSON purge body: exactly one of tags, urls, prefixes or
+ * all, an optional host (with tags only) and an optional soft flag. Throws
+ * TC_BAD_INVALIDATION (400) saying what is wrong.
  */
 export function parseInvalidationJson(body: unknown, limits: RequestLimits): InvalidationRequest {
   if (typeof body !== 'object' || body === null || Array.isArray(body)) {
@@ -26,39 +30,67 @@ export function parseInvalidationJson(body: unknown, limits: RequestLimits): Inv
   const fields = body as Record<string, unknown>;
   const unknown = Object.keys(fields).find((key) => !FIELDS.includes(key));
   if (unknown !== undefined)
-    bad(`unknown field ${show(unknown)}; expected one of "tags", "urls" or "all", and optionally "soft"`);
+    bad(
+      `unknown field ${show(unknown)}; expected one of "tags", "urls", "prefixes" or "all", and optionally "soft" (and "host" with "tags")`,
+    );
   const named = TARGETS.filter((key) => fields[key] !== undefined);
   if (named.length === 0) bad(`say what to invalidate: send ${EXAMPLE}`);
   if (named.length > 1)
-    bad(`send only one of "tags", "urls" or "all"; got ${named.map((n) => `"${n}"`).join(' and ')}`);
+    bad(
+      `send only one of "tags", "urls", "prefixes" or "all"; got ${named.map((n) => `"${n}"`).join(' and ')}`,
+    );
   const soft = fields.soft ?? false;
   if (typeof soft !== 'boolean') bad(`"soft" must be true or false; got ${describe(soft)}`);
   const kind = named[0];
+  if (fields.host !== undefined && kind !== 'tags')
+    bad(
+      `"host" scopes a tag purge; a ${kind === 'all' ? '"all"' : `"${kind}"`} purge names its hosts in its URLs`,
+    );
   if (kind === 'all') {
     if (fields.all !== true) bad(`"all" must be true; got ${describe(fields.all)}`);
     return { target: { kind: 'all' }, soft };
   }
-  const field = kind === 'tags' ? 'tags' : 'urls';
+  const field = kind ?? 'tags';
   const items = readList(field, fields[field], limits);
   if (field === 'tags') {
     for (const [i, tag] of items.entries()) checkTag(`tags[${i}]`, tag, limits);
-    return { target: { kind: 'tags', tags: [...new Set(items)] }, soft };
+    const tags = [...new Set(items)];
+    if (fields.host === undefined) return { target: { kind: 'tags', tags }, soft };
+    return { target: { kind: 'tags', tags, host: readHost('"host"', fields.host) }, soft };
   }
   items.forEach((url, i) => {
     try {
       parseHttpUrl(url);
     } catch (err) {
-      bad(`urls[${i}]: ${err instanceof Error ? err.message : String(err)}`);
+      bad(`${field}[${i}]: ${err instanceof Error ? err.message : String(err)}`);
     }
   });
-  return { target: { kind: 'urls', urls: [...new Set(items)] }, soft };
+  const unique = [...new Set(items)];
+  return {
+    target: field === 'urls' ? { kind: 'urls', urls: unique } : { kind: 'prefixes', prefixes: unique },
+    soft,
+  };
 }
 
-/** The Fastly form: an empty body and `Surrogate-Key: a b`; `Fastly-Soft-Purge: 1` makes it soft. */
+/** A host to scope a tag purge to: a name or IP literal with an optional port, as in a Host header. */
+function readHost(where: string, value: unknown): string {
+  if (typeof value !== 'string' || !HOST.test(value)) {
+    bad(
+      `${where} must be a host name such as "shop.example" (optionally with a port); got ${describe(value)}`,
+    );
+  }
+  return value as string;
+}
+
+/**
+ * The Fastly form: an empty body and `Surrogate-Key: a b`; `Fastly-Soft-Purge: 1` makes it soft;
+ * `Surrogate-Key-Host: shop.example` (tagcache's own) limits it to one host.
+ */
 export function parseSurrogateKeyPurge(
   header: string | readonly string[],
   softHeader: string | readonly string[] | undefined,
   limits: RequestLimits,
+  hostHeader?: string | readonly string[],
 ): InvalidationRequest {
   const tags = splitSurrogateKey(header);
   if (tags.length === 0)
@@ -70,10 +102,15 @@ export function parseSurrogateKeyPurge(
   }
   for (const [i, tag] of tags.entries()) checkTag(`Surrogate-Key tag ${i + 1}`, tag, limits);
   const soft = typeof softHeader === 'string' ? softHeader.trim() === '1' : false;
-  return { target: { kind: 'tags', tags }, soft };
+  if (hostHeader === undefined) return { target: { kind: 'tags', tags }, soft };
+  const host = readHost(
+    'the Surrogate-Key-Host header',
+    typeof hostHeader === 'string' ? hostHeader.trim() : hostHeader,
+  );
+  return { target: { kind: 'tags', tags, host }, soft };
 }
 
-function readList(field: 'tags' | 'urls', value: unknown, limits: RequestLimits): string[] {
+function readList(field: 'tags' | 'urls' | 'prefixes', value: unknown, limits: RequestLimits): string[] {
   if (!Array.isArray(value)) bad(`"${field}" must be an array of strings; got ${describe(value)}`);
   const list = value as unknown[];
   if (list.length === 0) bad(`"${field}" is empty; name at least one`);

@@ -1,0 +1,14 @@
+export { createHistory, type History, type InvalidationRecord } from './history.js';
+export {
+  createInvalidator,
+  type InvalidationKind,
+  type InvalidationOrigin,
+  type InvalidationReport,
+  type InvalidationRequest,
+  type InvalidatorDeps,
+  itemsOf,
+} from './invalidator.js';
+export { keysForUrl, parseHttpUrl, prefixKeys, sitesForHost, urlKeys } from './keys.js';
+export { parsePurgeRequest } from './purge-method.js';
+export { parseInvalidationJson, parseSurrogateKeyPurge, type RequestLimits } from './request.js';
+export { scopeFor } from './scope.js';
