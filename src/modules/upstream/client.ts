@@ -1,10 +1,10 @@
 import type { EventEmitter } from 'node:events';
 import { IncomingMessage } from 'node:http';
 import type { Readable } from 'node:stream';
-import { Pool, errors as undiciErrors, util as undiciUtil } from 'undici';
 import { isTagcacheError, TagcacheError } from '../../utils/errors.js';
 import { endToEndHeaders, type HeaderMap } from '../../utils/headers.js';
 import { UpstreamBody } from '../../utils/upstream-body.js';
+import { Pool, parseHeaders, errors as undiciErrors } from './undici-parts.js';
 
 export interface UpstreamOptions {
   connectTimeoutMs: number;
@@ -142,14 +142,14 @@ class ResponseHandler {
 
   onHeaders(status: number, raw: Buffer[], resume: () => void): boolean {
     if (status < 200) {
-      this.#req.onInfo?.(status, undiciUtil.parseHeaders(raw) as HeaderMap);
+      this.#req.onInfo?.(status, parseHeaders(raw) as HeaderMap);
       return true;
     }
     const abort = this.#abort ?? (() => {});
     const body = new UpstreamBody(resume, abort);
     this.#body = body;
     this.settled = true;
-    this.#resolve({ status, headers: endToEndHeaders(undiciUtil.parseHeaders(raw) as HeaderMap), body });
+    this.#resolve({ status, headers: endToEndHeaders(parseHeaders(raw) as HeaderMap), body });
     return true;
   }
 
