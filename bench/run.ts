@@ -541,6 +541,8 @@ async function main(): Promise<void> {
   notes.push(...(await peers(rows, originUrl, bare, undici)));
   if (ONLY.length === 0 || ONLY.includes('memory')) notes.push(await memory(originUrl, routesFile));
   process.stdout.write(`\n${table(rows)}\n${notes.map((n) => `${n}\n`).join('')}`);
+  // The servers still running (bare, backend, undici proxy) are killed on exit.
+  process.exit(0);
 }
 
 function table(rows: Row[]): string {
