@@ -1,6 +1,14 @@
 import { type ChildProcess, execFileSync, spawn } from 'node:child_process';
 import { once } from 'node:events';
-import { closeSync, mkdtempSync, openSync, readFileSync, writeFileSync } from 'node:fs';
+import {
+  chmodSync,
+  closeSync,
+  mkdtempSync,
+  openSync,
+  readdirSync,
+  readFileSync,
+  writeFileSync,
+} from 'node:fs';
 import { get as httpGet } from 'node:http';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
@@ -8,24 +16,23 @@ import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
 /**
- * `npm run bench`: every figure is a ratio to a bare node:http server measured
- * in the same run. Servers run on core 0, the load generator on core 1
- * (taskset), so the two never compete for a core.
+ * `npm run bench`: one table, every case as req/s, latency and CPU per
+ * request (µs, from /proc), plus its ratio to a yardstick loaded at the same
+ * time on the same core: the bare node:http server for hits, the ten-line
+ * undici proxy for requests that reach the backend. Side by side, whatever
+ * else the shared host runs slows both alike, so the ratio holds still where
+ * back-to-back req/s swings by a third. Servers run on core 0; wrk and the
+ * backend on core 1.
  */
 const ROOT = resolve(fileURLToPath(import.meta.url), '../../..');
 const DURATION_S = Number(process.env.BENCH_SECONDS ?? 8);
 const CONNECTIONS = Number(process.env.BENCH_CONNECTIONS ?? 64);
 const SERVER_CORE = process.env.BENCH_SERVER_CORE ?? '0';
 const LOAD_CORE = process.env.BENCH_LOAD_CORE ?? '1';
+/** Only these cases (comma-separated name fragments), for measuring one change quickly. */
+const ONLY = (process.env.BENCH_ONLY ?? '').split(',').filter((s) => s !== '');
 /** Another build's dist/src/main.js (say, the commit before a change), measured beside this one. */
 const BASELINE_MAIN = process.env.BENCH_BASELINE_MAIN;
-
-interface Result {
-  name: string;
-  rps: number;
-  p50ms: number;
-  p99ms: number;
-}
 
 const children: ChildProcess[] = [];
 process.on('exit', () => {
@@ -62,10 +69,12 @@ function start(
   cmd: string,
   args: string[],
   env: NodeJS.ProcessEnv = {},
-  stdout: 'pipe' | number = 'pipe',
+  stdout: 'pipe' | 'ignore' | number = 'ignore',
+  core = SERVER_CORE,
+  stderr: 'inherit' | 'ignore' = 'inherit',
 ): ChildProcess {
-  const [c, a] = pinned(SERVER_CORE, cmd, args);
-  const child = spawn(c, a, { env: { ...process.env, ...env }, stdio: ['ignore', stdout, 'inherit'] });
+  const [c, a] = pinned(core, cmd, args);
+  const child = spawn(c, a, { env: { ...process.env, ...env }, stdio: ['ignore', stdout, stderr] });
   children.push(child);
   return child;
 }
@@ -91,95 +100,161 @@ function toMs(value: string): number {
   return m[2] === 'us' ? n / 1000 : m[2] === 's' ? n * 1000 : n;
 }
 
-async function load(name: string, url: string, rate?: number): Promise<Result> {
-  if (WRK) {
-    // A rate is approached by pausing each connection between requests (wrk's Lua delay(), whole
-    // milliseconds): wrk reports latency in microseconds, where autocannon rounds to whole ms.
-    const script =
-      rate === undefined ? [] : ['-s', delayScript(Math.max(1, Math.round((CONNECTIONS * 1000) / rate)))];
-    if (rate === undefined) warm(url);
-    const [c, a] = pinned(LOAD_CORE, 'wrk', [
-      '-t1',
-      `-c${CONNECTIONS}`,
-      `-d${DURATION_S}s`,
-      '--latency',
-      ...script,
-      url,
-    ]);
-    const out = execFileSync(c, a, { encoding: 'utf8' });
-    const rps = Number(/Requests\/sec:\s+([\d.]+)/.exec(out)?.[1] ?? Number.NaN);
-    const p50 = toMs(/\s50%\s+(\S+)/.exec(out)?.[1] ?? '');
-    const p99 = toMs(/\s99%\s+(\S+)/.exec(out)?.[1] ?? '');
-    const errors = /Non-2xx or 3xx responses: (\d+)/.exec(out)?.[1];
-    if (errors !== undefined) process.stderr.write(`  ${name}: ${errors} non-2xx answers\n`);
-    return { name, rps, p50ms: p50, p99ms: p99 };
-  }
-  const cannon = join(ROOT, 'node_modules/autocannon/autocannon.js');
-  const args = [cannon, '-c', String(CONNECTIONS), '-d', String(DURATION_S), '-j'];
-  if (rate !== undefined) args.push('-R', String(Math.round(rate)));
-  const [c, a] = pinned(LOAD_CORE, process.execPath, [...args, url]);
-  const out = execFileSync(c, a, { encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] });
-  const json = JSON.parse(out) as {
-    requests: { average: number };
-    latency: { p50: number; p99: number };
-    non2xx: number;
-  };
-  if (json.non2xx > 0) process.stderr.write(`  ${name}: ${json.non2xx} non-2xx answers\n`);
-  return { name, rps: json.requests.average, p50ms: json.latency.p50, p99ms: json.latency.p99 };
-}
-
-function delayScript(ms: number): string {
-  const file = join(mkdtempSync(join(tmpdir(), 'tagcache-wrk-')), 'delay.lua');
-  // Uniform in [0, 2·ms], seeded per connection thread: a fixed pause keeps all connections in step,
-  // so requests arrive in bursts of CONNECTIONS and p99 measures how long a burst takes to drain.
-  writeFileSync(
-    file,
-    `function init(args)\n  math.randomseed(os.time() + math.floor(os.clock() * 1000000))\nend\nfunction delay()\n  return math.random(0, ${2 * ms})\nend\n`,
-  );
+function tempFile(name: string, text: string): string {
+  const file = join(mkdtempSync(join(tmpdir(), 'tagcache-wrk-')), name);
+  writeFileSync(file, text);
   return file;
 }
 
-/** JIT and heap settle before a case is measured: the first seconds of a fresh process are not its steady state. */
-function warm(url: string): void {
-  if (!WRK) return;
-  const [c, a] = pinned(LOAD_CORE, 'wrk', ['-t1', `-c${CONNECTIONS}`, '-d2s', url]);
-  execFileSync(c, a, { stdio: 'ignore' });
+function delayScript(ms: number): string {
+  // Uniform in [0, 2·ms], seeded per connection thread: a fixed pause keeps all connections in step,
+  // so requests arrive in bursts of CONNECTIONS and p99 measures how long a burst takes to drain.
+  return tempFile(
+    'delay.lua',
+    `function init(args)\n  math.randomseed(os.time() + math.floor(os.clock() * 1000000))\nend\nfunction delay()\n  return math.random(0, ${2 * ms})\nend\n`,
+  );
 }
 
-/** CPU seconds (user + system, every thread) a process has used so far. */
-function cpuSeconds(pid: number): number {
-  const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]?.split(' ') ?? [];
-  // utime and stime are fields 14 and 15 of /proc/PID/stat, 12 and 13 after "pid (comm) ".
-  return (Number(fields[11]) + Number(fields[12])) / 100;
+let uniqueRun = 0;
+/** Every request a path never asked before (in any run): each one a miss. */
+function uniqueScript(): string {
+  uniqueRun++;
+  const prefix = `${process.pid}-${Date.now()}-${uniqueRun}`;
+  return tempFile(
+    'unique.lua',
+    `local n = 0\nrequest = function()\n  n = n + 1\n  return wrk.format(nil, wrk.path .. "${prefix}/" .. n)\nend\n`,
+  );
 }
 
-function wrkAsync(url: string, seconds: number): Promise<number> {
-  const [c, a] = pinned(LOAD_CORE, 'wrk', ['-t1', `-c${CONNECTIONS}`, `-d${seconds}s`, url]);
+/** What wrk loads: a URL, and for misses a fresh path per request. */
+interface Target {
+  readonly url: string;
+  readonly unique?: boolean;
+  /** The server's processes (all of them: nginx and Varnish fork workers). */
+  readonly pid: number;
+}
+
+interface WrkResult {
+  requests: number;
+  rps: number;
+  p50ms: number;
+  p99ms: number;
+  errors: number;
+}
+
+function wrkArgs(t: Target, seconds: number, extra: string[] = []): string[] {
+  const script = t.unique ? ['-s', uniqueScript()] : [];
+  return ['-t1', `-c${CONNECTIONS}`, `-d${seconds}s`, '--latency', ...script, ...extra, t.url];
+}
+
+function parseWrk(out: string): WrkResult {
+  return {
+    requests: Number(/(\d+) requests in/.exec(out)?.[1] ?? Number.NaN),
+    rps: Number(/Requests\/sec:\s+([\d.]+)/.exec(out)?.[1] ?? Number.NaN),
+    p50ms: toMs(/\s50%\s+(\S+)/.exec(out)?.[1] ?? ''),
+    p99ms: toMs(/\s99%\s+(\S+)/.exec(out)?.[1] ?? ''),
+    errors: Number(/Non-2xx or 3xx responses: (\d+)/.exec(out)?.[1] ?? 0),
+  };
+}
+
+function wrk(t: Target, seconds: number, extra: string[] = []): Promise<WrkResult> {
+  const [c, a] = pinned(LOAD_CORE, 'wrk', wrkArgs(t, seconds, extra));
   const child = spawn(c, a, { stdio: ['ignore', 'pipe', 'ignore'] });
   let out = '';
   child.stdout.on('data', (chunk: Buffer) => {
     out += chunk.toString();
   });
-  return once(child, 'exit').then(() => Number(/(\d+) requests in/.exec(out)?.[1] ?? Number.NaN));
+  return once(child, 'exit').then(() => parseWrk(out));
 }
 
-/**
- * CPU per request of two servers loaded at the same time: both on the server
- * core, two wrk on the load core. Whatever else the host runs meanwhile slows
- * both alike, so their ratio holds still where back-to-back req/s figures
- * swing by a third between runs.
- */
-async function sideBySide(
-  a: { url: string; pid: number },
-  b: { url: string; pid: number },
-): Promise<{ aUs: number; bUs: number }> {
-  await Promise.all([wrkAsync(a.url, 2), wrkAsync(b.url, 2)]);
+/** CPU seconds (user + system, every thread) a process and its descendants have used so far. */
+function cpuSeconds(pid: number): number {
+  let total = 0;
+  for (const p of [pid, ...descendants(pid)]) {
+    try {
+      const fields = readFileSync(`/proc/${p}/stat`, 'utf8').split(') ')[1]?.split(' ') ?? [];
+      // utime and stime are fields 14 and 15 of /proc/PID/stat, 12 and 13 after "pid (comm) ".
+      total += (Number(fields[11]) + Number(fields[12])) / 100;
+    } catch {
+      // gone meanwhile
+    }
+  }
+  return total;
+}
+
+function descendants(pid: number): number[] {
+  const parentOf = new Map<number, number>();
+  for (const name of readdirSync('/proc')) {
+    if (!/^\d+$/.test(name)) continue;
+    try {
+      const after = readFileSync(`/proc/${name}/stat`, 'utf8').split(') ')[1]?.split(' ') ?? [];
+      parentOf.set(Number(name), Number(after[1]));
+    } catch {
+      // gone meanwhile
+    }
+  }
+  const out: number[] = [];
+  const queue = [pid];
+  while (queue.length > 0) {
+    const p = queue.shift();
+    for (const [child, parent] of parentOf) {
+      if (parent === p) {
+        out.push(child);
+        queue.push(child);
+      }
+    }
+  }
+  return out;
+}
+
+interface Row {
+  name: string;
+  rps: number;
+  p50ms: number;
+  p99ms: number;
+  cpuUs: number;
+  /** Yardstick's CPU per request / this case's, both loaded at once. */
+  side?: { ratio: number; vs: string };
+}
+
+/** One case on its own: req/s, latency, and the CPU each request cost the server. */
+async function alone(name: string, t: Target, extra: string[] = []): Promise<Row> {
+  if (extra.length === 0) await wrk(t, 2);
+  const before = cpuSeconds(t.pid);
+  const r = await wrk(t, DURATION_S, extra);
+  const cpuUs = ((cpuSeconds(t.pid) - before) * 1e6) / r.requests;
+  if (r.errors > 0) process.stderr.write(`  ${name}: ${r.errors} non-2xx answers\n`);
+  return { name, rps: r.rps, p50ms: r.p50ms, p99ms: r.p99ms, cpuUs };
+}
+
+/** CPU per request of two servers loaded at the same time on the same core. */
+async function sideBySide(a: Target, b: Target): Promise<{ aUs: number; bUs: number }> {
+  await Promise.all([wrk(a, 2), wrk(b, 2)]);
   const a0 = cpuSeconds(a.pid);
   const b0 = cpuSeconds(b.pid);
-  const [na, nb] = await Promise.all([wrkAsync(a.url, DURATION_S), wrkAsync(b.url, DURATION_S)]);
-  const aUs = ((cpuSeconds(a.pid) - a0) * 1e6) / na;
-  const bUs = ((cpuSeconds(b.pid) - b0) * 1e6) / nb;
-  return { aUs, bUs };
+  const [ra, rb] = await Promise.all([wrk(a, DURATION_S), wrk(b, DURATION_S)]);
+  return {
+    aUs: ((cpuSeconds(a.pid) - a0) * 1e6) / ra.requests,
+    bUs: ((cpuSeconds(b.pid) - b0) * 1e6) / rb.requests,
+  };
+}
+
+async function measure(
+  rows: Row[],
+  name: string,
+  t: Target,
+  yardstick?: { name: string; target: Target },
+): Promise<void> {
+  if (ONLY.length > 0 && !ONLY.some((o) => name.includes(o))) return;
+  const row = await alone(name, t);
+  if (yardstick !== undefined) {
+    const s = await sideBySide(yardstick.target, t);
+    row.side = { ratio: s.aUs / s.bUs, vs: yardstick.name };
+  }
+  rows.push(row);
+  process.stderr.write(
+    `  ${name}: ${row.rps.toFixed(0)} req/s, ${row.cpuUs.toFixed(1)} µs CPU per request\n`,
+  );
 }
 
 async function startProxy(
@@ -187,7 +262,7 @@ async function startProxy(
   extraEnv: NodeJS.ProcessEnv,
   routesFile: string,
   main = join(ROOT, 'dist/src/main.js'),
-): Promise<{ url: string; adminUrl: string; child: ChildProcess }> {
+): Promise<{ url: string; adminUrl: string; child: ChildProcess; pid: number }> {
   const port = await freePort();
   const adminPort = await freePort();
   // Access logs go to a file: a pipe this process cannot drain while it waits for wrk would fill
@@ -215,11 +290,12 @@ async function startProxy(
   const url = `http://127.0.0.1:${port}`;
   const adminUrl = `http://127.0.0.1:${adminPort}`;
   await waitHttp(`${adminUrl}/health/live`);
-  return { url, adminUrl, child };
+  // taskset execs the server, so the child's pid is the server's own.
+  return { url, adminUrl, child, pid: child.pid ?? 0 };
 }
 
-function rssBytes(child: ChildProcess): number {
-  const status = readFileSync(`/proc/${child.pid}/status`, 'utf8');
+function rssBytes(pid: number): number {
+  const status = readFileSync(`/proc/${pid}/status`, 'utf8');
   return Number(/VmRSS:\s+(\d+) kB/.exec(status)?.[1] ?? Number.NaN) * 1024;
 }
 
@@ -243,100 +319,199 @@ async function gauge(adminUrl: string, name: string): Promise<number> {
 }
 
 /**
- * Memory: the idle RSS of a fresh proxy, then the RSS once CACHE_MAX_BYTES is
- * full of 1 KiB responses (the worst case per byte: many small entries).
+ * Memory: the idle RSS of a fresh proxy with the default configuration, then
+ * the RSS once CACHE_MAX_BYTES is full of 1 KiB responses (the worst case per
+ * byte: many small entries).
  */
 async function memory(originUrl: string, routesFile: string): Promise<string> {
+  const idleProxy = await startProxy(originUrl, {}, routesFile);
+  await new Promise((r) => setTimeout(r, 1_000));
+  const idle = rssBytes(idleProxy.pid);
+  await stop(idleProxy.child);
   const bound = 32 * 1024 * 1024;
   const proxy = await startProxy(
     originUrl,
     { CACHE_MAX_BYTES: String(bound), ACCESS_LOG: 'off' },
     routesFile,
   );
-  await new Promise((r) => setTimeout(r, 1_000));
-  const idle = rssBytes(proxy.child);
-  const script = join(mkdtempSync(join(tmpdir(), 'tagcache-wrk-')), 'unique.lua');
-  writeFileSync(
-    script,
-    'local n = 0\nrequest = function()\n  n = n + 1\n  return wrk.format(nil, "/m/" .. n)\nend\n',
-  );
-  const [c, a] = pinned(LOAD_CORE, 'wrk', [
-    '-t1',
-    '-c16',
-    `-d${Math.max(DURATION_S, 10)}s`,
-    '-s',
-    script,
-    `${proxy.url}/`,
-  ]);
-  if (WRK) execFileSync(c, a, { encoding: 'utf8' });
+  const before = rssBytes(proxy.pid);
+  await wrk({ url: `${proxy.url}/m/`, unique: true, pid: proxy.pid }, Math.max(DURATION_S, 10));
   const stored = await gauge(proxy.adminUrl, 'tagcache_memory_store_bytes');
   const entries = await gauge(proxy.adminUrl, 'tagcache_memory_store_entries');
-  const full = rssBytes(proxy.child);
+  const full = rssBytes(proxy.pid);
   await stop(proxy.child);
   const mib = (n: number) => (n / 1024 / 1024).toFixed(1);
   return (
-    `memory: idle RSS ${mib(idle)} MiB; with ${entries} entries of 1 KiB (${mib(stored)} MiB accounted, ` +
-    `CACHE_MAX_BYTES ${mib(bound)} MiB) RSS ${mib(full)} MiB: ${((full - idle) / stored).toFixed(2)}x the accounted bytes`
+    `memory: idle RSS ${mib(idle)} MiB (default configuration); with ${entries} entries of 1 KiB (${mib(stored)} MiB accounted, ` +
+    `CACHE_MAX_BYTES ${mib(bound)} MiB) RSS ${mib(full)} MiB: ${((full - before) / stored).toFixed(2)}x the accounted bytes`
   );
 }
 
 async function stop(child: ChildProcess): Promise<void> {
-  if (child.exitCode !== null) return;
+  if (child.exitCode !== null || child.signalCode !== null) return;
   child.kill('SIGTERM');
   await once(child, 'exit');
 }
 
+async function startNode(script: string, env: NodeJS.ProcessEnv, core = SERVER_CORE): Promise<ChildProcess> {
+  const port = env.PORT ?? '0';
+  const child = start(process.execPath, [join(ROOT, script)], env, 'ignore', core);
+  await waitHttp(`http://127.0.0.1:${port}/warm`);
+  return child;
+}
+
+/** nginx (proxy_cache) and Varnish beside tagcache, when installed: the same hit and pass-through cases. */
+async function peers(
+  rows: Row[],
+  originUrl: string,
+  bare: { name: string; target: Target },
+  undici: { name: string; target: Target },
+): Promise<string[]> {
+  const notes: string[] = [];
+  const origin = new URL(originUrl);
+  const nginx = ['/usr/sbin/nginx', 'nginx'].find((c) => has(c));
+  if (nginx === undefined) notes.push('nginx: not installed, skipped (apt-get install nginx-light)');
+  else {
+    const dir = mkdtempSync(join(tmpdir(), 'tagcache-nginx-'));
+    const port = await freePort();
+    writeFileSync(
+      join(dir, 'nginx.conf'),
+      `${process.getuid?.() === 0 ? 'user root; ' : ''}worker_processes 1; daemon off; pid ${dir}/nginx.pid; error_log ${dir}/error.log;
+events { worker_connections 4096; }
+http { access_log off; proxy_cache_path ${dir}/cache levels=1:2 keys_zone=c:64m max_size=1g inactive=60m use_temp_path=off;
+  upstream o { server ${origin.host}; keepalive 64; }
+  server { listen 127.0.0.1:${port}; location / { proxy_pass http://o; proxy_http_version 1.1; proxy_set_header Connection ""; proxy_cache c; }
+           location /nocache/ { proxy_pass http://o; proxy_http_version 1.1; proxy_set_header Connection ""; } } }
+`,
+    );
+    const child = start(
+      nginx,
+      ['-c', join(dir, 'nginx.conf'), '-p', dir],
+      {},
+      'ignore',
+      SERVER_CORE,
+      'ignore',
+    );
+    const url = `http://127.0.0.1:${port}`;
+    await waitHttp(`${url}/item`);
+    const pid = child.pid ?? 0;
+    await measure(rows, 'nginx proxy_cache, hit', { url: `${url}/item`, pid }, bare);
+    await measure(rows, 'nginx, pass-through', { url: `${url}/nocache/item`, pid }, undici);
+    await stop(child);
+  }
+  const varnishd = ['/usr/sbin/varnishd', 'varnishd'].find((c) => has(c));
+  if (varnishd === undefined) notes.push('Varnish: not installed, skipped (apt-get install varnish)');
+  else {
+    const dir = mkdtempSync(join(tmpdir(), 'tagcache-varnish-'));
+    // varnishd's compiler runs as an unprivileged user that must read the VCL.
+    chmodSync(dir, 0o755);
+    const port = await freePort();
+    const vcl = join(dir, 'default.vcl');
+    writeFileSync(
+      vcl,
+      `vcl 4.1;\nbackend o { .host = "${origin.hostname}"; .port = "${origin.port}"; }\nsub vcl_recv { if (req.url ~ "^/nocache/") { return (pass); } }\n`,
+      { mode: 0o644 },
+    );
+    const child = start(
+      varnishd,
+      [
+        '-F',
+        '-n',
+        join(dir, 'n'),
+        '-a',
+        `127.0.0.1:${port}`,
+        '-f',
+        vcl,
+        '-s',
+        'malloc,256m',
+        '-p',
+        'thread_pools=1',
+        '-T',
+        '127.0.0.1:0',
+      ],
+      {},
+      'ignore',
+      SERVER_CORE,
+      'ignore',
+    );
+    const url = `http://127.0.0.1:${port}`;
+    try {
+      await waitHttp(`${url}/item`);
+      const pid = child.pid ?? 0;
+      await measure(rows, 'Varnish, hit', { url: `${url}/item`, pid }, bare);
+      await measure(rows, 'Varnish, pass', { url: `${url}/nocache/item`, pid }, undici);
+    } catch (err) {
+      notes.push(`Varnish: did not start (${err instanceof Error ? err.message : String(err)})`);
+    }
+    await stop(child);
+  }
+  return notes;
+}
+
 async function main(): Promise<void> {
-  const results: Result[] = [];
+  const rows: Row[] = [];
+  const notes: string[] = [];
   const dir = mkdtempSync(join(tmpdir(), 'tagcache-bench-'));
   const routesFile = join(dir, 'routes.json');
-  writeFileSync(routesFile, JSON.stringify({ routes: [], default: { name: 'bench' } }));
-  process.stderr.write(
-    `tagcache bench: ${DURATION_S}s per case, ${CONNECTIONS} connections, servers on core ${SERVER_CORE}, load on core ${LOAD_CORE}` +
-      ` (${WRK ? 'wrk' : 'autocannon'}${TASKSET ? ', taskset' : ', no taskset: figures are noisier'})\n`,
+  writeFileSync(
+    routesFile,
+    JSON.stringify({
+      routes: [{ name: 'pass', pattern: '^/nocache/', cache: false }],
+      default: { name: 'bench' },
+    }),
   );
+  process.stderr.write(
+    `tagcache bench: ${DURATION_S}s per case, ${CONNECTIONS} connections, servers on core ${SERVER_CORE}, load and backend on core ${LOAD_CORE}` +
+      ` (${TASKSET ? 'taskset' : 'no taskset: figures are noisier'})\n`,
+  );
+  if (!WRK) {
+    process.stderr.write('bench needs wrk (apt-get install wrk)\n');
+    process.exit(1);
+  }
 
+  // The bare server is the hit yardstick; a second copy on the load core is the backend every proxy talks to.
+  const barePort = await freePort();
+  const bareChild = await startNode('dist/bench/origin-server.js', { PORT: String(barePort) });
+  const bare = {
+    name: 'bare',
+    target: { url: `http://127.0.0.1:${barePort}/item`, pid: bareChild.pid ?? 0 },
+  };
   const originPort = await freePort();
-  const origin = start(process.execPath, [join(ROOT, 'dist/bench/origin-server.js')], {
-    PORT: String(originPort),
-  });
-  origin.stdout?.resume();
-  // taskset execs the server, so the child's pid is the server's own.
-  const originChildPid = origin.pid;
+  await startNode('dist/bench/origin-server.js', { PORT: String(originPort) }, LOAD_CORE);
   const originUrl = `http://127.0.0.1:${originPort}`;
-  await waitHttp(`${originUrl}/warm`);
-  results.push(await load('bare node:http (baseline)', `${originUrl}/item`));
+  const undiciPort = await freePort();
+  const undiciChild = await startNode('dist/bench/undici-proxy.js', {
+    PORT: String(undiciPort),
+    UPSTREAM_URL: originUrl,
+  });
+  const undici = {
+    name: 'undici',
+    target: { url: `http://127.0.0.1:${undiciPort}/nocache/item`, pid: undiciChild.pid ?? 0 },
+  };
+
+  await measure(rows, 'bare node:http', bare.target);
+  await measure(rows, '10-line undici proxy', undici.target);
 
   const mem = await startProxy(originUrl, {}, routesFile);
   await waitHttp(`${mem.url}/item`);
-  const sideLines: string[] = [];
-  const side = async (
-    name: string,
-    proxy: { url: string; child: ChildProcess },
-    against: { name: string; url: string; pid: number | undefined } = {
-      name: 'bare',
-      url: originUrl,
-      pid: originChildPid,
-    },
-  ) => {
-    if (!WRK || against.pid === undefined || proxy.child.pid === undefined) return;
-    const r = await sideBySide(
-      { url: `${against.url}/item`, pid: against.pid },
-      { url: `${proxy.url}/item`, pid: proxy.child.pid },
+  const t = (path: string, unique = false): Target => ({ url: `${mem.url}${path}`, pid: mem.pid, unique });
+  await measure(rows, 'memory store, hit', t('/item'), bare);
+  await measure(rows, 'pass-through (cache: false route)', t('/nocache/item'), undici);
+  await measure(rows, 'miss, stored (memory)', t('/m/', true), undici);
+  await measure(rows, 'miss, not storable (no-store)', t('/nostore'), undici);
+  // One process serves both, so their CPU cannot be told apart side by side: compare each to undici's.
+  const pass = rows.find((r) => r.name.startsWith('pass-through'))?.side?.ratio;
+  const stored = rows.find((r) => r.name === 'miss, stored (memory)')?.side?.ratio;
+  if (pass !== undefined && stored !== undefined)
+    notes.push(
+      `miss that stores vs pass-through (each against undici side by side): ${(stored / pass).toFixed(2)}x`,
     );
-    sideLines.push(
-      `${name}: ${r.bUs.toFixed(1)} µs of CPU per hit, ${against.name} ${r.aUs.toFixed(1)} µs: ${(r.aUs / r.bUs).toFixed(2)}x`,
-    );
-  };
-  results.push(await load('proxy, memory store, hit', `${mem.url}/item`));
-  // Before the pass-through and paced cases: the same state the hit case measured.
-  await side('memory store', mem);
-  results.push(await load('proxy, pass-through (no-store)', `${mem.url}/nostore`));
-  const peak = results[1]?.rps ?? 0;
+  const peak = rows.find((r) => r.name === 'memory store, hit')?.rps ?? 0;
   if (peak > 0) {
-    results.push(await load('proxy, memory hit, paced to ~50% of its peak', `${mem.url}/item`, peak / 2));
+    const pause = ['-s', delayScript(Math.max(1, Math.round((CONNECTIONS * 1000) / (peak / 2))))];
+    rows.push(await alone('memory hit, paced to ~50% of its peak', t('/item'), pause));
     // The same pacing against the bare server: what bursts of paced requests cost anyway.
-    results.push(await load('bare node:http, same pacing', `${originUrl}/item`, peak / 2));
+    rows.push(await alone('bare node:http, same pacing', bare.target, pause));
   }
 
   // Tracing on, one trace in ten exported (to the origin, which answers OTLP as a collector would).
@@ -350,82 +525,86 @@ async function main(): Promise<void> {
     routesFile,
   );
   await waitHttp(`${traced.url}/item`);
-  results.push(await load('proxy, tracing on (10 % sampled), hit', `${traced.url}/item`));
-  results.push(await load('proxy, tracing on (10 % sampled), pass-through', `${traced.url}/nostore`));
-  await side('memory store, tracing on (10 %) vs off', traced, {
-    name: 'tracing off',
-    url: mem.url,
-    pid: mem.child.pid,
-  });
+  const tracingOff = { name: 'tracing off', target: t('/item') };
+  await measure(
+    rows,
+    'tracing on (10 % sampled), hit',
+    { url: `${traced.url}/item`, pid: traced.pid },
+    tracingOff,
+  );
+  await measure(
+    rows,
+    'tracing on (10 % sampled), pass-through',
+    { url: `${traced.url}/nocache/item`, pid: traced.pid },
+    undici,
+  );
   await stop(traced.child);
 
   if (BASELINE_MAIN !== undefined) {
     const before = await startProxy(originUrl, {}, routesFile, BASELINE_MAIN);
     await waitHttp(`${before.url}/item`);
-    results.push(await load('BENCH_BASELINE_MAIN build, memory store, hit', `${before.url}/item`));
-    results.push(await load('BENCH_BASELINE_MAIN build, pass-through', `${before.url}/nostore`));
-    await side('memory store, this build vs BENCH_BASELINE_MAIN', mem, {
-      name: 'baseline build',
-      url: before.url,
-      pid: before.child.pid,
-    });
+    const thisBuild = { name: 'this build', target: t('/item') };
+    await measure(
+      rows,
+      'BENCH_BASELINE_MAIN build, hit',
+      { url: `${before.url}/item`, pid: before.pid },
+      thisBuild,
+    );
+    await measure(
+      rows,
+      'BENCH_BASELINE_MAIN build, pass-through',
+      { url: `${before.url}/nocache/item`, pid: before.pid },
+      undici,
+    );
     await stop(before.child);
   }
   await stop(mem.child);
-  const memoryLine = WRK ? await memory(originUrl, routesFile) : 'memory: skipped (needs wrk)';
 
   if (has('redis-server')) {
     const redisPort = await freePort();
-    const redis = start('redis-server', [
-      '--port',
-      String(redisPort),
-      '--bind',
-      '127.0.0.1',
-      '--save',
-      '',
-      '--appendonly',
-      'no',
-    ]);
-    redis.stdout?.resume();
+    const redis = start(
+      'redis-server',
+      ['--port', String(redisPort), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no'],
+      {},
+      'ignore',
+      LOAD_CORE,
+    );
     await new Promise((r) => setTimeout(r, 300));
     const redisUrl = `redis://127.0.0.1:${redisPort}`;
     const red = await startProxy(originUrl, { REDIS_URL: redisUrl }, routesFile);
     await waitHttp(`${red.url}/item`);
     await waitHttp(`${red.url}/item`);
-    results.push(await load('proxy, redis store + local tier, hit', `${red.url}/item`));
-    await side('redis store + local tier', red);
+    await measure(rows, 'Redis + local tier, hit', { url: `${red.url}/item`, pid: red.pid }, bare);
     await stop(red.child);
     const far = await startProxy(originUrl, { REDIS_URL: redisUrl, LOCAL_TIER_TTL_MS: '0' }, routesFile);
     await waitHttp(`${far.url}/item`);
-    results.push(await load('proxy, redis store, no local tier, hit', `${far.url}/item`));
-    await side('redis store, no local tier', far);
+    await measure(rows, 'Redis, no local tier, hit', { url: `${far.url}/item`, pid: far.pid }, bare);
+    await measure(rows, 'miss, stored (Redis)', { url: `${far.url}/m/`, pid: far.pid, unique: true }, undici);
     await stop(far.child);
     redis.kill('SIGTERM');
   } else {
-    process.stderr.write('  redis-server not found: the Redis case is skipped\n');
+    notes.push('Redis: redis-server not found, the Redis cases are skipped');
   }
-  await stop(origin);
 
-  const base = results[0]?.rps ?? 1;
-  const rows = results.map((r) => [
-    r.name,
-    r.rps.toFixed(0),
-    r.p50ms.toFixed(3),
-    r.p99ms.toFixed(3),
-    `${(r.rps / base).toFixed(2)}x`,
-  ]);
-  const header = ['case', 'req/s', 'p50 ms', 'p99 ms', 'vs baseline'];
-  const widths = header.map((h, i) => Math.max(h.length, ...rows.map((row) => (row[i] ?? '').length)));
-  const line = (cells: string[]) =>
-    cells.map((c, i) => (i === 0 ? c.padEnd(widths[i] ?? 0) : c.padStart(widths[i] ?? 0))).join('  ');
-  process.stdout.write(
-    `\n${line(header)}\n${widths.map((w) => '-'.repeat(w)).join('  ')}\n${rows.map(line).join('\n')}\n${sideText(sideLines)}\n${memoryLine}\n`,
-  );
+  notes.push(...(await peers(rows, originUrl, bare, undici)));
+  if (ONLY.length === 0 || ONLY.includes('memory')) notes.push(await memory(originUrl, routesFile));
+  process.stdout.write(`\n${table(rows)}\n${notes.map((n) => `${n}\n`).join('')}`);
+  // The servers still running (bare, backend, undici proxy) are killed on exit.
+  process.exit(0);
 }
 
-function sideText(lines: string[]): string {
-  if (lines.length === 0) return '';
-  return `\nside by side (server and bare on one core, loaded at once; bare's CPU per request / the proxy's):\n${lines.map((l) => `  ${l}`).join('\n')}\n`;
+function table(rows: Row[]): string {
+  const header = ['case', 'req/s', 'p50 ms', 'p99 ms', 'CPU µs/req', 'side by side'];
+  const cells = rows.map((r) => [
+    r.name,
+    r.rps.toFixed(0),
+    r.p50ms.toFixed(2),
+    r.p99ms.toFixed(2),
+    r.cpuUs.toFixed(1),
+    r.side === undefined ? '' : `${r.side.ratio.toFixed(2)}x ${r.side.vs}`,
+  ]);
+  const line = (c: string[]) => `| ${c.join(' | ')} |`;
+  return [line(header), line(header.map(() => '---')), ...cells.map(line)].join('\n');
 }
 
 main().catch((err: unknown) => {

@@ -1,11 +1,11 @@
 import { type IncomingMessage, type OutgoingHttpHeader, type ServerResponse, STATUS_CODES } from 'node:http';
 import type { Socket } from 'node:net';
 import type { TLSSocket } from 'node:tls';
-import { type RequestRecorder, upstreamFailureReason } from '../modules/metrics/index.js';
+import type { RequestRecorder } from '../modules/metrics/index.js';
 import type { Metrics } from '../modules/metrics/registry.js';
 import { type ProxyResponse, RequestContext, requestIdFrom } from '../modules/pipeline/context.js';
 import type { Tracing } from '../modules/tracing/index.js';
-import { isAbort, upstreamBodyError } from '../modules/upstream/index.js';
+import { isAbort, upstreamBodyError, upstreamFailureReason } from '../modules/upstream/index.js';
 import type { AccessLog } from '../utils/access-log.js';
 import type { Done } from '../utils/compose.js';
 import { isTagcacheError, TagcacheError } from '../utils/errors.js';
@@ -14,6 +14,7 @@ import type { Logger } from '../utils/logger.js';
 import { relay } from '../utils/relay.js';
 import { canAppendToHead, createHeadPreparer, writeHeadWith } from '../utils/response-head.js';
 import { RetryLaterError } from '../utils/retry-later.js';
+import { UpstreamBody } from '../utils/upstream-body.js';
 import { limitBody } from './body-limit.js';
 import { checkRequest, hasBody, isRefusal, type RequestLimits } from './request-checks.js';
 
@@ -135,31 +136,39 @@ export function createProxyHandler(
     } else if (Buffer.isBuffer(body)) {
       res.end(body);
       finish(ctx, r.status, ctx.method === 'HEAD' ? 0 : body.length);
+    } else if (body instanceof UpstreamBody && body.unread) {
+      // Nobody read it as a stream (a tap for the cache may be on): written straight to the client.
+      body.sendTo(res, (err, bytes) => bodyDone(ctx, res, r.status, bytes, err));
     } else {
       let bytes = 0;
       body.on('data', (chunk: Buffer) => {
         bytes += chunk.length;
       });
-      relay(body, res, (err) => {
-        if (err === undefined || err === null) return finish(ctx, r.status, bytes);
-        // Headers are gone: all a proxy can do is cut the connection, so the client sees truncation.
-        // relay has destroyed `res` either way, so the error itself tells a backend failure from a client abort.
-        const failure = upstreamBodyError(err, ctx.upstreamAddress ?? 'unknown');
-        if (failure !== undefined) {
-          metrics.upstreamErrors
-            .labels(ctx.route?.route.name ?? 'unknown', upstreamFailureReason(failure))
-            .inc();
-          return finish(ctx, r.status, bytes, failure);
-        }
-        const aborted = isAbort(err) || res.destroyed;
-        finish(
-          ctx,
-          aborted && !res.writableFinished ? CLIENT_CLOSED : r.status,
-          bytes,
-          aborted ? undefined : err,
-        );
-      });
+      relay(body, res, (err) => bodyDone(ctx, res, r.status, bytes, err));
     }
+  }
+
+  function bodyDone(
+    ctx: RequestContext,
+    res: ServerResponse,
+    status: number,
+    bytes: number,
+    err: Error | undefined,
+  ): void {
+    if (err === undefined || err === null) {
+      finish(ctx, status, bytes);
+      return;
+    }
+    // Headers are gone: all a proxy can do is cut the connection, so the client sees truncation.
+    // `res` is destroyed either way, so the error itself tells a backend failure from a client abort.
+    const failure = upstreamBodyError(err, ctx.upstreamAddress ?? 'unknown');
+    if (failure !== undefined) {
+      metrics.upstreamErrors.labels(ctx.route?.route.name ?? 'unknown', upstreamFailureReason(failure)).inc();
+      finish(ctx, status, bytes, failure);
+      return;
+    }
+    const aborted = isAbort(err) || res.destroyed;
+    finish(ctx, aborted && !res.writableFinished ? CLIENT_CLOSED : status, bytes, aborted ? undefined : err);
   }
 
   /**

@@ -108,9 +108,45 @@ describe('single Redis store', () => {
   it('reads an entry of another format version as a miss', async () => {
     const prefix = uniquePrefix('version');
     const store = await open(prefix);
+    const key = createRedisKeys(prefix).entry('page');
     await store.put(makeEntry('page'), 60_000);
-    await raw.hset(createRedisKeys(prefix).entry('page'), 'v', '2');
+    expect(await store.get('page')).toBeDefined();
+    // A later version's blob, or one cut short: misses, never errors.
+    const blob = (await raw.hgetBuffer(key, 'd')) as Buffer;
+    await raw.hset(key, 'd', Buffer.concat([Buffer.from([0x74, 0x63, 0x03, 0x00]), blob.subarray(4)]));
     expect(await store.get('page')).toBeUndefined();
+    await raw.hset(key, 'd', blob.subarray(0, blob.length - 1));
+    expect(await store.get('page')).toBeUndefined();
+    await raw.hset(key, 'd', blob);
+    expect((await store.get('page'))?.body.toString()).toBe('body of page');
+    await store.close();
+  });
+
+  it("reads version 1's entries as misses and overwrites them, and tells version 1 its entries are not its own", async () => {
+    const prefix = uniquePrefix('version1');
+    const store = await open(prefix);
+    const key = createRedisKeys(prefix).entry('old');
+    // The hash layout version 1 wrote: one field per entry field.
+    await raw.hset(key, {
+      v: '1',
+      id: 'old',
+      key: 'old',
+      status: '200',
+      headers: '{"content-type":"text/plain"}',
+      body: 'old body',
+      policy: '{"v":1}',
+      tags: '[]',
+      url: 'https://shop.example/old',
+      route: 'other',
+      storedAt: String(Date.now()),
+      softPurgedAt: '0',
+    });
+    expect(await store.get('old')).toBeUndefined();
+    await store.put(makeEntry('old'), 60_000);
+    expect((await store.get('old'))?.body.toString()).toBe('body of old');
+    // Version 1 read `v` first and took anything but "1" as a miss.
+    expect(await raw.hget(key, 'v')).not.toBe('1');
+    expect(await raw.hexists(key, 'id')).toBe(0);
     await store.close();
   });
 

@@ -74,6 +74,21 @@ export function storeContract(name: string, open: OpenStore, options: ContractOp
       expect(got?.body.equals(body)).toBe(true);
     });
 
+    it('returns fields the contract does not name as stored, buffers nested in them too', async () => {
+      const store = await fresh();
+      // Such as alternative encodings of the body a later version may keep beside it.
+      const encodings = {
+        br: randomBytes(300),
+        gzip: Buffer.alloc(0),
+        note: ['x', { deep: Buffer.from('y') }],
+      };
+      const entry = { ...makeEntry('extra', { body: randomBytes(100) }), encodings, level: 3 };
+      await store.put(entry, TTL_MS);
+      const got = (await read(store, 'extra')) as (StoredEntry & typeof encodings) | undefined;
+      expect(got).toEqual(entry);
+      expect(Buffer.isBuffer((got as unknown as typeof entry).encodings.br)).toBe(true);
+    });
+
     it('misses an id it never stored, and delete says whether the entry existed', async () => {
       const store = await fresh();
       expect(await read(store, 'nothing')).toBeUndefined();

@@ -1,4 +1,5 @@
 import { Readable, Transform } from 'node:stream';
+import { own, UpstreamBody } from '../../utils/upstream-body.js';
 
 /**
  * Passes a response body through unchanged while keeping a copy of it, up to
@@ -12,6 +13,8 @@ export function collectBody(
   maxBytes: number,
   onDone: (body: Buffer | undefined) => void,
 ): Readable {
+  // A backend body nobody has read yet keeps its copy as it goes, and may still go straight to the client.
+  if (source instanceof UpstreamBody && source.unread) return source.tap(maxBytes, onDone);
   let chunks: Buffer[] = [];
   let size = 0;
   let over = false;
@@ -50,18 +53,6 @@ export function collectBody(
   });
   source.pipe(tee);
   return tee;
-}
-
-/**
- * One buffer of exactly the body's size and nobody else's. Buffer.concat
- * carves small results out of Node's shared 8 KiB pool, and a stored 1 KiB
- * body would then keep a whole slab alive for as long as it is cached.
- */
-function own(chunks: readonly Buffer[], size: number): Buffer {
-  const out = Buffer.allocUnsafeSlow(size);
-  let offset = 0;
-  for (const chunk of chunks) offset += chunk.copy(out, offset);
-  return out;
 }
 
 /** Reads a whole body with no client attached (background revalidation), up to maxBytes. */

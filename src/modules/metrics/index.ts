@@ -1,4 +1,4 @@
-export { metricsStage, upstreamFailureReason } from './metrics-stage.js';
+export { metricsStage } from './metrics-stage.js';
 export { createMetrics, type Metrics } from './registry.js';
 export { methodLabel, RequestMetrics } from './request-metrics.js';
 export { createRequestRecorder, type RequestRecorder } from './request-recorder.js';

@@ -1,16 +1,7 @@
 import { isTagcacheError } from '../../utils/errors.js';
 import type { Stage } from '../pipeline/context.js';
-import { isAbort, isProtocolFailure } from '../upstream/client.js';
+import { isAbort, upstreamFailureReason } from '../upstream/index.js';
 import type { Metrics } from './registry.js';
-
-/** Which upstream failure a thrown error or a status stands for, as the `reason` label. */
-export function upstreamFailureReason(err: unknown): string {
-  if (isTagcacheError(err, 'TC_UPSTREAM_TIMEOUT')) return 'timeout';
-  if (isTagcacheError(err, 'TC_UPSTREAM_RESET')) return 'reset';
-  if (isTagcacheError(err, 'TC_UPSTREAM_CIRCUIT_OPEN')) return 'circuit_open';
-  if (isProtocolFailure(err)) return 'protocol';
-  return 'connect';
-}
 
 /**
  * Sits just before the upstream stage, so it sees exactly the requests that

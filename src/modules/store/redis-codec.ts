@@ -1,53 +1,44 @@
 import type { StoredEntry } from './types.js';
 
-/** Version of the entry hash layout; an entry of any other version reads as a miss. */
-export const ENTRY_FORMAT_VERSION = '1';
+/**
+ * Version of the entry layout. The hash's `v` field says it to instances of
+ * older versions (version 1 read `v` first and takes anything else as a
+ * miss); the blob's first bytes say it to this and later versions.
+ */
+export const ENTRY_FORMAT_VERSION = '2';
 
-/** Fields read by get(), in this order (HMGET): one round trip, never the membership fields. */
-export const ENTRY_FIELDS = [
-  'v',
-  'id',
-  'key',
-  'status',
-  'headers',
-  'body',
-  'policy',
-  'tags',
-  'url',
-  'route',
-  'storedAt',
-  'softPurgedAt',
-] as const;
+/** The hash field holding the whole entry as one binary value. */
+export const BLOB_FIELD = 'd';
 
 /**
- * The entry as HSET field/value pairs. membershipFields (one per tag and one
- * for the URL key, see RedisKeys) let an invalidation check, inside Redis,
- * that the entry still carries what is being purged.
+ * Fields read by get(), in this order (HMGET): the entry blob, and the one
+ * field scripts change in place (a soft purge marks the entry without
+ * rewriting it). storedAt is also a field of its own, for the scripts, but the
+ * blob's copy is read.
+ */
+export const ENTRY_FIELDS = [BLOB_FIELD, 'softPurgedAt'] as const;
+
+/** "tc", 0x02, 0x00: version 2 of the blob. A blob starting otherwise is someone else's: a miss. */
+const MAGIC = Buffer.from([0x74, 0x63, 0x02, 0x00]);
+const HEAD = MAGIC.length + 4;
+
+/**
+ * The entry as HSET field/value pairs: `v`, the blob, the fields the scripts
+ * read (storedAt, key, softPurgedAt), and membershipFields (one per tag and one
+ * for the URL key, see RedisKeys), which let an invalidation check inside
+ * Redis that the entry still carries what is being purged.
  */
 export function encodeEntry(entry: StoredEntry, membershipFields: readonly string[]): (string | Buffer)[] {
   const pairs: (string | Buffer)[] = [
     'v',
     ENTRY_FORMAT_VERSION,
-    'id',
-    entry.id,
-    'key',
-    entry.key,
-    'status',
-    String(entry.status),
-    'headers',
-    JSON.stringify(entry.headers),
-    'body',
-    entry.body,
-    'policy',
-    entry.policy,
-    'tags',
-    JSON.stringify(entry.tags),
-    'url',
-    entry.url,
-    'route',
-    entry.route,
+    BLOB_FIELD,
+    encodeBlob(entry),
     'storedAt',
     String(entry.storedAt),
+    // A host-scoped purge compares the key inside Redis (PURGE_ENTRIES).
+    'key',
+    entry.key,
     'softPurgedAt',
     String(entry.softPurgedAt),
   ];
@@ -56,41 +47,122 @@ export function encodeEntry(entry: StoredEntry, membershipFields: readonly strin
 }
 
 /**
- * Reads HMGET values of ENTRY_FIELDS. A missing, foreign-version or corrupt
- * hash is a miss, as is one whose id differs from the one asked for (a hash
- * collision must never serve another URL's response).
+ * Reads the HMGET values of ENTRY_FIELDS. A missing, foreign-version or
+ * corrupt entry is a miss, as is one whose id differs from the one asked for
+ * (a hash collision must never serve another URL's response). `undefined`
+ * takes whatever entry is there (look-ups that walk an index).
  */
-export function decodeEntry(id: string, values: readonly (Buffer | null)[]): StoredEntry | undefined {
-  const [v, storedId, key, status, headers, body, policy, tags, url, route, storedAt, softPurgedAt] = values;
-  if (v?.toString() !== ENTRY_FORMAT_VERSION || storedId?.toString() !== id) return undefined;
-  if (key == null || status == null || headers == null || body == null || policy == null || tags == null) {
-    return undefined;
-  }
-  if (url == null || route == null || storedAt == null || softPurgedAt == null) return undefined;
-  const parsedHeaders = parseJson(headers);
-  const parsedTags = parseJson(tags);
-  if (!isHeaderRecord(parsedHeaders) || !isStringArray(parsedTags)) return undefined;
-  return {
-    id,
-    key: key.toString(),
-    status: Number(status.toString()),
-    headers: parsedHeaders,
-    body,
-    policy: policy.toString(),
-    tags: parsedTags,
-    url: url.toString(),
-    route: route.toString(),
-    storedAt: Number(storedAt.toString()),
-    softPurgedAt: Number(softPurgedAt.toString()),
-  };
+export function decodeEntry(
+  id: string | undefined,
+  values: readonly (Buffer | null)[],
+): StoredEntry | undefined {
+  const [blob, softPurgedAt] = values;
+  if (blob == null || softPurgedAt == null) return undefined;
+  const entry = decodeBlob(blob);
+  if (!isEntry(entry) || (id !== undefined && entry.id !== id)) return undefined;
+  const soft = Number(softPurgedAt.toString());
+  if (!Number.isFinite(soft)) return undefined;
+  (entry as { softPurgedAt: number }).softPurgedAt = soft;
+  return entry;
 }
 
-function parseJson(raw: Buffer): unknown {
+/**
+ * The whole entry in one value: MAGIC, the length of a JSON part, the JSON
+ * part, then every Buffer the entry holds, back to back. The JSON part is
+ * the entry with each Buffer replaced by null, and the paths of those
+ * Buffers with their lengths, so any field (a nested one too, such as
+ * alternative encodings of the body) round-trips without the codec knowing
+ * of it; bodies are never JSON-escaped or copied on read.
+ */
+export function encodeBlob(entry: object): Buffer {
+  const buffers: Buffer[] = [];
+  const paths: [(string | number)[], number][] = [];
+  const stripped = strip(entry, [], buffers, paths);
+  const json = Buffer.from(JSON.stringify({ e: stripped, b: paths }));
+  const head = Buffer.allocUnsafe(HEAD);
+  MAGIC.copy(head, 0);
+  head.writeUInt32BE(json.length, MAGIC.length);
+  return Buffer.concat([head, json, ...buffers]);
+}
+
+/** The object encodeBlob was given, or undefined for a blob that is not one (other version, corrupt). */
+export function decodeBlob(blob: Buffer): Record<string, unknown> | undefined {
+  if (blob.length < HEAD || blob.compare(MAGIC, 0, MAGIC.length, 0, MAGIC.length) !== 0) return undefined;
+  const jsonEnd = HEAD + blob.readUInt32BE(MAGIC.length);
+  if (jsonEnd > blob.length) return undefined;
+  let parsed: { e?: unknown; b?: unknown };
   try {
-    return JSON.parse(raw.toString());
+    parsed = JSON.parse(blob.toString('utf8', HEAD, jsonEnd));
   } catch {
-    return undefined; // corrupt: the caller reads it as a miss
+    return undefined;
   }
+  const { e: entry, b: paths } = parsed;
+  if (typeof entry !== 'object' || entry === null || !Array.isArray(paths)) return undefined;
+  let offset = jsonEnd;
+  for (const item of paths) {
+    if (!Array.isArray(item) || !Array.isArray(item[0]) || typeof item[1] !== 'number') return undefined;
+    const end = offset + item[1];
+    if (end > blob.length || !put(entry, item[0], blob.subarray(offset, end))) return undefined;
+    offset = end;
+  }
+  return offset === blob.length ? (entry as Record<string, unknown>) : undefined;
+}
+
+function strip(
+  value: unknown,
+  path: (string | number)[],
+  buffers: Buffer[],
+  paths: [(string | number)[], number][],
+): unknown {
+  if (Buffer.isBuffer(value)) {
+    buffers.push(value);
+    paths.push([path, value.length]);
+    return null;
+  }
+  if (Array.isArray(value)) return value.map((item, i) => strip(item, [...path, i], buffers, paths));
+  if (typeof value !== 'object' || value === null) return value;
+  const out: Record<string, unknown> = {};
+  for (const [name, item] of Object.entries(value)) out[name] = strip(item, [...path, name], buffers, paths);
+  return out;
+}
+
+/**
+ * Sets the Buffer at path, where encodeBlob left a null; false when the path
+ * does not lead to one through own properties (never into a prototype).
+ */
+function put(root: object, path: unknown[], value: Buffer): boolean {
+  if (path.length === 0) return false;
+  let holder = root as Record<string | number, unknown>;
+  for (let i = 0; i < path.length; i++) {
+    const step = path[i];
+    if ((typeof step !== 'string' && typeof step !== 'number') || !Object.hasOwn(holder, step)) return false;
+    if (i === path.length - 1) break;
+    const next = holder[step];
+    if (typeof next !== 'object' || next === null) return false;
+    holder = next as Record<string | number, unknown>;
+  }
+  const last = path[path.length - 1] as string | number;
+  if (holder[last] !== null) return false;
+  holder[last] = value;
+  return true;
+}
+
+/** The fields of the contract have their types; fields added later pass as they were stored. */
+function isEntry(value: Record<string, unknown> | undefined): value is Record<string, unknown> & StoredEntry {
+  if (value === undefined) return false;
+  const e = value as Partial<Record<keyof StoredEntry, unknown>>;
+  return (
+    typeof e.id === 'string' &&
+    typeof e.key === 'string' &&
+    typeof e.status === 'number' &&
+    isHeaderRecord(e.headers) &&
+    Buffer.isBuffer(e.body) &&
+    typeof e.policy === 'string' &&
+    isStringArray(e.tags) &&
+    typeof e.url === 'string' &&
+    typeof e.route === 'string' &&
+    typeof e.storedAt === 'number'
+  );
 }
 
 function isStringArray(value: unknown): value is string[] {
@@ -99,5 +171,9 @@ function isStringArray(value: unknown): value is string[] {
 
 function isHeaderRecord(value: unknown): value is Record<string, string | string[]> {
   if (typeof value !== 'object' || value === null || Array.isArray(value)) return false;
-  return Object.values(value).every((item) => typeof item === 'string' || isStringArray(item));
+  for (const name in value) {
+    const item = (value as Record<string, unknown>)[name];
+    if (typeof item !== 'string' && !isStringArray(item)) return false;
+  }
+  return true;
 }

@@ -1,4 +1,5 @@
 import { createHash } from 'node:crypto';
+import { boundedMemo } from '../../utils/bounded-memo.js';
 
 /**
  * Key names of the Redis store. Ids, tags and URL keys are hashed, so any
@@ -84,7 +85,8 @@ export function createRedisKeys(prefix: string): RedisKeys {
   };
   return {
     member: hashName,
-    entry: (id) => entryPrefix + hashName(id),
+    // Every get hashes its id: a hit on a hot key should not pay sha256 each time.
+    entry: boundedMemo(10_000, (id) => entryPrefix + hashName(id)),
     entryOfMember: (member) => entryPrefix + member,
     tag: (tag) => ref('t', tag),
     urlKey: (key) => ref('k', key),

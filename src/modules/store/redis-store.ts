@@ -96,21 +96,18 @@ export function createRedisStore(options: RedisStoreOptions): RedisStore {
 
   /** An entry hash read without its body; undefined when gone, or when its key is not the one expected. */
   async function inspectEntry(entryKey: string, matches: (e: StoredEntry) => boolean) {
-    const [values, bodyBytes, ttlMs] = await Promise.all([
-      client.hmgetBuffer(entryKey, ...META_FIELDS),
-      client.hstrlen(entryKey, 'body'),
+    // The whole blob is read: its body is appended to it. Look-ups are admin work, bounded by INSPECT_LIMIT.
+    const [values, ttlMs] = await Promise.all([
+      client.hmgetBuffer(entryKey, ...ENTRY_FIELDS),
       client.pttl(entryKey),
     ]);
-    const id = values[ID_AT]?.toString();
-    if (id === undefined) return undefined;
-    const full = [...values];
-    full.splice(BODY_AT, 0, EMPTY);
-    const entry = decodeEntry(id, full);
+    const entry = decodeEntry(undefined, values);
     if (entry === undefined || !matches(entry)) return undefined;
-    const { body: _body, ...rest } = entry;
-    const inspected: InspectedEntry = { ...rest, bodyBytes, ttlMs: Math.max(0, ttlMs) };
+    const { body, ...rest } = entry;
+    const inspected: InspectedEntry = { ...rest, bodyBytes: body.length, ttlMs: Math.max(0, ttlMs) };
     return inspected;
   }
+
   const present = (found: (InspectedEntry | undefined)[]) =>
     found.filter((entry): entry is InspectedEntry => entry !== undefined);
 
@@ -179,12 +176,6 @@ export function createRedisStore(options: RedisStoreOptions): RedisStore {
     },
   };
 }
-
-const EMPTY = Buffer.alloc(0);
-const BODY_AT = ENTRY_FIELDS.indexOf('body');
-const ID_AT = ENTRY_FIELDS.indexOf('id');
-/** Every entry field but the body: a look-up must not pull megabytes. */
-const META_FIELDS = ENTRY_FIELDS.filter((field) => field !== 'body');
 
 /** Only the fields of the contract go on the wire, whatever else the caller's object carries. */
 function copyTarget(target: InvalidationTarget): InvalidationTarget {

@@ -1,8 +1,10 @@
 import type { EventEmitter } from 'node:events';
+import { IncomingMessage } from 'node:http';
 import type { Readable } from 'node:stream';
-import { Pool, errors as undiciErrors } from 'undici';
 import { isTagcacheError, TagcacheError } from '../../utils/errors.js';
 import { endToEndHeaders, type HeaderMap } from '../../utils/headers.js';
+import { UpstreamBody } from '../../utils/upstream-body.js';
+import { Pool, parseHeaders, errors as undiciErrors } from './undici-parts.js';
 
 export interface UpstreamOptions {
   connectTimeoutMs: number;
@@ -29,7 +31,8 @@ export interface UpstreamResponse {
   readonly status: number;
   /** End-to-end headers only: hop-by-hop fields and those named in Connection are gone. */
   readonly headers: HeaderMap;
-  readonly body: Readable;
+  /** A Readable, which the proxy handler may instead write straight to the client (see UpstreamBody). */
+  readonly body: UpstreamBody;
 }
 
 /**
@@ -63,36 +66,139 @@ export function createUpstreamClient(opts: UpstreamOptions): UpstreamClient {
   }
 
   return {
-    async request(req) {
-      const pool = poolFor(req.origin);
-      try {
-        const res = await pool.request({
-          method: req.method as 'GET',
-          path: req.path,
-          headers: req.headers as Record<string, string | string[]>,
-          body: req.body,
-          signal: req.signal,
-          onInfo:
-            req.onInfo === undefined
-              ? undefined
-              : ({ statusCode, headers }) => req.onInfo?.(statusCode, headers),
-        });
-        return { status: res.statusCode, headers: endToEndHeaders(res.headers), body: res.body };
-      } catch (err) {
-        // The client went away (its body then fails with its connection's reset): not the backend's doing.
-        if ((req.signal as { aborted?: boolean } | undefined)?.aborted === true && !isAbort(err)) {
-          throw Object.assign(new Error('the client went away before the backend answered', { cause: err }), {
-            name: 'AbortError',
-          });
+    request(req) {
+      return new Promise((resolve, reject) => {
+        const handler = new ResponseHandler(req, resolve, reject);
+        if (handler.settled) return;
+        try {
+          poolFor(req.origin).dispatch(
+            {
+              method: req.method as 'GET',
+              path: req.path,
+              headers: req.headers as Record<string, string | string[]>,
+              body: req.body,
+            },
+            handler,
+          );
+        } catch (err) {
+          // A refusal made before anything was sent (an argument undici will not take).
+          handler.onError(err as Error);
         }
-        throw toUpstreamError(err, req.origin);
-      }
+      });
     },
     async close() {
       await Promise.all([...pools.values()].map((p) => p.close().catch(() => p.destroy())));
       pools.clear();
     },
   };
+}
+
+/**
+ * One backend request in undici's dispatch-handler form: the response is
+ * handed over at its headers, and its body is an UpstreamBody fed chunk by
+ * chunk. undici's request() would add an AsyncResource, a body stream, an
+ * abort listener and a promise wrapper per request that a proxy does not need.
+ */
+class ResponseHandler {
+  settled = false;
+  #abort: ((err: Error) => void) | null = null;
+  #body: UpstreamBody | null = null;
+  readonly #req: UpstreamRequest;
+  readonly #resolve: (res: UpstreamResponse) => void;
+  readonly #reject: (err: unknown) => void;
+
+  constructor(
+    req: UpstreamRequest,
+    resolve: (res: UpstreamResponse) => void,
+    reject: (err: unknown) => void,
+  ) {
+    this.#req = req;
+    this.#resolve = resolve;
+    this.#reject = reject;
+    const signal = req.signal;
+    if (signal === undefined) return;
+    if ((signal as { aborted?: boolean }).aborted === true) {
+      this.settled = true;
+      reject(abortError());
+      return;
+    }
+    if (isEmitter(signal)) signal.once('abort', this.#onAbort);
+    else signal.addEventListener('abort', this.#onAbort, { once: true });
+  }
+
+  #onAbort = (): void => {
+    const err = abortError();
+    if (this.#abort !== null) this.#abort(err);
+    else this.onError(err);
+  };
+
+  #unlisten(): void {
+    const signal = this.#req.signal;
+    if (signal === undefined) return;
+    if (isEmitter(signal)) signal.removeListener('abort', this.#onAbort);
+    else signal.removeEventListener('abort', this.#onAbort);
+  }
+
+  onConnect(abort: (err: Error) => void): void {
+    this.#abort = abort;
+    // Aborted while queued for a connection: undici learns it now.
+    if (this.settled && this.#body === null) abort(abortError());
+  }
+
+  onHeaders(status: number, raw: Buffer[], resume: () => void): boolean {
+    if (status < 200) {
+      this.#req.onInfo?.(status, parseHeaders(raw) as HeaderMap);
+      return true;
+    }
+    const abort = this.#abort ?? (() => {});
+    const body = new UpstreamBody(resume, abort);
+    this.#body = body;
+    this.settled = true;
+    this.#resolve({ status, headers: endToEndHeaders(parseHeaders(raw) as HeaderMap), body });
+    return true;
+  }
+
+  onData(chunk: Buffer): boolean {
+    return this.#body?.deliver(chunk) ?? true;
+  }
+
+  onComplete(): void {
+    this.#unlisten();
+    this.#body?.complete();
+  }
+
+  onError(err: Error): void {
+    this.#unlisten();
+    // As undici's request() does: a failed request's body is spent, never sent again elsewhere.
+    const sent = this.#req.body;
+    if (sent !== null && !sent.destroyed) {
+      // undici's own trick: an IncomingMessage destroyed without its socket leaves the client's connection up for the 502.
+      if (sent instanceof IncomingMessage) (sent as { socket: unknown }).socket = null;
+      sent.on('error', () => {}).destroy(err);
+    }
+    if (this.#body !== null) this.#body.fail(err);
+    else if (!this.settled) {
+      this.settled = true;
+      this.#reject(clientGone(this.#req, err) ?? toUpstreamError(err, this.#req.origin));
+    }
+  }
+}
+
+function isEmitter(signal: AbortSignal | EventEmitter): signal is EventEmitter {
+  return typeof (signal as EventEmitter).once === 'function';
+}
+
+/** What undici's request() rejects with when its signal fires: isAbort() knows it. */
+function abortError(): Error {
+  return new undiciErrors.RequestAbortedError();
+}
+
+/** The client went away (its body then fails with its connection's reset): not the backend's doing. */
+function clientGone(req: UpstreamRequest, err: unknown): Error | undefined {
+  if ((req.signal as { aborted?: boolean } | undefined)?.aborted !== true || isAbort(err)) return undefined;
+  return Object.assign(new Error('the client went away before the backend answered', { cause: err }), {
+    name: 'AbortError',
+  });
 }
 
 /**

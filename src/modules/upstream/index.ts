@@ -16,6 +16,7 @@ export {
   upstreamBodyError,
 } from './client.js';
 export { createDispatch, type Dispatch, type DispatchDeps } from './dispatch.js';
+export { upstreamFailureReason } from './failure-reason.js';
 export { appendVia, forwardRequestHeaders, VIA } from './forward-headers.js';
 export { createOriginProbe, probeAny } from './probe.js';
 export { mayRetry, neverReachedBackend } from './retry.js';
