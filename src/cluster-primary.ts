@@ -6,7 +6,7 @@ import type { ReadyReport } from './handlers/health.js';
 import { loadRouteTable } from './modules/router/index.js';
 import type { InvalidationReport, InvalidationRequest } from './modules/surrogate/index.js';
 import { createHttpServer, drain, listen } from './server.js';
-import type { Config } from './utils/config.js';
+import { type Config, usesRedis } from './utils/config.js';
 import { errorMessage } from './utils/errors.js';
 import { flushLogger, type Logger } from './utils/logger.js';
 
@@ -68,7 +68,7 @@ export async function runPrimary(config: Config, log: Logger): Promise<void> {
 
   // Memory stores are per worker, so every worker must purge; a shared Redis needs one.
   const invalidate = async (req: InvalidationRequest): Promise<InvalidationReport> => {
-    const shared = config.redisUrl !== undefined || config.redisClusterNodes !== undefined;
+    const shared = usesRedis(config);
     const targets = shared ? [anyWorker()] : [...workers];
     const reports = (await Promise.all(
       targets.map((w) => askWorker(w, 'invalidate', req, OP_TIMEOUT_MS)),

@@ -2,7 +2,7 @@ import { randomUUID } from 'node:crypto';
 import { TagcacheError } from '../../utils/errors.js';
 import type { Logger } from '../../utils/logger.js';
 import { decodeEntry, ENTRY_FIELDS } from './redis-codec.js';
-import { createRedisConnection } from './redis-connection.js';
+import { createRedisConnection, type RedisSentinels } from './redis-connection.js';
 import { toStoreError } from './redis-errors.js';
 import { purgeTarget } from './redis-invalidate.js';
 import { createRedisKeys } from './redis-keys.js';
@@ -14,6 +14,8 @@ import type { InvalidationTarget, Store, StoredEntry } from './types.js';
 export interface RedisStoreOptions {
   /** redis:// or rediss:// URL of a single node. */
   readonly url?: string;
+  /** Sentinels naming the current master; when given, url is not used. */
+  readonly sentinels?: RedisSentinels;
   /** Seed nodes of a Redis Cluster; when given, url is not used. */
   readonly clusterNodes?: readonly { readonly host: string; readonly port: number }[];
   /** Namespace of every key and of the invalidation channel, e.g. "tc:". */
@@ -61,6 +63,7 @@ export function createRedisStore(options: RedisStoreOptions): RedisStore {
   const conn = createRedisConnection({
     url: options.url,
     clusterNodes: options.clusterNodes,
+    sentinels: options.sentinels,
     commandTimeoutMs,
     log,
   });
