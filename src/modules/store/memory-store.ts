@@ -3,6 +3,7 @@ import { setImmediate as yieldToEventLoop } from 'node:timers/promises';
 import { LRUCache } from 'lru-cache';
 import type { Logger } from '../../utils/logger.js';
 import { entryWeight } from './entry-weight.js';
+import { createMemoryLeases } from './fill-lease.js';
 import { createInvalidationListeners } from './listeners.js';
 import { MembershipIndex } from './memory-index.js';
 import { createMemoryTombstones } from './memory-tombstones.js';
@@ -94,6 +95,7 @@ export function createMemoryStore(options: MemoryStoreOptions): MemoryStore {
     log === undefined ? undefined : (err) => log.error({ err }, 'an invalidation listener threw'),
   );
   const tombstones = createMemoryTombstones(tombstoneMs, maxTombstones);
+  const leases = createMemoryLeases();
   // lru-cache only notices expiry when an entry is touched; the sweep frees the rest and their index ids.
   const sweep = setInterval(() => {
     cache.purgeStale();
@@ -178,6 +180,9 @@ export function createMemoryStore(options: MemoryStoreOptions): MemoryStore {
     },
     invalidate,
     onInvalidation: (listener) => listeners.add(listener),
+    lease: leases.lease,
+    release: leases.release,
+    onFilled: leases.onFilled,
     ping: async () => {},
     stats: () => ({ entries: cache.size, bytes: cache.calculatedSize }),
     indexSizes: () => ({
@@ -189,6 +194,7 @@ export function createMemoryStore(options: MemoryStoreOptions): MemoryStore {
     tombstoneCount: () => tombstones.size,
     async close() {
       clearInterval(sweep);
+      leases.clear();
       cache.clear();
       tombstones.clear();
       listeners.clear();

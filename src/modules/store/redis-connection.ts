@@ -1,5 +1,6 @@
 import { Cluster, type ClusterOptions, Redis, type RedisOptions } from 'ioredis';
 import type { Logger } from '../../utils/logger.js';
+import { LEASE_SCRIPTS } from './redis-lease.js';
 import { STORE_SCRIPTS } from './redis-scripts.js';
 import { groupBySlot } from './redis-slots.js';
 
@@ -40,6 +41,7 @@ export interface RedisConnection {
 }
 
 const MAX_RECONNECT_DELAY_MS = 2_000;
+const SCRIPTS = { ...STORE_SCRIPTS, ...LEASE_SCRIPTS };
 
 /** Capped exponential backoff with jitter, so instances sharing a Redis do not reconnect in lockstep. */
 export function reconnectDelayMs(attempt: number): number {
@@ -66,10 +68,10 @@ export function createRedisConnection(options: RedisConnectionOptions): RedisCon
       // Plain commands from concurrent requests leave in one write per node and tick. Not the scripts:
       // ioredis would route an auto-pipelined EVALSHA by its first argument (numkeys), not its first key.
       enableAutoPipelining: true,
-      autoPipeliningIgnoredCommands: Object.keys(STORE_SCRIPTS),
+      autoPipeliningIgnoredCommands: Object.keys(SCRIPTS),
       scaleReads: 'master',
       slotsRefreshTimeout: Math.max(1_000, commandTimeoutMs * 4),
-      scripts: STORE_SCRIPTS,
+      scripts: SCRIPTS,
       redisOptions: nodeOptions,
     };
     client = new Cluster(
@@ -83,7 +85,7 @@ export function createRedisConnection(options: RedisConnectionOptions): RedisCon
       retryStrategy: reconnectDelayMs,
       // Concurrent requests' commands leave in one write per tick rather than one each.
       enableAutoPipelining: true,
-      scripts: STORE_SCRIPTS,
+      scripts: SCRIPTS,
     } satisfies RedisOptions;
     if (sentinels !== undefined) {
       client = new Redis({ ...single, ...sentinelOptions(sentinels) });

@@ -6,6 +6,7 @@ import { createRedisConnection, type RedisSentinels } from './redis-connection.j
 import { toStoreError } from './redis-errors.js';
 import { purgeTarget } from './redis-invalidate.js';
 import { createRedisKeys } from './redis-keys.js';
+import { createRedisLeases } from './redis-lease.js';
 import { createInvalidationChannel } from './redis-pubsub.js';
 import { putEntry } from './redis-put.js';
 import { DEFAULT_TOMBSTONE_MS, requireTombstoneMs } from './tombstones.js';
@@ -73,6 +74,7 @@ export function createRedisStore(options: RedisStoreOptions): RedisStore {
   const purgeContext = { conn, keys, batchSize, tombstoneMs };
   const putContext = { conn, keys, indexGraceMs };
   let closed = false;
+  const leases = createRedisLeases(conn, prefix, (operation, work) => run(operation, work), log);
 
   async function run<T>(operation: string, work: () => Promise<T>): Promise<T> {
     if (closed) {
@@ -90,7 +92,11 @@ export function createRedisStore(options: RedisStoreOptions): RedisStore {
     kind: conn.kind,
     get: (id) =>
       run('get', async () => decodeEntry(id, await client.hmgetBuffer(keys.entry(id), ...ENTRY_FIELDS))),
-    put: (entry, ttlMs) => run('put', () => putEntry(putContext, entry, ttlMs)),
+    put: (entry, ttlMs) =>
+      leases.track(
+        entry.key,
+        run('put', () => putEntry(putContext, entry, ttlMs)),
+      ),
     delete: (id) => run('delete', async () => (await client.unlink(keys.entry(id))) > 0),
     invalidate: (target, mode) =>
       run('invalidate', async () => {
@@ -100,6 +106,9 @@ export function createRedisStore(options: RedisStoreOptions): RedisStore {
       }),
     onInvalidation: (listener) => channel.listen(listener),
     onEventGap: (listener) => channel.onGap(listener),
+    lease: leases.lease,
+    release: leases.release,
+    onFilled: leases.onFilled,
     ping: () =>
       run('ping', async () => {
         await client.ping();
@@ -109,6 +118,7 @@ export function createRedisStore(options: RedisStoreOptions): RedisStore {
       if (closed) return;
       closed = true;
       channel.close();
+      leases.close();
       await conn.close();
     },
   };

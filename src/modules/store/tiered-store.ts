@@ -78,6 +78,10 @@ export function createTieredStore(opts: TieredStoreOptions): Store {
       return remote.invalidate(target, mode);
     },
     onInvalidation: (listener) => remote.onInvalidation(listener),
+    // Leases are the shared store's: they collapse misses between instances.
+    lease: (key, ms) => remote.lease(key, ms),
+    release: (key, outcome, hitForMissMs) => remote.release(key, outcome, hitForMissMs),
+    onFilled: (key, listener) => remote.onFilled(key, listener),
     ping: () => remote.ping(),
     stats: () => local.stats(),
     async close() {
