@@ -11,6 +11,7 @@ import { forwardStatus, hitStatus } from './cache-status.js';
 import { createCollapser } from './collapse.js';
 import { hasPreconditions } from './conditional.js';
 import { decide, type RequestDirectives, requestDirectives, staleAt } from './decide.js';
+import { createFleetWait, FILL_LEASE_MS, FILL_POLL_MS } from './fleet-wait.js';
 import { type Found, type Lookup, lookup } from './lookup.js';
 import { createRefresher } from './refresher.js';
 import { answerFromEntry } from './respond.js';
@@ -53,6 +54,17 @@ export function cacheStage(deps: CacheDeps): CacheStage {
     timeoutMs: config.collapseTimeoutMs,
     maxWaiters: config.collapseMaxWaiters,
     hitForMissMs: config.hitForMissSeconds * 1000,
+    // Instances sharing Redis collapse their misses between them too.
+    fleet:
+      deps.store.kind === 'memory' || config.collapseTimeoutMs <= 0
+        ? undefined
+        : createFleetWait({
+            leases: deps.store,
+            present: async (key) => (await store.get(key)) !== undefined,
+            leaseMs: FILL_LEASE_MS,
+            pollMs: FILL_POLL_MS,
+            timeoutMs: config.collapseTimeoutMs,
+          }),
   });
   const refresher = createRefresher((err) => log.warn({ err: String(err) }, 'background refresh failed'));
   const absorbDeps = {
@@ -104,6 +116,17 @@ export function cacheStage(deps: CacheDeps): CacheStage {
       }
     }
     const leader = role?.role === 'leader' ? role : undefined;
+    // Another instance sharing the store may be fetching the key: wait for its fill, then read it.
+    if (leader?.fleet !== undefined && (await leader.fleet())) {
+      const looked = await lookup(store, key, ctx.headers);
+      const found = typeof looked === 'string' ? undefined : revalidator.usable(looked.entry, ctx);
+      if (found !== undefined) {
+        leader.settle(found.entry);
+        metrics.collapsed.labels(route).inc();
+        serve(ctx, found, 'HIT', 'collapsed');
+        return;
+      }
+    }
     ctx.cache = 'MISS';
     const requestTime = Date.now();
     try {
