@@ -100,8 +100,11 @@ export function cacheStage(deps: CacheDeps): CacheStage {
   ): Promise<void> {
     const route = ctx.route?.route.name ?? 'unknown';
     // Only plain GETs collapse: a HEAD, a range or a conditional gets an answer the others could not reuse.
+    // Nor a request with credentials: its answer may be unstorable for it alone (RFC 9111 §3.5), and
+    // must not mark the key uncacheable, turning collapsing off for everyone (the whole fleet, with Redis).
     const plain =
       ctx.method === 'GET' &&
+      ctx.headers.authorization === undefined &&
       ctx.headers.range === undefined &&
       ctx.headers['if-none-match'] === undefined &&
       ctx.headers['if-modified-since'] === undefined;
