@@ -147,6 +147,9 @@ async function measure(target: Target, record: Record): Promise<void> {
   );
   const hot = Array.from({ length: 200 }, (_, i) => `/p/hot-${i}`);
   const load = steadyLoad(proxies, hot, 8);
+  // The first seconds fill the hot set; the "before" figures are the steady state after them.
+  await new Promise((r) => setTimeout(r, 2_000));
+  load.take();
   await new Promise((r) => setTimeout(r, 2_000));
   const rssBefore = proxies.map((p) => rssBytes(p.child.pid));
   const quiet = load.take();

@@ -74,6 +74,14 @@ declare module 'ioredis' {
 
 const OUTCOMES: readonly FillOutcome[] = ['stored', 'not-storable', 'abandoned'];
 
+/**
+ * Renewal stops this long after the lease was taken, released or not: a fill
+ * that never settles (a bug, a body that never ends) must not hold a key for
+ * the whole fleet forever. Longer than any backend is given by default
+ * (headers and body timeouts of 30 s each).
+ */
+const MAX_HOLD_MS = 90_000;
+
 export interface RedisLeases extends FillLeases {
   /** Registers a put of the key's entries, for release('stored') to wait on. Returns the same promise. */
   track<T>(key: string, put: Promise<T>): Promise<T>;
@@ -154,8 +162,13 @@ export function createRedisLeases(
         const state = await client.tcLeaseTake(1, name, token, ms);
         if (state !== 'granted') return state === 'uncacheable' ? 'uncacheable' : 'held';
         stopRenewing(key);
+        const until = Date.now() + MAX_HOLD_MS;
         const renew = setInterval(
           () => {
+            if (Date.now() > until) {
+              if (held.get(key)?.token === token) stopRenewing(key);
+              return;
+            }
             client.tcLeaseRenew(1, name, token, ms).then(
               (kept) => {
                 if (kept === 0 && held.get(key)?.token === token) stopRenewing(key);
