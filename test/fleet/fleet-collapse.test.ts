@@ -2,7 +2,9 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { cacheKey } from '../../src/modules/cache/cache-key.js';
 import { createRedisStore } from '../../src/modules/store/redis-store.js';
 import { type ChildProxy, startChild } from '../core/child.js';
+import { sumOf } from '../core/prom.js';
 import { type Outcome, report, send } from '../resilience/support.js';
+import { fetchRaw } from '../support/http.js';
 import { type Origin, respond, startOrigin } from '../support/origin.js';
 import { CACHE_ALL, writeRoutes } from '../support/proxy.js';
 import {
@@ -15,7 +17,7 @@ import {
 
 /** Every instance is asked for the same Host: the cache key includes it. */
 const HOST = 'fleet.test';
-const HIT_FOR_MISS_SECONDS = 3;
+const HIT_FOR_MISS_SECONDS = 8;
 
 const get = (on: ChildProxy, path: string) =>
   send(`${on.url}${path}`, { headers: { host: HOST }, timeoutMs: 30_000 });
@@ -26,6 +28,27 @@ function slow(delayMs: number, headers: Record<string, string>) {
   return (...args: Parameters<typeof answer>) => {
     setTimeout(() => answer(...args), delayMs);
   };
+}
+
+/** Holds every answer for `path` until released, so all requests arrive while the first is in flight. */
+function gated(origin: Origin, path: string, headers: Record<string, string>): () => void {
+  let release: () => void = () => undefined;
+  const gate = new Promise<void>((r) => {
+    release = r;
+  });
+  const answer = respond(200, headers, 'fleet');
+  origin.on(path, (...args) => {
+    void gate.then(() => answer(...args));
+  });
+  return release;
+}
+
+/** Requests in flight on every instance together (a WORKERS primary sums its workers'). */
+async function inFlight(instances: readonly ChildProxy[]): Promise<number> {
+  const texts = await Promise.all(
+    instances.map(async (i) => (await fetchRaw(`${i.adminUrl}/metrics`)).text()),
+  );
+  return texts.reduce((sum, text) => sum + sumOf(text, 'tagcache_requests_in_flight'), 0);
 }
 
 /** `perInstance` concurrent requests for one path on each instance, all at once. */
@@ -92,8 +115,13 @@ function fleetSuite(name: string, start: () => Promise<Shared>, options: { killH
     });
 
     it('sends 4 × 64 concurrent cold requests for one key to the backend once', async () => {
-      origin.on('/cold', slow(300, { 'cache-control': 'max-age=60' }));
-      const outcomes = await burst(instances, '/cold', 64);
+      const release = gated(origin, '/cold', { 'cache-control': 'max-age=60' });
+      const all = burst(instances, '/cold', 64);
+      // The backend answers only once all 256 are inside the instances, fetching or waiting.
+      await expect.poll(() => inFlight(instances), { timeout: 20_000 }).toBe(256);
+      await expect.poll(() => origin.count('/cold'), { timeout: 10_000 }).toBe(1);
+      release();
+      const outcomes = await all;
       expect(statuses(outcomes)).toEqual(outcomes.map(() => 200));
       expect(origin.count('/cold')).toBe(1);
       const bodies = new Set(outcomes.map((o) => (o.kind === 'answer' ? o.body : '')));
@@ -182,8 +210,12 @@ describe('WORKERS=2 sharing Redis', () => {
   });
 
   it('sends 64 concurrent cold requests for one key to the backend once', async () => {
-    origin.on('/workers', slow(300, { 'cache-control': 'max-age=60' }));
-    const outcomes = await burst([proxy], '/workers', 64);
+    const release = gated(origin, '/workers', { 'cache-control': 'max-age=60' });
+    const all = burst([proxy], '/workers', 64);
+    await expect.poll(() => inFlight([proxy]), { timeout: 20_000 }).toBe(64);
+    await expect.poll(() => origin.count('/workers'), { timeout: 10_000 }).toBe(1);
+    release();
+    const outcomes = await all;
     expect(statuses(outcomes)).toEqual(Array(64).fill(200));
     expect(origin.count('/workers')).toBe(1);
   });

@@ -35,8 +35,8 @@ export const FILL_POLL_MS = 200;
  */
 export function createFleetWait(opts: FleetWaitOptions) {
   const { leases, present, leaseMs, pollMs, timeoutMs } = opts;
-  const take = (key: string) =>
-    leases.lease(key, leaseMs).then(
+  const take = (key: string, retake = false) =>
+    leases.lease(key, leaseMs, { retake }).then(
       (state) => state,
       () => 'failed' as const,
     );
@@ -47,7 +47,13 @@ export function createFleetWait(opts: FleetWaitOptions) {
 
   return {
     async turn(key: string): Promise<FleetTurn> {
-      const state = await take(key);
+      let state = await take(key);
+      if (state === 'filled') {
+        // Stored since this process missed it: read it, unless a purge has removed it already.
+        if (await present(key)) return 'filled';
+        state = await take(key, true);
+        if (state === 'filled') return 'alone';
+      }
       if (state === 'failed') return 'alone';
       if (state === 'uncacheable') return 'uncacheable';
       // No second look at the store first: a fill that landed between this miss and its lease is
@@ -78,6 +84,7 @@ export function createFleetWait(opts: FleetWaitOptions) {
             return;
           }
           if (now === 'granted') return finish('fetch');
+          if (now === 'filled') return finish('filled');
           if (now === 'failed') return finish('alone');
           if (now === 'uncacheable') return finish('uncacheable');
           timer = setTimeout(poll, Math.max(1, Math.min(pollMs, deadline - Date.now())));

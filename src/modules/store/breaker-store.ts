@@ -89,7 +89,7 @@ export function withStoreBreaker(inner: Store, opts: StoreBreakerOptions): Break
     delete: (id) => guard(() => inner.delete(id)),
     invalidate: (target, mode) => guard(() => inner.invalidate(target, mode)),
     onInvalidation: (listener) => inner.onInvalidation(listener),
-    lease: (key, ms) => guard(() => inner.lease(key, ms)),
+    lease: (key, ms, options) => guard(() => inner.lease(key, ms, options)),
     release: (key, outcome, hitForMissMs) => guard(() => inner.release(key, outcome, hitForMissMs)),
     onFilled: (key, listener) => inner.onFilled(key, listener),
     // Not guarded: /health/ready reports what Redis says, whatever the circuit thinks.

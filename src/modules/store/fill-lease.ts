@@ -9,9 +9,23 @@ import { createListeners, type Listeners } from './listeners.js';
  *
  *   granted      this caller fills the key; it must release() the lease
  *   held         another caller is filling it: wait for onFilled, or poll lease() again
+ *   filled       a fill was stored within the last FILLED_MARK_MS: read the store (if the entry
+ *                is gone already, a purge came after it: take the lease again with retake)
  *   uncacheable  a recent fill could not be stored (hit-for-miss): go upstream without waiting
  */
-export type LeaseState = 'granted' | 'held' | 'uncacheable';
+export type LeaseState = 'granted' | 'held' | 'filled' | 'uncacheable';
+
+/**
+ * How long a stored fill is remembered on its lease: an instance whose miss
+ * came before the fill landed but whose lease() comes after it reads the
+ * entry instead of fetching it again.
+ */
+export const FILLED_MARK_MS = 1_000;
+
+export interface LeaseOptions {
+  /** Take the lease even over a "filled" mark (the caller found the entry gone since). */
+  readonly retake?: boolean;
+}
 
 /**
  * How a fill ended. stored: read the store. not-storable: go upstream, and the
@@ -21,7 +35,7 @@ export type FillOutcome = 'stored' | 'not-storable' | 'abandoned';
 
 export interface FillLeases {
   /** Takes the key's lease for ms (kept alive while held, where the store can die under it), or says who has it. */
-  lease(key: string, ms: number): Promise<LeaseState>;
+  lease(key: string, ms: number, options?: LeaseOptions): Promise<LeaseState>;
   /**
    * Ends a lease this store granted, and tells whoever waits on the key. `stored` waits
    * for this instance's puts of the key to land first, so a waiter woken by it finds the
@@ -59,7 +73,7 @@ export function createFillListeners(onError?: (err: unknown) => void) {
 }
 
 interface MemoryLease {
-  readonly state: 'held' | 'uncacheable';
+  readonly state: 'held' | 'filled' | 'uncacheable';
 }
 
 /**
@@ -72,9 +86,11 @@ export function createMemoryLeases(): FillLeases & { clear(): void } {
   const leases = new LRUCache<string, MemoryLease>({ maxSize: 100_000, sizeCalculation: () => 1 });
   const listeners = createFillListeners();
   return {
-    async lease(key, ms) {
+    async lease(key, ms, options) {
       const current = leases.get(key);
-      if (current !== undefined) return current.state;
+      if (current !== undefined && !(current.state === 'filled' && options?.retake === true)) {
+        return current.state;
+      }
       leases.set(key, { state: 'held' }, { ttl: Math.max(1, ms) });
       return 'granted';
     },
@@ -82,6 +98,8 @@ export function createMemoryLeases(): FillLeases & { clear(): void } {
       if (leases.get(key)?.state !== 'held') return;
       if (outcome === 'not-storable' && hitForMissMs > 0) {
         leases.set(key, { state: 'uncacheable' }, { ttl: hitForMissMs });
+      } else if (outcome === 'stored') {
+        leases.set(key, { state: 'filled' }, { ttl: FILLED_MARK_MS });
       } else leases.delete(key);
       listeners.emit(key, outcome);
     },

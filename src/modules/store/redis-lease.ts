@@ -1,7 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import type { Result } from 'ioredis';
 import type { Logger } from '../../utils/logger.js';
-import { createFillListeners, type FillLeases, type FillOutcome } from './fill-lease.js';
+import { createFillListeners, FILLED_MARK_MS, type FillLeases, type FillOutcome } from './fill-lease.js';
 import type { RedisClient, RedisConnection } from './redis-connection.js';
 import { hashName } from './redis-keys.js';
 
@@ -14,14 +14,16 @@ import { hashName } from './redis-keys.js';
  * that could not be stored.
  */
 
-/** LEASE_TAKE: 1, leaseKey, token, ms → 'granted' | 'held' | 'uncacheable'. */
+/** LEASE_TAKE: 1, leaseKey, token, ms, retake → 'granted' | 'held' | 'filled' | 'uncacheable'. */
 const LEASE_TAKE = `
 local v = redis.call('GET', KEYS[1])
+if v == 'stored' and ARGV[3] == '1' then v = false end
 if not v then
   redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2])
   return 'granted'
 end
 if v == 'uncacheable' then return 'uncacheable' end
+if v == 'stored' then return 'filled' end
 if string.sub(v, -1) ~= '+' then redis.call('SET', KEYS[1], v .. '+', 'KEEPTTL') end
 return 'held'
 `;
@@ -35,7 +37,7 @@ return 1
 `;
 
 /**
- * LEASE_END: 1, leaseKey, token, outcome, hitForMissMs → 1 when someone waited
+ * LEASE_END: 1, leaseKey, token, outcome, hitForMissMs, filledMarkMs → 1 when someone waited
  * (or the lease is no longer the token's: waiters may be polling), else 0.
  */
 const LEASE_END = `
@@ -43,6 +45,8 @@ local v = redis.call('GET', KEYS[1])
 if not v or string.sub(v, 1, #ARGV[1]) ~= ARGV[1] then return 1 end
 if ARGV[2] == 'not-storable' and tonumber(ARGV[3]) > 0 then
   redis.call('SET', KEYS[1], 'uncacheable', 'PX', ARGV[3])
+elseif ARGV[2] == 'stored' then
+  redis.call('SET', KEYS[1], 'stored', 'PX', ARGV[4])
 else
   redis.call('DEL', KEYS[1])
 end
@@ -60,7 +64,7 @@ type Arg = string | number;
 
 declare module 'ioredis' {
   interface RedisCommander<Context> {
-    tcLeaseTake(numKeys: 1, key: string, token: string, ms: Arg): Result<string, Context>;
+    tcLeaseTake(numKeys: 1, key: string, token: string, ms: Arg, retake: Arg): Result<string, Context>;
     tcLeaseRenew(numKeys: 1, key: string, token: string, ms: Arg): Result<number, Context>;
     tcLeaseEnd(
       numKeys: 1,
@@ -68,6 +72,7 @@ declare module 'ioredis' {
       token: string,
       outcome: string,
       hitForMissMs: Arg,
+      filledMarkMs: Arg,
     ): Result<number, Context>;
   }
 }
@@ -155,12 +160,13 @@ export function createRedisLeases(
   };
 
   return {
-    lease: (key, ms) =>
+    lease: (key, ms, options) =>
       run('lease', async () => {
         const token = `${instance}.${++sequence}`;
         const name = leaseKey(key);
-        const state = await client.tcLeaseTake(1, name, token, ms);
-        if (state !== 'granted') return state === 'uncacheable' ? 'uncacheable' : 'held';
+        const state = await client.tcLeaseTake(1, name, token, ms, options?.retake === true ? 1 : 0);
+        if (state === 'uncacheable' || state === 'filled') return state;
+        if (state !== 'granted') return 'held';
         stopRenewing(key);
         const until = Date.now() + MAX_HOLD_MS;
         const renew = setInterval(
@@ -202,6 +208,7 @@ export function createRedisLeases(
           mine.token,
           ended,
           Math.max(0, hitForMissMs),
+          FILLED_MARK_MS,
         );
         if (waited === 1) await client.publish(channel, `${hashName(key)}|${ended}`);
       }),

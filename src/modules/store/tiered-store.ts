@@ -79,7 +79,7 @@ export function createTieredStore(opts: TieredStoreOptions): Store {
     },
     onInvalidation: (listener) => remote.onInvalidation(listener),
     // Leases are the shared store's: they collapse misses between instances.
-    lease: (key, ms) => remote.lease(key, ms),
+    lease: (key, ms, options) => remote.lease(key, ms, options),
     release: (key, outcome, hitForMissMs) => remote.release(key, outcome, hitForMissMs),
     onFilled: (key, listener) => remote.onFilled(key, listener),
     ping: () => remote.ping(),

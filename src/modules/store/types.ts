@@ -1,6 +1,6 @@
 import type { FillLeases } from './fill-lease.js';
 
-export type { FillLeases, FillOutcome, LeaseState } from './fill-lease.js';
+export type { FillLeases, FillOutcome, LeaseOptions, LeaseState } from './fill-lease.js';
 
 /**
  * The store holds cache entries and a tag index. It knows nothing of HTTP:
