@@ -6,7 +6,7 @@ import { sumOf } from '../core/prom.js';
 import { type Outcome, report, send } from '../resilience/support.js';
 import { fetchRaw } from '../support/http.js';
 import { type Origin, respond, startOrigin } from '../support/origin.js';
-import { CACHE_ALL, writeRoutes } from '../support/proxy.js';
+import { CACHE_ALL, type RunningProxy, startProxy, writeRoutes } from '../support/proxy.js';
 import {
   startRedis,
   startRedisCluster,
@@ -218,5 +218,45 @@ describe('WORKERS=2 sharing Redis', () => {
     const outcomes = await all;
     expect(statuses(outcomes)).toEqual(Array(64).fill(200));
     expect(origin.count('/workers')).toBe(1);
+  });
+});
+
+describe('fleet collapsing with Redis down', () => {
+  let redis: TestRedis;
+  let origin: Origin;
+  let proxy: RunningProxy;
+  beforeAll(async () => {
+    redis = await startRedis({ own: true });
+    origin = await startOrigin();
+    proxy = await startProxy({
+      REDIS_URL: redis.url,
+      REDIS_PREFIX: uniquePrefix('down'),
+      UPSTREAM_URL: origin.url,
+    });
+  });
+  afterAll(async () => {
+    await proxy?.close();
+    await origin?.close();
+    await redis?.stop();
+  });
+
+  it('falls back to collapsing within the process, never to an error', async () => {
+    await redis.kill();
+    const release = gated(origin, '/down', { 'cache-control': 'max-age=60' });
+    const all = Promise.all(
+      Array.from({ length: 32 }, () =>
+        send(`${proxy.url}/down`, { headers: { host: HOST }, timeoutMs: 30_000 }),
+      ),
+    );
+    await expect.poll(() => origin.count('/down'), { timeout: 10_000 }).toBe(1);
+    await expect
+      .poll(async () =>
+        sumOf((await fetchRaw(`${proxy.adminUrl}/metrics`)).text(), 'tagcache_requests_in_flight'),
+      )
+      .toBe(32);
+    release();
+    const outcomes = await all;
+    expect(statuses(outcomes)).toEqual(Array(32).fill(200));
+    expect(origin.count('/down')).toBe(1);
   });
 });
