@@ -43,12 +43,15 @@ function gated(origin: Origin, path: string, headers: Record<string, string>): (
   return release;
 }
 
-/** Requests in flight on every instance together (a WORKERS primary sums its workers'). */
+/** Requests in flight on one instance (a WORKERS primary sums its workers'). */
+async function inFlightOf(adminUrl: string): Promise<number> {
+  return sumOf((await fetchRaw(`${adminUrl}/metrics`)).text(), 'tagcache_requests_in_flight');
+}
+
+/** Requests in flight on every instance together. */
 async function inFlight(instances: readonly ChildProxy[]): Promise<number> {
-  const texts = await Promise.all(
-    instances.map(async (i) => (await fetchRaw(`${i.adminUrl}/metrics`)).text()),
-  );
-  return texts.reduce((sum, text) => sum + sumOf(text, 'tagcache_requests_in_flight'), 0);
+  const counts = await Promise.all(instances.map((i) => inFlightOf(i.adminUrl)));
+  return counts.reduce((sum, n) => sum + n, 0);
 }
 
 /** `perInstance` concurrent requests for one path on each instance, all at once. */
@@ -249,11 +252,7 @@ describe('fleet collapsing with Redis down', () => {
       ),
     );
     await expect.poll(() => origin.count('/down'), { timeout: 10_000 }).toBe(1);
-    await expect
-      .poll(async () =>
-        sumOf((await fetchRaw(`${proxy.adminUrl}/metrics`)).text(), 'tagcache_requests_in_flight'),
-      )
-      .toBe(32);
+    await expect.poll(() => inFlightOf(proxy.adminUrl), { timeout: 10_000 }).toBe(32);
     release();
     const outcomes = await all;
     expect(statuses(outcomes)).toEqual(Array(32).fill(200));
