@@ -5,6 +5,7 @@ import { Redis } from 'ioredis';
 import { createMemoryStore, createRedisKeys, type Store } from '../src/modules/store/index.js';
 import { createRedisStore } from '../src/modules/store/redis-store.js';
 import type { StoredEntry } from '../src/modules/store/types.js';
+import { benchScale } from './store-scale.js';
 import type { PingFigures } from './support/pinger.js';
 import { type RedisServerProcess, startRedisServer } from './support/redis-server.js';
 
@@ -14,8 +15,10 @@ import { type RedisServerProcess, startRedisServer } from './support/redis-serve
  *      PING latency another client saw meanwhile (against its worst when idle);
  *   b. Redis memory held by tag indexes after 1M short-lived entries across
  *      100 tags have come and gone;
- *   c. memory store get/put of 1 KiB bodies, against a bare Map.
- * Starts its own redis-server on a free port; about two minutes in all.
+ *   c. memory store get/put of 1 KiB bodies, against a bare Map;
+ *   d. 1M entries over 10k tags on a single Redis and a three-master Cluster,
+ *      with a 100k-entry tag purged while 4 instances serve (store-scale.ts).
+ * Starts its own redis-servers on free ports; a–c about two minutes, d about five more.
  */
 const BIG_TAG_ENTRIES = Number(process.env.BENCH_BIG_TAG ?? 100_000);
 const CHURN_ENTRIES = Number(process.env.BENCH_CHURN ?? 1_000_000);
@@ -267,6 +270,8 @@ try {
   await benchBigTag(server);
   await benchChurn(server);
   await benchMemoryStore();
+  // d. sizing at scale, single Redis and Cluster (store-scale.ts); BENCH_SCALE=0 skips it.
+  if (process.env.BENCH_SCALE !== '0') await benchScale(record);
   record('bench wall time', `${fmt((performance.now() - started) / 1000)} s`);
   printTable();
 } finally {

@@ -7,6 +7,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 missing=()
+# redis-server also runs as a sentinel (`redis-server sentinel.conf --sentinel`), for the Sentinel tests.
 command -v redis-server >/dev/null 2>&1 || missing+=(redis-server)
 command -v java >/dev/null 2>&1 || missing+=(openjdk-17-jre-headless)
 command -v promtool >/dev/null 2>&1 || missing+=(prometheus)

@@ -12,7 +12,7 @@ import type {
 } from './modules/invalidation/index.js';
 import { loadRouteTable } from './modules/router/index.js';
 import { createHttpServer, drain, listen } from './server.js';
-import type { Config } from './utils/config.js';
+import { type Config, usesRedis } from './utils/config.js';
 import { errorMessage } from './utils/errors.js';
 import { flushLogger, type Logger } from './utils/logger.js';
 
@@ -74,14 +74,13 @@ export async function runPrimary(config: Config, log: Logger): Promise<void> {
     }
   };
 
-  // Memory stores are per worker, so every worker must purge; a shared Redis needs one.
   // With memory stores every worker purges; the others first, then one that logs and records the
   // whole purge (their entries included), so the history holds it once. A shared Redis needs one.
   const invalidate = async (
     request: InvalidationRequest,
     origin: InvalidationOrigin,
   ): Promise<InvalidationReport> => {
-    const shared = config.redisUrl !== undefined || config.redisClusterNodes !== undefined;
+    const shared = usesRedis(config);
     const recorder = anyWorker();
     const others = shared ? [] : [...workers].filter((w) => w !== recorder);
     const quiet = { ...origin, record: false };

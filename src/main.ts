@@ -51,7 +51,9 @@ async function runServer(config: Config, log: Logger, isWorker: boolean): Promis
             ? redactUrl(config.redisUrl)
             : config.redisClusterNodes
               ? 'redis-cluster'
-              : 'memory',
+              : config.redisSentinels
+                ? `redis-sentinel:${config.redisSentinelName}`
+                : 'memory',
         workers: config.workers,
       },
       'tagcache listening',

@@ -30,6 +30,8 @@ export interface RedisServerOptions {
   readonly extraArgs?: readonly string[];
   /** Working directory; a fresh temporary one (removed by stop()) when absent. */
   readonly dir?: string;
+  /** A config file read first (a sentinel needs one it can rewrite); arguments override it. */
+  readonly configFile?: string;
 }
 
 const START_TIMEOUT_MS = 10_000;
@@ -57,6 +59,7 @@ export async function startRedisServer(options: RedisServerOptions = {}): Promis
   const port = options.port ?? (await freePort());
   const dir = options.dir ?? (await mkdtemp(join(tmpdir(), 'tagcache-redis-')));
   const args = [
+    ...(options.configFile === undefined ? [] : [options.configFile]),
     '--port',
     String(port),
     '--bind',

@@ -24,6 +24,10 @@ export interface Config {
   readonly adminHost: string;
   readonly redisUrl: string | undefined;
   readonly redisClusterNodes: readonly { host: string; port: number }[] | undefined;
+  /** Sentinels that name the current master of redisSentinelName; set together with it. */
+  readonly redisSentinels: readonly { host: string; port: number }[] | undefined;
+  /** The master name the sentinels monitor (`sentinel monitor <name> …`). */
+  readonly redisSentinelName: string | undefined;
   /** Namespace prefix of every Redis key tagcache writes. */
   readonly redisPrefix: string;
   /** Per-command deadline for the store; past it the proxy fails open. */
@@ -125,6 +129,7 @@ export function loadConfig(env: Env = process.env): Config {
       'to be unset when REDIS_URL is set (choose one store)',
     );
   }
+  const { redisSentinels, redisSentinelName } = readSentinels(env, redisUrl, redisClusterNodes);
   const upstreamUrls = readOrigins(env, 'UPSTREAM_URL');
   return Object.freeze({
     upstreamUrl: upstreamUrls[0],
@@ -134,6 +139,8 @@ export function loadConfig(env: Env = process.env): Config {
     adminHost: readString(env, 'ADMIN_HOST', '127.0.0.1'),
     redisUrl,
     redisClusterNodes,
+    redisSentinels,
+    redisSentinelName,
     redisPrefix: readPattern(
       env,
       'REDIS_PREFIX',
@@ -400,6 +407,47 @@ function readHostPorts(env: Env, name: string): { host: string; port: number }[]
     return { host: m[1] as string, port };
   });
   return nodes;
+}
+
+/** REDIS_SENTINELS and REDIS_SENTINEL_NAME come together, and instead of REDIS_URL or a Cluster. */
+function readSentinels(
+  env: Env,
+  redisUrl: string | undefined,
+  redisClusterNodes: readonly unknown[] | undefined,
+): Pick<Config, 'redisSentinels' | 'redisSentinelName'> {
+  const redisSentinels = readHostPorts(env, 'REDIS_SENTINELS');
+  const name = readOptionalString(env, 'REDIS_SENTINEL_NAME');
+  if (redisSentinels === undefined) {
+    if (name !== undefined) fail('REDIS_SENTINEL_NAME', name, 'to be unset unless REDIS_SENTINELS is set');
+    return { redisSentinels: undefined, redisSentinelName: undefined };
+  }
+  const others =
+    redisUrl !== undefined ? 'REDIS_URL' : redisClusterNodes !== undefined ? 'REDIS_CLUSTER_NODES' : '';
+  if (others !== '') {
+    fail(
+      'REDIS_SENTINELS',
+      env.REDIS_SENTINELS ?? '',
+      `to be unset when ${others} is set (choose one store)`,
+    );
+  }
+  if (name === undefined) {
+    fail('REDIS_SENTINEL_NAME', '', 'the master name the sentinels monitor (required with REDIS_SENTINELS)');
+  }
+  if (!/^[A-Za-z0-9._-]{1,128}$/.test(name)) {
+    fail('REDIS_SENTINEL_NAME', name, 'a master name of up to 128 of A-Z a-z 0-9 . _ -');
+  }
+  return { redisSentinels, redisSentinelName: name };
+}
+
+/** True when the store (and the rate limiter) is Redis of any kind: shared by every instance. */
+export function usesRedis(
+  config: Pick<Config, 'redisUrl' | 'redisClusterNodes' | 'redisSentinels'>,
+): boolean {
+  return (
+    config.redisUrl !== undefined ||
+    config.redisClusterNodes !== undefined ||
+    config.redisSentinels !== undefined
+  );
 }
 
 function readToken(env: Env, name: string): string | undefined {

@@ -83,6 +83,29 @@ describe.each(cases)('request collapsing on the $name store', (store) => {
     await Promise.all(burst);
   });
 
+  it('lets no client turn collapsing off for a key by sending credentials', async () => {
+    const p = path();
+    let release: () => void = () => undefined;
+    const gate = new Promise<void>((r) => {
+      release = r;
+    });
+    // Without "public", an answer to a request with Authorization is not stored (RFC 9111 §3.5).
+    origin.on(p, (req, res, c) => {
+      const send = () => res.writeHead(200, { 'cache-control': 'max-age=60' }).end(`body #${c}`);
+      if (req.headers.authorization !== undefined) send();
+      else void gate.then(send);
+    });
+    const personal = await fetchRaw(proxy.url + p, { headers: { authorization: 'Bearer anyone' } });
+    expect(personal.headers['x-cache']).toBe('MISS');
+    const all = Promise.all(Array.from({ length: 32 }, () => fetchRaw(proxy.url + p)));
+    await expect.poll(() => inFlight(proxy)).toBe(32);
+    expect(origin.count(p)).toBe(2);
+    release();
+    const answers = await all;
+    expect(origin.count(p)).toBe(2);
+    expect(answers.every((a) => a.status === 200 && a.text() === 'body #2')).toBe(true);
+  });
+
   it('collapses a stale entry revalidation too', async () => {
     const p = path();
     let release: () => void = () => undefined;

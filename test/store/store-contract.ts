@@ -2,6 +2,7 @@ import { randomBytes } from 'node:crypto';
 import { afterEach, describe, expect, it } from 'vitest';
 import type { InvalidationEvent, Store, StoredEntry } from '../../src/modules/store/types.js';
 import { inBatches, makeEntry, nextMillisecond } from './entries.js';
+import { leaseContract } from './lease-contract.js';
 import { tombstoneContract } from './tombstone-contract.js';
 
 export interface ContractOptions {
@@ -26,6 +27,7 @@ const TTL_MS = 60_000;
  */
 export function storeContract(name: string, open: OpenStore, options: ContractOptions): void {
   tombstoneContract(name, open);
+  leaseContract(name, () => open(), options.openPeer);
   describe(`${name}: the Store contract`, () => {
     const opened: Store[] = [];
     const fresh = async () => {

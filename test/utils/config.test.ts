@@ -88,6 +88,31 @@ describe('loadConfig', () => {
     );
   });
 
+  it('reads Redis Sentinel settings, which come together and instead of REDIS_URL or a Cluster', () => {
+    const c = loadConfig({ REDIS_SENTINELS: '10.0.0.1:26379,[::1]:26380', REDIS_SENTINEL_NAME: 'mymaster' });
+    expect(c.redisSentinels).toEqual([
+      { host: '10.0.0.1', port: 26379 },
+      { host: '::1', port: 26380 },
+    ]);
+    expect(c.redisSentinelName).toBe('mymaster');
+    expect(rejects({ REDIS_SENTINELS: '10.0.0.1:26379' }).message).toBe(
+      'REDIS_SENTINEL_NAME="": expected the master name the sentinels monitor (required with REDIS_SENTINELS)',
+    );
+    expect(rejects({ REDIS_SENTINEL_NAME: 'mymaster' }).message).toContain('REDIS_SENTINEL_NAME="mymaster"');
+    expect(
+      rejects({ REDIS_SENTINELS: 'a:1', REDIS_SENTINEL_NAME: 'm', REDIS_URL: 'redis://b:2' }).message,
+    ).toContain('REDIS_SENTINELS="a:1": expected to be unset when REDIS_URL is set');
+    expect(
+      rejects({ REDIS_SENTINELS: 'a:1', REDIS_SENTINEL_NAME: 'm', REDIS_CLUSTER_NODES: 'b:2' }).message,
+    ).toContain('when REDIS_CLUSTER_NODES is set');
+    expect(rejects({ REDIS_SENTINELS: 'a', REDIS_SENTINEL_NAME: 'm' }).message).toContain(
+      'REDIS_SENTINELS="a": expected a comma-separated list of host:port',
+    );
+    expect(
+      rejects({ REDIS_SENTINELS: 'a:1', REDIS_SENTINEL_NAME: 'my master' }).message.split('\n'),
+    ).toHaveLength(1);
+  });
+
   it('never prints the invalidation token, even when rejecting it', () => {
     const err = rejects({ INVALIDATE_TOKEN: 'short' });
     expect(err.message).not.toContain('short');

@@ -12,6 +12,7 @@ import { forwardStatus, hitStatus, notStoredDetail } from './cache-status.js';
 import { createCollapser } from './collapse.js';
 import { hasPreconditions } from './conditional.js';
 import { decide, type RequestDirectives, requestDirectives, staleAt } from './decide.js';
+import { createFleetWait, FILL_LEASE_MS, FILL_POLL_MS } from './fleet-wait.js';
 import { type Found, type Lookup, lookup } from './lookup.js';
 import { createRefresher } from './refresher.js';
 import type { RefusalLog } from './refusals.js';
@@ -60,6 +61,17 @@ export function cacheStage(deps: CacheDeps): CacheStage {
     maxWaiters: config.collapseMaxWaiters,
     hitForMissMs: config.hitForMissSeconds * 1000,
     tracing: deps.tracing,
+    // Instances sharing Redis collapse their misses between them too.
+    fleet:
+      deps.store.kind === 'memory' || config.collapseTimeoutMs <= 0
+        ? undefined
+        : createFleetWait({
+            leases: deps.store,
+            present: async (key) => (await store.get(key)) !== undefined,
+            leaseMs: FILL_LEASE_MS,
+            pollMs: FILL_POLL_MS,
+            timeoutMs: config.collapseTimeoutMs,
+          }),
   });
   const refresher = createRefresher(
     (err) => log.warn({ err: String(err) }, 'background refresh failed'),
@@ -99,8 +111,11 @@ export function cacheStage(deps: CacheDeps): CacheStage {
   ): Promise<void> {
     const route = ctx.route?.route.name ?? 'unknown';
     // Only plain GETs collapse: a HEAD, a range or a conditional gets an answer the others could not reuse.
+    // Nor a request with credentials: its answer may be unstorable for it alone (RFC 9111 §3.5), and
+    // must not mark the key uncacheable, turning collapsing off for everyone (the whole fleet, with Redis).
     const plain =
       ctx.method === 'GET' &&
+      ctx.headers.authorization === undefined &&
       ctx.headers.range === undefined &&
       ctx.headers['if-none-match'] === undefined &&
       ctx.headers['if-modified-since'] === undefined;
@@ -115,6 +130,17 @@ export function cacheStage(deps: CacheDeps): CacheStage {
       }
     }
     const leader = role?.role === 'leader' ? role : undefined;
+    // Another instance sharing the store may be fetching the key: wait for its fill, then read it.
+    if (leader?.fleet !== undefined && (await leader.fleet())) {
+      const looked = await lookup(store, key, ctx.headers);
+      const found = typeof looked === 'string' ? undefined : revalidator.usable(looked.entry, ctx);
+      if (found !== undefined) {
+        leader.settle(found.entry);
+        metrics.collapsed.labels(route).inc();
+        serve(ctx, found, 'HIT', 'collapsed');
+        return;
+      }
+    }
     ctx.cache = 'MISS';
     const requestTime = Date.now();
     try {

@@ -1,6 +1,7 @@
 import { LRUCache } from 'lru-cache';
 import type { StoredEntry } from '../store/types.js';
 import type { Tracing } from '../tracing/index.js';
+import type { FleetWait } from './fleet-wait.js';
 
 export interface CollapseOptions {
   /** How long a follower waits for the leader before going upstream itself. */
@@ -11,10 +12,21 @@ export interface CollapseOptions {
   readonly hitForMissMs: number;
   /** Shows each follower's wait as a span. */
   readonly tracing?: Pick<Tracing, 'wait'>;
+  /** With a store shared by several instances: collapsing between them too (fleet-wait.ts). */
+  readonly fleet?: FleetWait;
 }
 
 export type Role =
-  | { readonly role: 'leader'; settle(entry: StoredEntry | undefined): void }
+  | {
+      readonly role: 'leader';
+      settle(entry: StoredEntry | undefined): void;
+      /**
+       * With a shared store, before going upstream: resolves true when another
+       * instance stored the key meanwhile (read it from the store), false when
+       * this one should fetch it. Not asked, the leader fetches as before.
+       */
+      fleet?(): Promise<boolean>;
+    }
   | { readonly role: 'follower'; readonly result: Promise<StoredEntry | undefined> }
   | { readonly role: 'alone' };
 
@@ -61,6 +73,8 @@ export function createCollapser(opts: CollapseOptions) {
       const created: Flight = { promise, resolve, waiters: 0 };
       flights.set(key, created);
       let settled = false;
+      let leased = false;
+      const { fleet } = opts;
       return {
         role: 'leader',
         settle(entry) {
@@ -68,7 +82,23 @@ export function createCollapser(opts: CollapseOptions) {
           settled = true;
           if (flights.get(key) === created) flights.delete(key);
           created.resolve(entry);
+          if (!leased || fleet === undefined) return;
+          // A turn later: the cache marks an uncacheable answer right after settling it.
+          queueMicrotask(() => {
+            const outcome =
+              entry !== undefined ? 'stored' : uncacheable.has(key) ? 'not-storable' : 'abandoned';
+            void fleet.release(key, outcome, opts.hitForMissMs);
+          });
         },
+        fleet:
+          fleet === undefined
+            ? undefined
+            : async () => {
+                const turn = await fleet.turn(key);
+                if (turn === 'fetch') leased = true;
+                if (turn === 'uncacheable' && opts.hitForMissMs > 0) uncacheable.set(key, true);
+                return turn === 'filled';
+              },
       };
     },
     /** The key's answer was uncacheable: skip collapsing for it for a while. */

@@ -1,7 +1,8 @@
-import type { Config } from '../../utils/config.js';
+import { type Config, usesRedis } from '../../utils/config.js';
 import { errorMessage } from '../../utils/errors.js';
 import type { Logger } from '../../utils/logger.js';
 import type { RateLimit } from '../router/types.js';
+import { sentinelsOf } from '../store/index.js';
 import { createMemoryLimiter } from './memory-limiter.js';
 import type { RedisLimiter } from './redis-limiter.js';
 import type { Verdict } from './token-bucket.js';
@@ -16,6 +17,8 @@ export type LimiterSettings = Pick<
   Config,
   | 'redisUrl'
   | 'redisClusterNodes'
+  | 'redisSentinels'
+  | 'redisSentinelName'
   | 'redisPrefix'
   | 'storeTimeoutMs'
   | 'storeBreakerFailures'
@@ -26,7 +29,7 @@ export type LimiterSettings = Pick<
 export function createLimiter(settings: LimiterSettings, log: Logger): Limiter {
   const memory = createMemoryLimiter();
   const local: Limiter['take'] = (route, client, rule) => memory.take(`${route}\0${client}`, rule);
-  const shared = settings.redisUrl !== undefined || settings.redisClusterNodes !== undefined;
+  const shared = usesRedis(settings);
   if (!shared) return { take: local, close: async () => undefined };
   // Connected on the first limited request: most tables limit nothing, and an idle Redis connection
   // (and ioredis itself) would be paid for by every instance.
@@ -40,6 +43,7 @@ export function createLimiter(settings: LimiterSettings, log: Logger): Limiter {
         redis = createRedisLimiter({
           url: settings.redisUrl,
           clusterNodes: settings.redisClusterNodes,
+          sentinels: sentinelsOf(settings),
           prefix: settings.redisPrefix,
           timeoutMs: settings.storeTimeoutMs,
           failures: settings.storeBreakerFailures,

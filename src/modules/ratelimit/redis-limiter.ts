@@ -42,6 +42,8 @@ const TAKE_SHA = createHash('sha1').update(TAKE).digest('hex');
 export interface RedisLimiterOptions {
   readonly url?: string;
   readonly clusterNodes?: readonly { readonly host: string; readonly port: number }[];
+  /** Sentinels naming the current master; wins over url. */
+  readonly sentinels?: { readonly nodes: readonly { host: string; port: number }[]; readonly name: string };
   readonly prefix: string;
   readonly timeoutMs: number;
   /** Consecutive Redis failures before the limiter stops asking Redis for a while. */
@@ -92,7 +94,13 @@ export function createRedisLimiter(opts: RedisLimiterOptions): RedisLimiter {
             opts.clusterNodes.map(({ host, port }) => ({ host, port })),
             { enableOfflineQueue: false, redisOptions: nodeOptions },
           )
-        : new Redis(opts.url ?? '', nodeOptions);
+        : opts.sentinels !== undefined
+          ? new Redis({
+              ...nodeOptions,
+              sentinels: opts.sentinels.nodes.map(({ host, port }) => ({ host, port })),
+              name: opts.sentinels.name,
+            })
+          : new Redis(opts.url ?? '', nodeOptions);
     // ioredis reports every failed reconnect as 'error'; the failed commands already tell us, and are logged.
     c.on('error', () => undefined);
     started = new Promise<void>((resolve) => {

@@ -93,6 +93,9 @@ export function withStoreBreaker(inner: Store, opts: StoreBreakerOptions): Break
     recentInvalidations: (limit) => guard(() => inner.recentInvalidations(limit)),
     inspectKey: (key) => guard(() => inner.inspectKey(key)),
     inspectTag: (tag, limit) => guard(() => inner.inspectTag(tag, limit)),
+    lease: (key, ms, options) => guard(() => inner.lease(key, ms, options)),
+    release: (key, outcome, hitForMissMs) => guard(() => inner.release(key, outcome, hitForMissMs)),
+    onFilled: (key, listener) => inner.onFilled(key, listener),
     // Not guarded: /health/ready reports what Redis says, whatever the circuit thinks.
     ping: () => inner.ping(),
     stats: () => inner.stats(),

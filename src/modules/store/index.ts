@@ -1,5 +1,6 @@
 import type { Logger } from '../../utils/logger.js';
 import { createMemoryStore, type MemoryStore } from './memory-store.js';
+import type { RedisSentinels } from './redis-connection.js';
 import type { RedisStore } from './redis-store.js';
 import type { StepRunner } from './types.js';
 
@@ -18,14 +19,24 @@ export type * from './types.js';
 export interface StoreSettings {
   readonly redisUrl: string | undefined;
   readonly redisClusterNodes: readonly { readonly host: string; readonly port: number }[] | undefined;
+  readonly redisSentinels: readonly { readonly host: string; readonly port: number }[] | undefined;
+  readonly redisSentinelName: string | undefined;
   readonly redisPrefix: string;
   readonly storeTimeoutMs: number;
   readonly cacheMaxBytes: number;
   readonly maxObjectBytes: number;
 }
 
+/** The sentinels and master name, when Redis is reached through Sentinel. */
+export function sentinelsOf(
+  settings: Pick<StoreSettings, 'redisSentinels' | 'redisSentinelName'>,
+): RedisSentinels | undefined {
+  const { redisSentinels: nodes, redisSentinelName: name } = settings;
+  return nodes !== undefined && nodes.length > 0 && name !== undefined ? { nodes, name } : undefined;
+}
+
 /**
- * Redis Cluster when REDIS_CLUSTER_NODES is set, single Redis when REDIS_URL
+ * Redis through Sentinel when REDIS_SENTINELS is set, Redis Cluster when REDIS_CLUSTER_NODES is set, single Redis when REDIS_URL
  * is, the embedded memory store otherwise. A Redis store connects in the
  * background and reports through ping(). ioredis is loaded only when Redis is
  * configured: it is a fifth of an idle proxy's memory.
@@ -39,7 +50,8 @@ export async function createStore(
 ): Promise<MemoryStore | RedisStore> {
   const { redisUrl, redisClusterNodes, redisPrefix, storeTimeoutMs } = settings;
   const cluster = redisClusterNodes !== undefined && redisClusterNodes.length > 0;
-  if (!cluster && redisUrl === undefined) {
+  const sentinels = sentinelsOf(settings);
+  if (!cluster && redisUrl === undefined && sentinels === undefined) {
     return createMemoryStore({
       maxBytes: settings.cacheMaxBytes,
       maxObjectBytes: settings.maxObjectBytes,
@@ -48,7 +60,7 @@ export async function createStore(
   }
   const { createRedisStore } = await import('./redis-store.js');
   return createRedisStore({
-    ...(cluster ? { clusterNodes: redisClusterNodes } : { url: redisUrl }),
+    ...(cluster ? { clusterNodes: redisClusterNodes } : sentinels ? { sentinels } : { url: redisUrl }),
     prefix: redisPrefix,
     commandTimeoutMs: storeTimeoutMs,
     instanceId,

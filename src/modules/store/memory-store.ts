@@ -3,6 +3,7 @@ import { setImmediate as yieldToEventLoop } from 'node:timers/promises';
 import { LRUCache } from 'lru-cache';
 import type { Logger } from '../../utils/logger.js';
 import { entryWeight } from './entry-weight.js';
+import { createMemoryLeases } from './fill-lease.js';
 import { keyInSites } from './key-site.js';
 import { createInvalidationListeners } from './listeners.js';
 import { MembershipIndex } from './memory-index.js';
@@ -113,6 +114,7 @@ export function createMemoryStore(options: MemoryStoreOptions): MemoryStore {
   );
   const tombstones = createMemoryTombstones(tombstoneMs, maxTombstones);
   const history: string[] = [];
+  const leases = createMemoryLeases();
   // lru-cache only notices expiry when an entry is touched; the sweep frees the rest and their index ids.
   const sweep = setInterval(() => {
     cache.purgeStale();
@@ -242,6 +244,9 @@ export function createMemoryStore(options: MemoryStoreOptions): MemoryStore {
       const ids = tags.ids(tag);
       return { count: ids.length, entries: inspect(ids, limit) };
     },
+    lease: leases.lease,
+    release: leases.release,
+    onFilled: leases.onFilled,
     ping: async () => {},
     stats: () => ({ entries: cache.size, bytes: cache.calculatedSize }),
     indexSizes: () => ({
@@ -254,6 +259,7 @@ export function createMemoryStore(options: MemoryStoreOptions): MemoryStore {
     tombstoneCount: () => tombstones.size,
     async close() {
       clearInterval(sweep);
+      leases.clear();
       cache.clear();
       paths.clear();
       history.length = 0;

@@ -1,15 +1,24 @@
 import { Cluster, type ClusterOptions, Redis, type RedisOptions } from 'ioredis';
 import type { Logger } from '../../utils/logger.js';
+import { LEASE_SCRIPTS } from './redis-lease.js';
 import { STORE_SCRIPTS } from './redis-scripts.js';
 import { groupBySlot } from './redis-slots.js';
 
 export type RedisClient = Redis | Cluster;
+
+export interface RedisSentinels {
+  readonly nodes: readonly { readonly host: string; readonly port: number }[];
+  /** The master name they monitor. */
+  readonly name: string;
+}
 
 export interface RedisConnectionOptions {
   /** redis:// or rediss:// URL of a single node (or a primary). */
   readonly url?: string;
   /** Seed nodes of a Redis Cluster; wins over url. */
   readonly clusterNodes?: readonly { readonly host: string; readonly port: number }[];
+  /** Sentinels naming the current master; wins over url (not over clusterNodes). */
+  readonly sentinels?: RedisSentinels;
   /** Deadline of every command, and of the first connection. */
   readonly commandTimeoutMs: number;
   /** Where connection trouble is logged, at warn, once per change of state. */
@@ -32,6 +41,7 @@ export interface RedisConnection {
 }
 
 const MAX_RECONNECT_DELAY_MS = 2_000;
+const SCRIPTS = { ...STORE_SCRIPTS, ...LEASE_SCRIPTS };
 
 /** Capped exponential backoff with jitter, so instances sharing a Redis do not reconnect in lockstep. */
 export function reconnectDelayMs(attempt: number): number {
@@ -40,7 +50,7 @@ export function reconnectDelayMs(attempt: number): number {
 }
 
 export function createRedisConnection(options: RedisConnectionOptions): RedisConnection {
-  const { url, clusterNodes, commandTimeoutMs, log } = options;
+  const { url, clusterNodes, sentinels, commandTimeoutMs, log } = options;
   const nodeOptions = {
     commandTimeout: commandTimeoutMs,
     // In-flight commands are retried once after a reconnect; the command timeout bounds the wait anyway.
@@ -58,10 +68,10 @@ export function createRedisConnection(options: RedisConnectionOptions): RedisCon
       // Plain commands from concurrent requests leave in one write per node and tick. Not the scripts:
       // ioredis would route an auto-pipelined EVALSHA by its first argument (numkeys), not its first key.
       enableAutoPipelining: true,
-      autoPipeliningIgnoredCommands: Object.keys(STORE_SCRIPTS),
+      autoPipeliningIgnoredCommands: Object.keys(SCRIPTS),
       scaleReads: 'master',
       slotsRefreshTimeout: Math.max(1_000, commandTimeoutMs * 4),
-      scripts: STORE_SCRIPTS,
+      scripts: SCRIPTS,
       redisOptions: nodeOptions,
     };
     client = new Cluster(
@@ -69,15 +79,20 @@ export function createRedisConnection(options: RedisConnectionOptions): RedisCon
       clusterOptions,
     );
   } else {
-    if (url === undefined) throw new TypeError('redis store: give either url or clusterNodes');
-    client = new Redis(url, {
+    const single = {
       ...nodeOptions,
       enableOfflineQueue: false,
       retryStrategy: reconnectDelayMs,
       // Concurrent requests' commands leave in one write per tick rather than one each.
       enableAutoPipelining: true,
-      scripts: STORE_SCRIPTS,
-    });
+      scripts: SCRIPTS,
+    } satisfies RedisOptions;
+    if (sentinels !== undefined) {
+      client = new Redis({ ...single, ...sentinelOptions(sentinels) });
+    } else {
+      if (url === undefined) throw new TypeError('redis store: give url, sentinels or clusterNodes');
+      client = new Redis(url, single);
+    }
   }
   clients.push(watchConnection(client, 'commands', log));
 
@@ -122,6 +137,26 @@ export function createRedisConnection(options: RedisConnectionOptions): RedisCon
     async close() {
       await Promise.all(clients.map(quit));
     },
+  };
+}
+
+/**
+ * ioredis asks the sentinels for the master on every (re)connect (the
+ * subscriber's too: duplicate() keeps these options), and checks with INFO
+ * that it reached a master. A master that is demoted rather than killed drops
+ * its clients itself: Sentinel's reconfiguration ends with CLIENT KILL, so
+ * they reconnect to the promoted one. (ioredis's failoverDetector would also
+ * catch that, at the cost of a connection per sentinel that logs unhandled
+ * errors whenever a sentinel is down.)
+ */
+function sentinelOptions(sentinels: RedisSentinels): RedisOptions {
+  return {
+    sentinels: sentinels.nodes.map(({ host, port }) => ({ host, port })),
+    name: sentinels.name,
+    role: 'master',
+    sentinelRetryStrategy: reconnectDelayMs,
+    // A sentinel that does not answer quickly is skipped for the next one in the list.
+    sentinelCommandTimeout: 1_000,
   };
 }
 

@@ -2,10 +2,11 @@ import { randomUUID } from 'node:crypto';
 import { TagcacheError } from '../../utils/errors.js';
 import type { Logger } from '../../utils/logger.js';
 import { decodeEntry, ENTRY_FIELDS } from './redis-codec.js';
-import { createRedisConnection } from './redis-connection.js';
+import { createRedisConnection, type RedisSentinels } from './redis-connection.js';
 import { toStoreError } from './redis-errors.js';
 import { purgeTarget } from './redis-invalidate.js';
 import { createRedisKeys } from './redis-keys.js';
+import { createRedisLeases } from './redis-lease.js';
 import { createInvalidationChannel } from './redis-pubsub.js';
 import { putEntry } from './redis-put.js';
 import { DEFAULT_TOMBSTONE_MS, requireTombstoneMs } from './tombstones.js';
@@ -22,6 +23,8 @@ import {
 export interface RedisStoreOptions {
   /** redis:// or rediss:// URL of a single node. */
   readonly url?: string;
+  /** Sentinels naming the current master; when given, url is not used. */
+  readonly sentinels?: RedisSentinels;
   /** Seed nodes of a Redis Cluster; when given, url is not used. */
   readonly clusterNodes?: readonly { readonly host: string; readonly port: number }[];
   /** Namespace of every key and of the invalidation channel, e.g. "tc:". */
@@ -72,6 +75,7 @@ export function createRedisStore(options: RedisStoreOptions): RedisStore {
   const conn = createRedisConnection({
     url: options.url,
     clusterNodes: options.clusterNodes,
+    sentinels: options.sentinels,
     commandTimeoutMs,
     log,
   });
@@ -81,6 +85,7 @@ export function createRedisStore(options: RedisStoreOptions): RedisStore {
   const purgeContext = { conn, keys, batchSize, tombstoneMs };
   const putContext = { conn, keys, indexGraceMs };
   let closed = false;
+  const leases = createRedisLeases(conn, prefix, (operation, work) => run(operation, work), log);
 
   async function run<T>(operation: string, work: () => Promise<T>): Promise<T> {
     if (closed) {
@@ -115,7 +120,11 @@ export function createRedisStore(options: RedisStoreOptions): RedisStore {
     kind: conn.kind,
     get: (id) =>
       run('get', async () => decodeEntry(id, await client.hmgetBuffer(keys.entry(id), ...ENTRY_FIELDS))),
-    put: (entry, ttlMs) => run('put', () => putEntry(putContext, entry, ttlMs)),
+    put: (entry, ttlMs) =>
+      leases.track(
+        entry.key,
+        run('put', () => putEntry(putContext, entry, ttlMs)),
+      ),
     delete: (id) => run('delete', async () => (await client.unlink(keys.entry(id))) > 0),
     invalidate: (target, mode) =>
       run('invalidate', async () => {
@@ -163,6 +172,9 @@ export function createRedisStore(options: RedisStoreOptions): RedisStore {
         );
         return { count, entries: present(found) };
       }),
+    lease: leases.lease,
+    release: leases.release,
+    onFilled: leases.onFilled,
     ping: () =>
       run('ping', async () => {
         await client.ping();
@@ -172,6 +184,7 @@ export function createRedisStore(options: RedisStoreOptions): RedisStore {
       if (closed) return;
       closed = true;
       channel.close();
+      leases.close();
       await conn.close();
     },
   };

@@ -87,6 +87,10 @@ export function createTieredStore(opts: TieredStoreOptions): Store {
     // The shared store is the truth; the near tier only holds copies of it.
     inspectKey: (key) => remote.inspectKey(key),
     inspectTag: (tag, limit) => remote.inspectTag(tag, limit),
+    // Leases are the shared store's: they collapse misses between instances.
+    lease: (key, ms, options) => remote.lease(key, ms, options),
+    release: (key, outcome, hitForMissMs) => remote.release(key, outcome, hitForMissMs),
+    onFilled: (key, listener) => remote.onFilled(key, listener),
     ping: () => remote.ping(),
     stats: () => local.stats(),
     async close() {

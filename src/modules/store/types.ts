@@ -1,3 +1,7 @@
+import type { FillLeases } from './fill-lease.js';
+
+export type { FillLeases, FillOutcome, LeaseOptions, LeaseState } from './fill-lease.js';
+
 /**
  * The store holds cache entries and a tag index. It knows nothing of HTTP:
  * status, headers and policy are data it keeps, never reads.
@@ -73,7 +77,8 @@ export interface StoreStats {
   readonly bytes: number;
 }
 
-export interface Store {
+/** Fill leases (fill-lease.ts) collapse misses across the instances sharing the store. */
+export interface Store extends FillLeases {
   readonly kind: 'memory' | 'redis' | 'redis-cluster';
   /** Memory answers synchronously; Redis with a promise. Expired entries are never returned. */
   get(id: string): MaybePromise<StoredEntry | undefined>;
