@@ -9,11 +9,13 @@ import type { Store } from '../store/types.js';
 import { cacheKey } from './cache-key.js';
 import { forwardStatus, hitStatus } from './cache-status.js';
 import { createCollapser } from './collapse.js';
+import { mediaTypeMatcher } from './compress.js';
 import { hasPreconditions } from './conditional.js';
 import { decide, type RequestDirectives, requestDirectives, staleAt } from './decide.js';
+import { normaliseAcceptEncoding } from './encoding.js';
 import { type Found, type Lookup, lookup } from './lookup.js';
 import { createRefresher } from './refresher.js';
-import { answerFromEntry } from './respond.js';
+import { answerFromEntry, type OnEncoded } from './respond.js';
 import { createRevalidator } from './revalidate.js';
 import { createStoreAccess } from './store-access.js';
 import { absorbResponse } from './store-response.js';
@@ -27,6 +29,9 @@ export type CacheConfig = Pick<
   | 'hitForMissSeconds'
   | 'staleKeepSeconds'
   | 'staleOnOutageSeconds'
+  | 'compression'
+  | 'compressionTypes'
+  | 'compressionMinBytes'
 >;
 
 export interface CacheDeps {
@@ -60,6 +65,21 @@ export function cacheStage(deps: CacheDeps): CacheStage {
     metrics,
     maxObjectBytes: config.maxObjectBytes,
     keep: { staleKeepSeconds: config.staleKeepSeconds, staleOnOutageSeconds: config.staleOnOutageSeconds },
+    compression: {
+      enabled: config.compression,
+      compressible: mediaTypeMatcher(config.compressionTypes),
+      minBytes: config.compressionMinBytes,
+      maxBytes: config.maxObjectBytes,
+    },
+  };
+  const encoded = {
+    br: [metrics.compressedResponses.labels('br'), metrics.compressionSavedBytes.labels('br')],
+    gzip: [metrics.compressedResponses.labels('gzip'), metrics.compressionSavedBytes.labels('gzip')],
+  } as const;
+  const onEncoded: OnEncoded = (coding, saved) => {
+    const [answers, bytes] = encoded[coding];
+    answers.inc();
+    bytes.inc(saved);
   };
   const revalidator = createRevalidator({
     store,
@@ -72,7 +92,7 @@ export function cacheStage(deps: CacheDeps): CacheStage {
 
   function serve(ctx: RequestContext, found: Found, status: 'HIT' | 'STALE', detail?: string): void {
     const now = Date.now();
-    ctx.response = answerFromEntry(ctx, found.entry, found.policy, now);
+    ctx.response = answerFromEntry(ctx, found.entry, found.policy, now, onEncoded);
     ctx.cache = status;
     ctx.tags = found.entry.tags;
     const ttl = Math.round((staleAt(found.policy, found.entry.softPurgedAt) - now) / 1000);
@@ -160,6 +180,8 @@ export function cacheStage(deps: CacheDeps): CacheStage {
     if ((method !== 'GET' && method !== 'HEAD') || !route.cache || hasPreconditions(ctx.headers)) {
       return bypass(ctx, next, route.cache);
     }
+    // Before lookup: the variant key, the backend and any refresh see the normalised value only.
+    normaliseAcceptEncoding(ctx.headers);
     const key = cacheKey(ctx.scheme, ctx.host, ctx.path, ctx.query, route.cacheKeyQuery);
     const req = requestDirectives(ctx.headers);
     const looked = lookup(store, key, ctx.headers);

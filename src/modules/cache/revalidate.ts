@@ -15,7 +15,7 @@ import { computePolicy } from './policy.js';
 import type { Refresher } from './refresher.js';
 import type { StoreAccess } from './store-access.js';
 import { type AbsorbDeps, absorbResponse } from './store-response.js';
-import { variantKey } from './vary.js';
+import { selectingNames, variantKey } from './vary.js';
 
 /** RFC 5861 §4: the answers that let a stale entry stand in. */
 const ERROR_STATUSES = new Set([500, 502, 503, 504]);
@@ -90,6 +90,7 @@ export function createRevalidator(deps: RevalidatorDeps) {
       status: found.entry.status,
       headers: storedHeaders(clientView, found.entry.body.length),
       body: found.entry.body,
+      forms: found.entry.forms,
       policy: result.policy,
       tags,
       url: found.entry.url,
@@ -165,10 +166,8 @@ export function createRevalidator(deps: RevalidatorDeps) {
     usable(entry: StoredEntry, ctx: RequestContext): Found | undefined {
       const policy = policyOf(entry);
       if (policy === undefined) return undefined;
-      if (
-        policy.vary !== undefined &&
-        entry.id !== variantId(entry.key, variantKey(policy.vary, ctx.headers))
-      )
+      const names = selectingNames(policy.vary, entry.headers);
+      if (names !== undefined && entry.id !== variantId(entry.key, variantKey(names, ctx.headers)))
         return undefined;
       const d = decide(policy, entry.softPurgedAt, undefined, Date.now());
       return d.kind === 'revalidate' ? undefined : { entry, policy };

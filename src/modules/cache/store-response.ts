@@ -1,18 +1,25 @@
-import { headerValue } from '../../utils/headers.js';
+import { type HeaderMap, headerList, headerValue } from '../../utils/headers.js';
 import type { Metrics } from '../metrics/registry.js';
 import type { RequestContext } from '../pipeline/context.js';
 import type { StoredEntry } from '../store/types.js';
 import { collectBody } from './body-collector.js';
 import { buildEntry, storedHeaders, variantId, varyMarker } from './entry.js';
 import { computePolicy, type KeepWindows, type NotStorable, type Policy } from './policy.js';
+import {
+  type CompressionSettings,
+  type Prepared,
+  prepareForStore,
+  willVaryByEncoding,
+} from './representation.js';
 import type { StoreAccess } from './store-access.js';
-import { variantKey } from './vary.js';
+import { selectingNames, variantKey } from './vary.js';
 
 export interface AbsorbDeps {
   readonly store: StoreAccess;
   readonly metrics: Metrics;
   readonly maxObjectBytes: number;
   readonly keep: KeepWindows;
+  readonly compression: CompressionSettings;
 }
 
 export type Absorbed =
@@ -55,24 +62,30 @@ export function absorbResponse(
   if (declared > deps.maxObjectBytes) return { stored: false, reason: 'too-large' };
 
   const policy = result.policy;
+  // Once stored it will be answered in several codings: this answer says so too.
+  if (willVaryByEncoding(res.upstreamHeaders, route, deps.compression))
+    res.headers = withVaryEncoding(res.headers);
   // Snapshot now: the handler adds per-answer headers to this object before the body ends.
   const headers = res.headers;
-  const snapshot = { ...headers };
+  const snapshot = storedHeaders(headers, undefined);
   const status = res.status;
   const tags = ctx.tags;
   const target = `${ctx.scheme}://${ctx.host}${ctx.target}`;
   // Usually the key itself: one string for both.
   const url = target === key ? key : target;
-  const variant = policy.vary === undefined ? undefined : variantKey(policy.vary, ctx.headers);
-  const save = (body: Buffer): StoredEntry => {
+  const commit = (prepared: Prepared): StoredEntry => {
+    // Accept-Encoding selects no variant of a body tagcache can answer in any coding (vary.ts).
+    const names = selectingNames(policy.vary, prepared.headers);
+    const variant = names === undefined ? undefined : variantKey(names, ctx.headers);
     // storedAt is when the request went upstream: a purge after that must refuse this write (tombstones).
     const base = { key, policy, url, route: route.name, storedAt: times.requestTime };
     const entry = buildEntry({
       ...base,
       id: variant === undefined ? key : variantId(key, variant),
       status,
-      headers: storedHeaders(snapshot, body.length),
-      body,
+      headers: storedHeaders(prepared.headers, prepared.body.length),
+      body: prepared.body,
+      forms: prepared.forms,
       tags,
     });
     void persist(
@@ -81,24 +94,33 @@ export function absorbResponse(
       result.ttlMs,
       deps,
       route.name,
-      variant === undefined ? undefined : varyMarker({ ...base, id: key }, policy.vary ?? []),
+      names === undefined ? undefined : varyMarker({ ...base, id: key }, names),
     );
     return entry;
+  };
+  // Encoded forms are made here, once per entry, before it is written: a hit never compresses.
+  const save = (body: Buffer): StoredEntry | Promise<StoredEntry> => {
+    const prepared = prepareForStore(snapshot, body, route, deps.compression);
+    if (!(prepared instanceof Promise)) return commit(prepared);
+    return prepared.then(commit, () => commit({ headers: snapshot, body, forms: undefined }));
   };
 
   const ttlSeconds = Math.round((policy.fu - times.responseTime) / 1000);
   const body = res.body;
   if (body === null || Buffer.isBuffer(body)) {
-    const entry = save(body ?? Buffer.alloc(0));
-    return { stored: true, ttlSeconds, entry: Promise.resolve(entry) };
+    return { stored: true, ttlSeconds, entry: Promise.resolve(save(body ?? Buffer.alloc(0))) };
   }
-  let resolve: (entry: StoredEntry | undefined) => void = () => undefined;
+  let resolve: (entry: StoredEntry | undefined | Promise<StoredEntry>) => void = () => undefined;
   const entry = new Promise<StoredEntry | undefined>((r) => {
     resolve = r;
   });
-  res.body = collectBody(body, deps.maxObjectBytes, (whole) =>
-    resolve(whole === undefined ? undefined : save(whole)),
-  );
+  res.body = collectBody(body, deps.maxObjectBytes, (whole) => {
+    if (whole === undefined) return resolve(undefined);
+    const saved = save(whole);
+    resolve(saved);
+    // The answer ends once the entry is written, compressed or not: the next request finds it.
+    return saved instanceof Promise ? saved.then(() => undefined) : undefined;
+  });
   return { stored: true, ttlSeconds, entry };
 }
 
@@ -120,6 +142,16 @@ async function persist(
   ]);
   if (markerStored && stored) {
     deps.metrics.storedTtl.labels(route).observe(Math.max(0, policy.lt - policy.ia));
-    deps.metrics.storedBytes.labels(route).observe(entry.body.length);
+    // Every form held counts: the plain body and each encoded copy.
+    const forms = entry.forms;
+    deps.metrics.storedBytes
+      .labels(route)
+      .observe(entry.body.length + (forms?.gzip?.length ?? 0) + (forms?.br?.length ?? 0));
   }
+}
+
+function withVaryEncoding(headers: HeaderMap): HeaderMap {
+  const vary = headerList(headers.vary);
+  if (vary.some((name) => name.toLowerCase() === 'accept-encoding')) return headers;
+  return { ...headers, vary: [...vary, 'Accept-Encoding'].join(', ') };
 }

@@ -41,3 +41,26 @@ function normalise(value: string): string {
     .map((v) => v.trim().replace(/\s+/g, ' '))
     .join(',');
 }
+
+/**
+ * The Vary names that select among an entry's variants. A body stored
+ * without a content coding serves every Accept-Encoding (identity, or a form
+ * made from it), so Accept-Encoding selects nothing for it: clients that
+ * differ only there share one entry. A body stored encoded (no-transform, a
+ * coding tagcache cannot undo, COMPRESSION off) is one variant per
+ * normalised Accept-Encoding, even when the backend forgot to say Vary:
+ * it must never reach a client that cannot decode it. undefined when nothing
+ * is left to select by.
+ */
+export function selectingNames(
+  vary: readonly string[] | undefined,
+  stored: Readonly<Record<string, string | string[]>>,
+): readonly string[] | undefined {
+  if (stored['content-encoding'] !== undefined) {
+    if (vary?.includes('accept-encoding')) return vary;
+    return [...(vary ?? []), 'accept-encoding'].sort();
+  }
+  if (vary === undefined || !vary.includes('accept-encoding')) return vary;
+  const names = vary.filter((name) => name !== 'accept-encoding');
+  return names.length === 0 ? undefined : names;
+}

@@ -20,6 +20,8 @@ export interface Route {
   readonly cacheSetCookie: boolean;
   /** A token bucket per client address; undefined means no limit. */
   readonly rateLimit: RateLimit | undefined;
+  /** false: tagcache never changes the content coding of this route's stored responses. */
+  readonly compress: boolean;
 }
 
 /** routes.json `rateLimit`: a token bucket per client IP. */

@@ -1,4 +1,4 @@
-import type { StoredEntry } from './types.js';
+import type { EntryForms, StoredEntry } from './types.js';
 
 /** Version of the entry hash layout; an entry of any other version reads as a miss. */
 export const ENTRY_FORMAT_VERSION = '1';
@@ -17,6 +17,10 @@ export const ENTRY_FIELDS = [
   'route',
   'storedAt',
   'softPurgedAt',
+  // Optional, added after format 1 shipped: an entry without them reads as one without encoded forms.
+  'form.gzip',
+  'form.br',
+  'form.source',
 ] as const;
 
 /**
@@ -51,6 +55,10 @@ export function encodeEntry(entry: StoredEntry, membershipFields: readonly strin
     'softPurgedAt',
     String(entry.softPurgedAt),
   ];
+  const forms = entry.forms;
+  if (forms?.gzip !== undefined) pairs.push('form.gzip', forms.gzip);
+  if (forms?.br !== undefined) pairs.push('form.br', forms.br);
+  if (forms?.source !== undefined) pairs.push('form.source', forms.source);
   for (const field of membershipFields) pairs.push(field, '');
   return pairs;
 }
@@ -61,7 +69,8 @@ export function encodeEntry(entry: StoredEntry, membershipFields: readonly strin
  * collision must never serve another URL's response).
  */
 export function decodeEntry(id: string, values: readonly (Buffer | null)[]): StoredEntry | undefined {
-  const [v, storedId, key, status, headers, body, policy, tags, url, route, storedAt, softPurgedAt] = values;
+  const [v, storedId, key, status, headers, body, policy, tags, url, route, storedAt, softPurgedAt, ...rest] =
+    values;
   if (v?.toString() !== ENTRY_FORMAT_VERSION || storedId?.toString() !== id) return undefined;
   if (key == null || status == null || headers == null || body == null || policy == null || tags == null) {
     return undefined;
@@ -70,6 +79,7 @@ export function decodeEntry(id: string, values: readonly (Buffer | null)[]): Sto
   const parsedHeaders = parseJson(headers);
   const parsedTags = parseJson(tags);
   if (!isHeaderRecord(parsedHeaders) || !isStringArray(parsedTags)) return undefined;
+  const forms = decodeForms(rest);
   return {
     id,
     key: key.toString(),
@@ -82,6 +92,16 @@ export function decodeEntry(id: string, values: readonly (Buffer | null)[]): Sto
     route: route.toString(),
     storedAt: Number(storedAt.toString()),
     softPurgedAt: Number(softPurgedAt.toString()),
+    ...(forms === undefined ? {} : { forms }),
+  };
+}
+
+function decodeForms([gzip, br, source]: readonly (Buffer | null | undefined)[]): EntryForms | undefined {
+  if (gzip == null && br == null && source == null) return undefined;
+  return {
+    ...(gzip == null ? {} : { gzip }),
+    ...(br == null ? {} : { br }),
+    ...(source == null ? {} : { source: source.toString() }),
   };
 }
 

@@ -1,0 +1,319 @@
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import { brotliCompressSync, brotliDecompressSync, gunzipSync, gzipSync } from 'node:zlib';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { encodingPreference } from '../../src/modules/cache/encoding.js';
+import { scrape, sumOf } from '../core/prom.js';
+import { fetchRaw, type SimpleResponse } from '../support/http.js';
+import { type Origin, startOrigin } from '../support/origin.js';
+import { type RunningProxy, startProxy } from '../support/proxy.js';
+import { storeCases } from './stores.js';
+
+const stores = storeCases();
+/** Redis without the local tier: every form must survive the trip through Redis. */
+const cases = [
+  ...stores,
+  {
+    name: 'redis without the local tier',
+    env: () => ({ ...(stores[1]?.env() ?? {}), LOCAL_TIER_TTL_MS: '0' }),
+  },
+];
+
+let origin: Origin;
+let n = 0;
+const path = () => `/z${++n}`;
+
+/** ~9 KiB of JSON that compresses like a real API answer. */
+const BODY = Buffer.from(
+  JSON.stringify(
+    Array.from({ length: 60 }, (_, i) => ({
+      id: 1000 + i,
+      name: `product ${i} of the catalogue`,
+      price: (i * 7.31) % 100,
+      tags: ['blue', i % 2 === 0 ? 'sale' : 'new'],
+      description: 'a sturdy thing that does what it says and keeps doing it',
+    })),
+  ),
+);
+
+/** What nearly every origin does: Vary: Accept-Encoding, compressing or not. */
+function serve(
+  p: string,
+  opts: {
+    compress?: 'asked' | 'always';
+    headers?: Record<string, string>;
+    etag?: string;
+  } = {},
+) {
+  origin.on(p, (req: IncomingMessage, res: ServerResponse) => {
+    const headers: Record<string, string> = {
+      'content-type': 'application/json',
+      'cache-control': 'max-age=60',
+      vary: 'Accept-Encoding',
+      ...(opts.etag === undefined ? {} : { etag: opts.etag }),
+      ...opts.headers,
+    };
+    if (opts.etag !== undefined && req.headers['if-none-match'] === opts.etag) {
+      res.writeHead(304, headers).end();
+      return;
+    }
+    const pref = encodingPreference(req.headers['accept-encoding']);
+    let body = BODY;
+    if (opts.compress === 'always' || (opts.compress === 'asked' && pref.best !== 'identity')) {
+      const coding = opts.compress === 'always' ? 'gzip' : pref.best;
+      body = coding === 'br' ? brotliCompressSync(BODY) : gzipSync(BODY);
+      headers['content-encoding'] = coding;
+    }
+    res.writeHead(200, { ...headers, 'content-length': String(body.length) });
+    res.end(req.method === 'HEAD' ? undefined : body);
+  });
+}
+
+function decoded(res: SimpleResponse): Buffer {
+  const coding = res.headers['content-encoding'];
+  if (coding === 'br') return brotliDecompressSync(res.body);
+  if (coding === 'gzip') return gunzipSync(res.body);
+  expect(coding).toBeUndefined();
+  return res.body;
+}
+
+const ENCODINGS = [
+  'gzip, deflate, br, zstd',
+  'gzip, deflate',
+  'deflate, gzip',
+  'GZIP',
+  'br',
+  'br, gzip',
+  '',
+  'identity',
+];
+
+beforeAll(async () => {
+  origin = await startOrigin();
+});
+afterAll(async () => {
+  await origin.close();
+});
+
+describe.each(cases)('compression at the edge on the $name store', (store) => {
+  let proxy: RunningProxy;
+  beforeAll(async () => {
+    proxy = await startProxy({ UPSTREAM_URL: origin.url, ...store.env() });
+  });
+  afterAll(async () => {
+    await proxy.close();
+  });
+
+  const get = (p: string, acceptEncoding?: string, headers: Record<string, string> = {}) =>
+    fetchRaw(proxy.url + p, {
+      headers: { ...(acceptEncoding === undefined ? {} : { 'accept-encoding': acceptEncoding }), ...headers },
+    });
+  /** The entry is written once its forms are made: wait for it without asking the origin. */
+  const stored = (p: string) =>
+    expect
+      .poll(async () => (await get(p, undefined, { 'cache-control': 'only-if-cached' })).status)
+      .toBe(200);
+
+  it('answers eight Accept-Encoding strings with one origin request, and each client decodes the same bytes', async () => {
+    const p = path();
+    serve(p);
+    const first = await get(p, ENCODINGS[0]);
+    await stored(p);
+    const rest = [];
+    for (const ae of ENCODINGS.slice(1)) rest.push(await get(p, ae));
+    expect(origin.count(p)).toBe(1);
+    for (const res of [first, ...rest]) expect(decoded(res).equals(BODY)).toBe(true);
+    expect(rest.map((r) => r.headers['x-cache'])).toEqual(Array(7).fill('HIT'));
+  });
+
+  it('shares one entry when the origin compresses for whoever asks first', async () => {
+    for (const firstAsks of ['br, gzip', 'gzip', 'identity']) {
+      const p = path();
+      serve(p, { compress: 'asked' });
+      await get(p, firstAsks);
+      await stored(p);
+      for (const ae of ENCODINGS) {
+        const res = await get(p, ae);
+        expect(decoded(res).equals(BODY), `${firstAsks} then ${ae}`).toBe(true);
+      }
+      expect(origin.count(p)).toBe(1);
+    }
+  });
+
+  it('gives br to a br client, gzip to a gzip-only client and identity to a client without Accept-Encoding', async () => {
+    const p = path();
+    serve(p);
+    await get(p);
+    await stored(p);
+    const br = await get(p, 'gzip, deflate, br');
+    const gz = await get(p, 'gzip, deflate');
+    const plain = await get(p);
+    expect(br.headers['content-encoding']).toBe('br');
+    expect(gz.headers['content-encoding']).toBe('gzip');
+    expect(plain.headers['content-encoding']).toBeUndefined();
+    for (const res of [br, gz, plain]) {
+      expect(res.headers.vary).toMatch(/accept-encoding/i);
+      expect(res.headers['content-length']).toBe(String(res.body.length));
+      expect(decoded(res).equals(BODY)).toBe(true);
+    }
+    expect(br.body.length).toBeLessThan(BODY.length * 0.35);
+  });
+
+  it('leaves a no-transform response as the origin sent it', async () => {
+    const p = path();
+    serve(p, { headers: { 'cache-control': 'max-age=60, no-transform' } });
+    await get(p, 'br');
+    await stored(p);
+    const hit = await get(p, 'br');
+    expect(hit.headers['x-cache']).toBe('HIT');
+    expect(hit.headers['content-encoding']).toBeUndefined();
+    expect(hit.body.equals(BODY)).toBe(true);
+  });
+
+  it('decodes an answer the origin gzipped unasked for a client that refuses gzip', async () => {
+    const p = path();
+    serve(p, { compress: 'always' });
+    await get(p, 'gzip');
+    await stored(p);
+    for (const ae of ['identity', 'gzip;q=0', undefined]) {
+      const res = await get(p, ae);
+      expect(res.headers['x-cache']).toBe('HIT');
+      expect(res.headers['content-encoding']).toBeUndefined();
+      expect(res.body.equals(BODY)).toBe(true);
+    }
+    const gz = await get(p, 'gzip');
+    expect(gz.headers['content-encoding']).toBe('gzip');
+    expect(origin.count(p)).toBe(1);
+  });
+
+  it('gives each coding its own strong ETag, answers If-None-Match with 304, and revalidates with the origin’s own', async () => {
+    const p = path();
+    serve(p, { etag: '"v1"' });
+    await get(p);
+    await stored(p);
+    const br = await get(p, 'br');
+    const plain = await get(p);
+    expect(br.headers.etag).toBe('"v1-br"');
+    expect(plain.headers.etag).toBe('"v1"');
+    const notModified = await get(p, 'br', { 'if-none-match': '"v1-br"' });
+    expect(notModified.status).toBe(304);
+    expect(notModified.headers.etag).toBe('"v1-br"');
+    // The identity tag does not stand for the br form.
+    expect((await get(p, 'br', { 'if-none-match': '"v1"' })).status).toBe(200);
+    // A client's no-cache makes tagcache validate: the origin sees its own tag and answers 304.
+    const revalidated = await get(p, 'br', { 'cache-control': 'no-cache' });
+    expect(origin.seen.filter((s) => s.url === p).map((s) => s.headers['if-none-match'])).toEqual([
+      undefined,
+      '"v1"',
+    ]);
+    expect(revalidated.headers['x-cache']).toBe('REVALIDATED');
+    expect(revalidated.headers['content-encoding']).toBe('br');
+    expect(revalidated.headers.etag).toBe('"v1-br"');
+    expect(decoded(revalidated).equals(BODY)).toBe(true);
+    // The refreshed entry kept its forms.
+    const after = await get(p, 'gzip');
+    expect(after.headers['content-encoding']).toBe('gzip');
+    expect(decoded(after).equals(BODY)).toBe(true);
+  });
+
+  it('applies Range to the form sent', async () => {
+    const p = path();
+    serve(p, { etag: '"r1"' });
+    await get(p);
+    await stored(p);
+    const whole = await get(p, 'br');
+    const part = await get(p, 'br', { range: 'bytes=0-9' });
+    expect(part.status).toBe(206);
+    expect(part.headers['content-encoding']).toBe('br');
+    expect(part.headers['content-range']).toBe(`bytes 0-9/${whole.body.length}`);
+    expect(part.body.equals(whole.body.subarray(0, 10))).toBe(true);
+    const ifRange = await get(p, 'br', { range: 'bytes=0-9', 'if-range': '"r1-br"' });
+    expect(ifRange.status).toBe(206);
+  });
+
+  it('answers HEAD with the headers the GET of that coding has', async () => {
+    const p = path();
+    serve(p);
+    await get(p);
+    await stored(p);
+    const head = await fetchRaw(proxy.url + p, { method: 'HEAD', headers: { 'accept-encoding': 'br' } });
+    const body = await get(p, 'br');
+    expect(head.headers['content-encoding']).toBe('br');
+    expect(head.headers['content-length']).toBe(body.headers['content-length']);
+    expect(head.body.length).toBe(0);
+    expect(origin.count(p)).toBe(1);
+  });
+
+  it('asks the origin with a normalised Accept-Encoding, whatever odd one a client sends', async () => {
+    const p = path();
+    serve(p, { compress: 'asked' });
+    await get(p, 'zstd, compress, x-bogus;q=0.9');
+    await stored(p);
+    await get(p, 'br');
+    expect(origin.seen.filter((s) => s.url === p).map((s) => s.headers['accept-encoding'])).toEqual([
+      'identity',
+    ]);
+  });
+
+  it('compresses once per entry: a thousand hits in other codings store nothing more', async () => {
+    const p = path();
+    serve(p);
+    await get(p);
+    await stored(p);
+    const before = sumOf(await scrape(proxy.adminUrl), 'tagcache_stored_bytes_count');
+    await Promise.all(Array.from({ length: 200 }, (_, i) => get(p, ENCODINGS[i % ENCODINGS.length])));
+    const after = await scrape(proxy.adminUrl);
+    expect(sumOf(after, 'tagcache_stored_bytes_count')).toBe(before);
+    expect(sumOf(after, 'tagcache_compressed_responses_total', { encoding: 'br' })).toBeGreaterThan(0);
+    expect(sumOf(after, 'tagcache_compression_saved_bytes_total', { encoding: 'br' })).toBeGreaterThan(0);
+    expect(origin.count(p)).toBe(1);
+  });
+});
+
+describe('compression switched off', () => {
+  it('COMPRESSION=off stores and answers the body as it came, still one entry per URL', async () => {
+    const proxy = await startProxy({ UPSTREAM_URL: origin.url, COMPRESSION: 'off' });
+    try {
+      const p = path();
+      serve(p);
+      await fetchRaw(proxy.url + p, { headers: { 'accept-encoding': 'br' } });
+      await expect
+        .poll(
+          async () =>
+            (await fetchRaw(proxy.url + p, { headers: { 'cache-control': 'only-if-cached' } })).status,
+        )
+        .toBe(200);
+      const hit = await fetchRaw(proxy.url + p, { headers: { 'accept-encoding': 'gzip, br' } });
+      expect(hit.headers['content-encoding']).toBeUndefined();
+      expect(hit.body.equals(BODY)).toBe(true);
+      expect(origin.count(p)).toBe(1);
+    } finally {
+      await proxy.close();
+    }
+  });
+
+  it('a route with "compress": false keeps what its origin sent, one variant per normalised Accept-Encoding', async () => {
+    const proxy = await startProxy(
+      { UPSTREAM_URL: origin.url },
+      { routes: [{ name: 'raw', pattern: '^/z', compress: false }], default: { name: 'other' } },
+    );
+    try {
+      const p = path();
+      serve(p, { compress: 'asked' });
+      const br = await fetchRaw(proxy.url + p, { headers: { 'accept-encoding': 'br' } });
+      expect(br.headers['content-encoding']).toBe('br');
+      const plain = await fetchRaw(proxy.url + p);
+      expect(plain.headers['content-encoding']).toBeUndefined();
+      expect(plain.body.equals(BODY)).toBe(true);
+      // Only the first client's coding class was stored; a br client spelt differently shares it.
+      await expect
+        .poll(
+          async () =>
+            (await fetchRaw(proxy.url + p, { headers: { 'accept-encoding': 'BR ;q=1' } })).headers['x-cache'],
+        )
+        .toBe('HIT');
+      expect(origin.count(p)).toBe(2);
+    } finally {
+      await proxy.close();
+    }
+  });
+});
