@@ -317,3 +317,38 @@ describe('compression switched off', () => {
     }
   });
 });
+
+describe('a hostile origin body', () => {
+  it('a gzip bomb is not inflated past MAX_OBJECT_BYTES: it is stored as it came, for gzip clients only', async () => {
+    const proxy = await startProxy({ UPSTREAM_URL: origin.url, MAX_OBJECT_BYTES: '1MiB' });
+    try {
+      const p = path();
+      const bomb = gzipSync(Buffer.alloc(4 * 1024 * 1024, 0x20));
+      origin.on(p, (_req, res) => {
+        res.writeHead(200, {
+          'content-type': 'application/json',
+          'content-encoding': 'gzip',
+          'cache-control': 'max-age=60',
+          'content-length': String(bomb.length),
+        });
+        res.end(bomb);
+      });
+      await fetchRaw(proxy.url + p, { headers: { 'accept-encoding': 'gzip' } });
+      await expect
+        .poll(
+          async () =>
+            (await fetchRaw(proxy.url + p, { headers: { 'accept-encoding': 'gzip' } })).headers['x-cache'],
+        )
+        .toBe('HIT');
+      const hit = await fetchRaw(proxy.url + p, { headers: { 'accept-encoding': 'gzip' } });
+      expect(hit.headers['content-encoding']).toBe('gzip');
+      expect(hit.body.equals(bomb)).toBe(true);
+      // The gzip body was stored for gzip clients only (the backend named no Vary): never handed to one that refuses it.
+      const plain = await fetchRaw(proxy.url + p, { headers: { 'accept-encoding': 'identity' } });
+      expect(plain.headers['x-cache']).toBe('MISS');
+      expect(origin.count(p)).toBe(2);
+    } finally {
+      await proxy.close();
+    }
+  });
+});
