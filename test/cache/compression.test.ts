@@ -158,6 +158,22 @@ describe.each(cases)('compression at the edge on the $name store', (store) => {
     expect(br.body.length).toBeLessThan(BODY.length * 0.35);
   });
 
+  it('answers a miss in the form the client prefers, not only later hits', async () => {
+    const p = path();
+    serve(p);
+    const miss = await get(p, 'gzip, deflate, br');
+    expect(miss.headers['x-cache']).toBe('MISS');
+    expect(miss.headers['content-encoding']).toBe('br');
+    expect(miss.headers['cache-status']).toContain('stored');
+    expect(decoded(miss).equals(BODY)).toBe(true);
+    const q = path();
+    serve(q, { compress: 'always' });
+    const plain = await get(q, 'identity');
+    expect(plain.headers['x-cache']).toBe('MISS');
+    expect(plain.headers['content-encoding']).toBeUndefined();
+    expect(plain.body.equals(BODY)).toBe(true);
+  });
+
   it('leaves a no-transform response as the origin sent it', async () => {
     const p = path();
     serve(p, { headers: { 'cache-control': 'max-age=60, no-transform' } });

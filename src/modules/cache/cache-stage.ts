@@ -5,7 +5,7 @@ import type { Logger } from '../../utils/logger.js';
 import type { Metrics } from '../metrics/registry.js';
 import type { RequestContext, Stage } from '../pipeline/context.js';
 import { matchRoute, type RouteSource } from '../router/router-stage.js';
-import type { Store } from '../store/types.js';
+import type { Store, StoredEntry } from '../store/types.js';
 import { cacheKey } from './cache-key.js';
 import { forwardStatus, hitStatus } from './cache-status.js';
 import { createCollapser } from './collapse.js';
@@ -13,7 +13,7 @@ import { mediaTypeMatcher } from './compress.js';
 import { hasPreconditions } from './conditional.js';
 import { decide, type RequestDirectives, requestDirectives, staleAt } from './decide.js';
 import { normaliseAcceptEncoding } from './encoding.js';
-import { type Found, type Lookup, lookup } from './lookup.js';
+import { type Found, type Lookup, lookup, policyOf } from './lookup.js';
 import { createRefresher } from './refresher.js';
 import { answerFromEntry, type OnEncoded } from './respond.js';
 import { createRevalidator } from './revalidate.js';
@@ -153,6 +153,17 @@ export function cacheStage(deps: CacheDeps): CacheStage {
     if (leader !== undefined) absorbed.entry.then(leader.settle, () => leader.settle(undefined));
     collapser.forget(key);
     ctx.cacheStatusDetail = forwardStatus(fwd, res.status, { stored: true, ttl: absorbed.ttlSeconds });
+    if (absorbed.answerFromEntry) await answerMissFromEntry(ctx, absorbed.entry);
+  }
+
+  /** A miss answered in the form this client prefers, from the entry just stored (store-response.ts). */
+  async function answerMissFromEntry(ctx: RequestContext, pending: Promise<StoredEntry | undefined>) {
+    const entry = await pending;
+    const policy = entry === undefined ? undefined : policyOf(entry);
+    if (entry === undefined || policy === undefined) {
+      throw new TagcacheError('TC_UPSTREAM_RESET', 'the backend body was cut short', 502);
+    }
+    ctx.response = answerFromEntry(ctx, entry, policy, Date.now(), onEncoded);
   }
 
   async function bypass(ctx: RequestContext, next: Next, cacheable: boolean): Promise<void> {

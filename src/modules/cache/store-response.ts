@@ -1,8 +1,10 @@
 import { type HeaderMap, headerList, headerValue } from '../../utils/headers.js';
 import type { Metrics } from '../metrics/registry.js';
 import type { RequestContext } from '../pipeline/context.js';
+import type { Route } from '../router/types.js';
 import type { StoredEntry } from '../store/types.js';
 import { collectBody } from './body-collector.js';
+import { encodingPreference } from './encoding.js';
 import { buildEntry, storedHeaders, variantId, varyMarker } from './entry.js';
 import { computePolicy, type KeepWindows, type NotStorable, type Policy } from './policy.js';
 import {
@@ -25,7 +27,16 @@ export interface AbsorbDeps {
 export type Absorbed =
   | { readonly stored: false; readonly reason: NotStorable | 'too-large' | 'request-no-store' }
   /** entry resolves when the body is complete (undefined if it was cut short or grew too large). */
-  | { readonly stored: true; readonly ttlSeconds: number; readonly entry: Promise<StoredEntry | undefined> };
+  | {
+      readonly stored: true;
+      readonly ttlSeconds: number;
+      readonly entry: Promise<StoredEntry | undefined>;
+      /**
+       * The client takes another coding than the backend sent: the body is being read whole, and
+       * the answer is to come from the entry once its forms are made (ctx.response.body is spent).
+       */
+      readonly answerFromEntry: boolean;
+    };
 
 /**
  * Decides whether ctx.response may be stored and, if so, wraps its body so a
@@ -108,7 +119,12 @@ export function absorbResponse(
   const ttlSeconds = Math.round((policy.fu - times.responseTime) / 1000);
   const body = res.body;
   if (body === null || Buffer.isBuffer(body)) {
-    return { stored: true, ttlSeconds, entry: Promise.resolve(save(body ?? Buffer.alloc(0))) };
+    return {
+      stored: true,
+      ttlSeconds,
+      entry: Promise.resolve(save(body ?? Buffer.alloc(0))),
+      answerFromEntry: false,
+    };
   }
   let resolve: (entry: StoredEntry | undefined | Promise<StoredEntry>) => void = () => undefined;
   const entry = new Promise<StoredEntry | undefined>((r) => {
@@ -121,7 +137,29 @@ export function absorbResponse(
     // The answer ends once the entry is written, compressed or not: the next request finds it.
     return saved instanceof Promise ? saved.then(() => undefined) : undefined;
   });
-  return { stored: true, ttlSeconds, entry };
+  const answerFromEntry =
+    !ctx.background && ctx.method === 'GET' && wantsOtherForm(ctx, res.upstreamHeaders, route, deps);
+  if (answerFromEntry) {
+    // Nobody else reads it now: a failure mid-body settles the entry as undefined, which the caller answers.
+    res.body.on('error', () => undefined);
+    res.body.resume();
+  }
+  return { stored: true, ttlSeconds, entry, answerFromEntry };
+}
+
+/**
+ * Whether the client of a miss should wait for the entry rather than get the
+ * backend's bytes as they stream: when the entry will hold a form this client
+ * prefers (br where the backend sent gzip or nothing, identity where it sent
+ * a coding), so misses save bandwidth too. Only bodies of a declared length
+ * within MAX_OBJECT_BYTES: one that turned out larger could not be answered.
+ */
+function wantsOtherForm(ctx: RequestContext, upstream: HeaderMap, route: Route, deps: AbsorbDeps): boolean {
+  if (!willVaryByEncoding(upstream, route, deps.compression)) return false;
+  const length = Number(headerValue(upstream, 'content-length') ?? Number.NaN);
+  if (!(length <= deps.maxObjectBytes)) return false;
+  const sent = headerValue(upstream, 'content-encoding')?.trim().toLowerCase() ?? 'identity';
+  return encodingPreference(ctx.headers['accept-encoding']).best !== sent;
 }
 
 async function persist(
