@@ -174,6 +174,30 @@ describe.each(cases)('compression at the edge on the $name store', (store) => {
     expect(plain.body.equals(BODY)).toBe(true);
   });
 
+  it('hands a client the whole new body when a revalidation brings a changed response', async () => {
+    const p = path();
+    origin.on(p, (_req, res, c) => {
+      const body = Buffer.concat([BODY, Buffer.from(` #${c}`)]);
+      res.writeHead(200, {
+        'content-type': 'text/plain',
+        'cache-control': 'no-cache',
+        etag: `"v${c}"`,
+        'content-length': String(body.length),
+      });
+      res.end(body);
+    });
+    const before = sumOf(await scrape(proxy.adminUrl), 'tagcache_stored_bytes_count');
+    await get(p);
+    // no-cache: the entry is never usable unvalidated, so only-if-cached cannot tell when it is stored.
+    await expect
+      .poll(async () => sumOf(await scrape(proxy.adminUrl), 'tagcache_stored_bytes_count'))
+      .toBe(before + 1);
+    const changed = await get(p, 'br');
+    expect(changed.headers['x-cache']).toBe('MISS');
+    expect(decoded(changed).toString().endsWith(' #2')).toBe(true);
+    expect(decoded(changed).length).toBe(BODY.length + 3);
+  });
+
   it('leaves a no-transform response as the origin sent it', async () => {
     const p = path();
     serve(p, { headers: { 'cache-control': 'max-age=60, no-transform' } });

@@ -143,6 +143,7 @@ export function cacheStage(deps: CacheDeps): CacheStage {
       { requestTime, responseTime: Date.now() },
       absorbDeps,
       req?.noStore === true,
+      true,
     );
     if (!absorbed.stored) {
       leader?.settle(undefined);

@@ -50,6 +50,8 @@ export function absorbResponse(
   times: { requestTime: number; responseTime: number },
   deps: AbsorbDeps,
   requestNoStore: boolean,
+  /** The caller answers from the entry when the client prefers another form (see answerFromEntry below). */
+  mayAnswerFromEntry = false,
 ): Absorbed {
   const res = ctx.response;
   const route = ctx.route?.route;
@@ -138,7 +140,7 @@ export function absorbResponse(
     return saved instanceof Promise ? saved.then(() => undefined) : undefined;
   });
   const answerFromEntry =
-    !ctx.background && ctx.method === 'GET' && wantsOtherForm(ctx, res.upstreamHeaders, route, deps);
+    mayAnswerFromEntry && ctx.method === 'GET' && wantsOtherForm(ctx, res.upstreamHeaders, route, deps);
   if (answerFromEntry) {
     // Nobody else reads it now: a failure mid-body settles the entry as undefined, which the caller answers.
     res.body.on('error', () => undefined);
