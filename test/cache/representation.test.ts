@@ -1,7 +1,8 @@
-import { gzipSync } from 'node:zlib';
+import { brotliDecompressSync, gunzipSync, gzipSync } from 'node:zlib';
 import { describe, expect, it } from 'vitest';
 import { decodeBody, mediaTypeMatcher } from '../../src/modules/cache/compress.js';
-import { formEtag } from '../../src/modules/cache/representation.js';
+import { formEtag, prepareForStore } from '../../src/modules/cache/representation.js';
+import { parseRoutes } from '../../src/modules/router/parse-routes.js';
 import { loadConfig } from '../../src/utils/config.js';
 
 describe('which media types are compressed', () => {
@@ -63,5 +64,52 @@ describe('decoding a backend’s coding', () => {
     expect((await decodeBody(deflateSync(text), 'deflate', 1024))?.toString()).toBe('hello hello hello');
     expect((await decodeBody(deflateRawSync(text), 'deflate', 1024))?.toString()).toBe('hello hello hello');
     expect(await decodeBody(Buffer.from('not gzip at all'), 'gzip', 1024)).toBeUndefined();
+  });
+});
+
+describe('the forms kept with an entry', () => {
+  const route = parseRoutes({ routes: [], default: { name: 'all' } }, 'routes.json').fallback;
+  const page = Buffer.from('<p>a page that compresses well, like most pages do</p>\n'.repeat(200));
+  const settings = (maxBytes: number) => ({
+    enabled: true,
+    compressible: mediaTypeMatcher(['text/*']),
+    minBytes: 1024,
+    maxBytes,
+  });
+  const headers = { 'content-type': 'text/html', etag: '"p1"' };
+
+  it('are gzip and br, made once at store time, with Vary: Accept-Encoding on the stored headers', async () => {
+    const prepared = await prepareForStore(headers, page, route, settings(10 * 1024 * 1024));
+    expect(gunzipSync(prepared.forms?.gzip ?? Buffer.alloc(0)).equals(page)).toBe(true);
+    expect(brotliDecompressSync(prepared.forms?.br ?? Buffer.alloc(0)).equals(page)).toBe(true);
+    expect(prepared.headers.vary).toBe('Accept-Encoding');
+    expect(prepared.body).toBe(page);
+  });
+
+  it('stay within MAX_OBJECT_BYTES with the body: br, the smaller, is kept when only one fits', async () => {
+    const all = await prepareForStore(headers, page, route, settings(10 * 1024 * 1024));
+    const brLength = all.forms?.br?.length ?? 0;
+    const one = await prepareForStore(headers, page, route, settings(page.length + brLength));
+    expect(one.forms?.br?.length).toBe(brLength);
+    expect(one.forms?.gzip).toBeUndefined();
+    const none = await prepareForStore(headers, page, route, settings(page.length + brLength - 1));
+    expect(none.forms).toBeUndefined();
+  });
+
+  it('are not made for small bodies, other media types, or a response that says no-transform', () => {
+    expect(prepareForStore(headers, Buffer.from('short'), route, settings(1 << 20))).toMatchObject({
+      forms: undefined,
+    });
+    expect(prepareForStore({ 'content-type': 'image/png' }, page, route, settings(1 << 20))).toMatchObject({
+      forms: undefined,
+    });
+    expect(
+      prepareForStore(
+        { ...headers, 'cache-control': 'max-age=60, No-Transform' },
+        page,
+        route,
+        settings(1 << 20),
+      ),
+    ).toMatchObject({ forms: undefined });
   });
 });

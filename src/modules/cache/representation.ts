@@ -76,7 +76,7 @@ export function prepareForStore(
     settings.compressible(headerValue(headers, 'content-type')) && identity.length >= settings.minBytes;
   if (codings.length === 0) {
     if (!compressible(body)) return asItCame;
-    return encode(body, {}).then((forms) => finish(headers, body, forms));
+    return encode(body, {}).then((forms) => finish(headers, body, forms, settings.maxBytes));
   }
   const coding = codings.length === 1 ? DECODABLE[codings[0] ?? ''] : undefined;
   if (coding === undefined) return asItCame;
@@ -85,7 +85,7 @@ export function prepareForStore(
     const own: { gzip?: Buffer; br?: Buffer } =
       coding === 'gzip' ? { gzip: body } : coding === 'br' ? { br: body } : {};
     const forms = compressible(identity) ? await encode(identity, own) : own;
-    return finish(headers, identity, { ...forms, source: coding });
+    return finish(headers, identity, { ...forms, source: coding }, settings.maxBytes);
   });
 }
 
@@ -98,11 +98,18 @@ function finish(
   headers: Headers,
   identity: Buffer,
   forms: { gzip?: Buffer; br?: Buffer; source?: string },
+  maxBytes: number,
 ): Prepared {
   const kept: { gzip?: Buffer; br?: Buffer; source?: string } = {};
-  // A form no smaller than the plain body is not worth a byte of memory.
-  if (forms.gzip !== undefined && forms.gzip.length < identity.length) kept.gzip = forms.gzip;
-  if (forms.br !== undefined && forms.br.length < identity.length) kept.br = forms.br;
+  // A form no smaller than the plain body is not worth a byte of memory; and the entry with its
+  // forms stays within MAX_OBJECT_BYTES (br, the smaller, is the one kept when only one fits).
+  let room = maxBytes - identity.length;
+  if (forms.br !== undefined && forms.br.length < identity.length && forms.br.length <= room) {
+    kept.br = forms.br;
+    room -= forms.br.length;
+  }
+  if (forms.gzip !== undefined && forms.gzip.length < identity.length && forms.gzip.length <= room)
+    kept.gzip = forms.gzip;
   if (forms.source !== undefined) kept.source = forms.source;
   if (kept.gzip === undefined && kept.br === undefined && kept.source === undefined)
     return { headers, body: identity, forms: undefined };
