@@ -9,13 +9,13 @@ import type { Store, StoredEntry } from '../store/types.js';
 import { cacheKey } from './cache-key.js';
 import { forwardStatus, hitStatus } from './cache-status.js';
 import { createCollapser } from './collapse.js';
-import { mediaTypeMatcher } from './compress.js';
 import { hasPreconditions } from './conditional.js';
 import { decide, type RequestDirectives, requestDirectives, staleAt } from './decide.js';
 import { normaliseAcceptEncoding } from './encoding.js';
 import { type Found, type Lookup, lookup, policyOf } from './lookup.js';
 import { createRefresher } from './refresher.js';
-import { answerFromEntry, type OnEncoded } from './respond.js';
+import { compressionSettings } from './representation.js';
+import { answerFromEntry, countEncoded } from './respond.js';
 import { createRevalidator } from './revalidate.js';
 import { createStoreAccess } from './store-access.js';
 import { absorbResponse } from './store-response.js';
@@ -65,22 +65,9 @@ export function cacheStage(deps: CacheDeps): CacheStage {
     metrics,
     maxObjectBytes: config.maxObjectBytes,
     keep: { staleKeepSeconds: config.staleKeepSeconds, staleOnOutageSeconds: config.staleOnOutageSeconds },
-    compression: {
-      enabled: config.compression,
-      compressible: mediaTypeMatcher(config.compressionTypes),
-      minBytes: config.compressionMinBytes,
-      maxBytes: config.maxObjectBytes,
-    },
+    compression: compressionSettings(config),
   };
-  const encoded = {
-    br: [metrics.compressedResponses.labels('br'), metrics.compressionSavedBytes.labels('br')],
-    gzip: [metrics.compressedResponses.labels('gzip'), metrics.compressionSavedBytes.labels('gzip')],
-  } as const;
-  const onEncoded: OnEncoded = (coding, saved) => {
-    const [answers, bytes] = encoded[coding];
-    answers.inc();
-    bytes.inc(saved);
-  };
+  const onEncoded = countEncoded(metrics);
   const revalidator = createRevalidator({
     store,
     metrics,

@@ -1,8 +1,8 @@
-import type { HeaderMap } from '../../utils/headers.js';
-import { headerList, headerValue } from '../../utils/headers.js';
+import type { Config } from '../../utils/config.js';
+import { type HeaderMap, headerList, headerValue } from '../../utils/headers.js';
 import type { Route } from '../router/types.js';
 import type { EntryForms, StoredEntry } from '../store/types.js';
-import { brotliBody, type DecodableCoding, decodeBody, gzipBody } from './compress.js';
+import { brotliBody, type DecodableCoding, decodeBody, gzipBody, mediaTypeMatcher } from './compress.js';
 import type { Coding, EncodingPreference } from './encoding.js';
 
 export interface CompressionSettings {
@@ -14,6 +14,17 @@ export interface CompressionSettings {
   readonly minBytes: number;
   /** MAX_OBJECT_BYTES: a decoded body may not grow past it. */
   readonly maxBytes: number;
+}
+
+export function compressionSettings(
+  config: Pick<Config, 'compression' | 'compressionTypes' | 'compressionMinBytes' | 'maxObjectBytes'>,
+): CompressionSettings {
+  return {
+    enabled: config.compression,
+    compressible: mediaTypeMatcher(config.compressionTypes),
+    minBytes: config.compressionMinBytes,
+    maxBytes: config.maxObjectBytes,
+  };
 }
 
 type Headers = Record<string, string | string[]>;

@@ -1,3 +1,4 @@
+import type { Metrics } from '../metrics/registry.js';
 import type { ProxyResponse, RequestContext } from '../pipeline/context.js';
 import type { StoredEntry } from '../store/types.js';
 import { isNotModified, notModifiedHeaders } from './conditional.js';
@@ -8,6 +9,19 @@ import { representationFor } from './representation.js';
 
 /** Told of each whole answer sent in an encoded form, with the bytes it saved against identity. */
 export type OnEncoded = (coding: Exclude<Coding, 'identity'>, savedBytes: number) => void;
+
+/** OnEncoded counting into tagcache_compressed_responses_total and tagcache_compression_saved_bytes_total. */
+export function countEncoded(metrics: Metrics): OnEncoded {
+  const encoded = {
+    br: [metrics.compressedResponses.labels('br'), metrics.compressionSavedBytes.labels('br')],
+    gzip: [metrics.compressedResponses.labels('gzip'), metrics.compressionSavedBytes.labels('gzip')],
+  } as const;
+  return (coding, saved) => {
+    const [answers, bytes] = encoded[coding];
+    answers.inc();
+    bytes.inc(saved);
+  };
+}
 
 const MAX_AGE = 2_147_483_648;
 
