@@ -19,17 +19,31 @@ const inflate = promisify(zlib.inflate);
 const inflateRaw = promisify(zlib.inflateRaw);
 const unbrotli = promisify(zlib.brotliDecompress);
 
-export function gzipBody(body: Buffer): Promise<Buffer> {
-  return gzip(body, { level: GZIP_LEVEL });
+export async function gzipBody(body: Buffer): Promise<Buffer> {
+  return own(await gzip(body, { level: GZIP_LEVEL }));
 }
 
-export function brotliBody(body: Buffer): Promise<Buffer> {
-  return brotli(body, {
-    params: {
-      [zlib.constants.BROTLI_PARAM_QUALITY]: BROTLI_QUALITY,
-      [zlib.constants.BROTLI_PARAM_SIZE_HINT]: body.length,
-    },
-  });
+export async function brotliBody(body: Buffer): Promise<Buffer> {
+  return own(
+    await brotli(body, {
+      params: {
+        [zlib.constants.BROTLI_PARAM_QUALITY]: BROTLI_QUALITY,
+        [zlib.constants.BROTLI_PARAM_SIZE_HINT]: body.length,
+      },
+    }),
+  );
+}
+
+/**
+ * zlib's results are Buffer.concat'ed, and small ones come out of Node's
+ * shared 8 KiB pool: kept in the cache, one would pin a whole slab (see
+ * body-collector.ts). Such a result gets a buffer of its own.
+ */
+function own(buf: Buffer): Buffer {
+  if (buf.byteLength === buf.buffer.byteLength) return buf;
+  const out = Buffer.allocUnsafeSlow(buf.byteLength);
+  buf.copy(out);
+  return out;
 }
 
 /** The codings tagcache can undo. */
@@ -46,13 +60,13 @@ export async function decodeBody(
 ): Promise<Buffer | undefined> {
   const opts = { maxOutputLength: maxBytes };
   try {
-    if (coding === 'gzip') return await gunzip(body, opts);
-    if (coding === 'br') return await unbrotli(body, opts);
+    if (coding === 'gzip') return own(await gunzip(body, opts));
+    if (coding === 'br') return own(await unbrotli(body, opts));
     try {
-      return await inflate(body, opts);
+      return own(await inflate(body, opts));
     } catch {
       // "deflate" is meant to be zlib-wrapped (RFC 9110 §8.4.1.2); some servers send it raw.
-      return await inflateRaw(body, opts);
+      return own(await inflateRaw(body, opts));
     }
   } catch {
     return undefined;
