@@ -358,6 +358,34 @@ describe('compression switched off', () => {
   });
 });
 
+describe('what is not compressed', () => {
+  it('a body under COMPRESSION_MIN_BYTES, or of a media type not listed, is one entry served as it came', async () => {
+    const proxy = await startProxy({ UPSTREAM_URL: origin.url, COMPRESSION_MIN_BYTES: '64KiB' });
+    try {
+      const p = path();
+      serve(p);
+      const q = path();
+      serve(q, { headers: { 'content-type': 'image/png' } });
+      for (const target of [p, q]) {
+        await fetchRaw(proxy.url + target, { headers: { 'accept-encoding': 'br' } });
+        await expect
+          .poll(
+            async () =>
+              (await fetchRaw(proxy.url + target, { headers: { 'cache-control': 'only-if-cached' } })).status,
+          )
+          .toBe(200);
+        const hit = await fetchRaw(proxy.url + target, { headers: { 'accept-encoding': 'gzip, br' } });
+        expect(hit.headers['x-cache']).toBe('HIT');
+        expect(hit.headers['content-encoding']).toBeUndefined();
+        expect(hit.body.equals(BODY)).toBe(true);
+        expect(origin.count(target)).toBe(1);
+      }
+    } finally {
+      await proxy.close();
+    }
+  });
+});
+
 describe('a hostile origin body', () => {
   it('a gzip bomb is not inflated past MAX_OBJECT_BYTES: it is stored as it came, for gzip clients only', async () => {
     const proxy = await startProxy({ UPSTREAM_URL: origin.url, MAX_OBJECT_BYTES: '1MiB' });
