@@ -9,13 +9,12 @@ import { forwardStatus } from './cache-status.js';
 import type { Collapser } from './collapse.js';
 import { revalidationHeaders } from './conditional.js';
 import { decide, type RequestDirectives, staleAt, staleIfErrorUntil } from './decide.js';
-import { buildEntry, mergeNotModified, storedHeaders, variantId } from './entry.js';
-import { type Found, policyOf } from './lookup.js';
+import { buildEntry, mergeNotModified, storedHeaders } from './entry.js';
+import { type Found, isVariantFor, policyOf } from './lookup.js';
 import { computePolicy } from './policy.js';
 import type { Refresher } from './refresher.js';
 import type { StoreAccess } from './store-access.js';
 import { type AbsorbDeps, absorbResponse } from './store-response.js';
-import { selectingNames, variantKey } from './vary.js';
 
 /** RFC 5861 §4: the answers that let a stale entry stand in. */
 const ERROR_STATUSES = new Set([500, 502, 503, 504]);
@@ -166,9 +165,7 @@ export function createRevalidator(deps: RevalidatorDeps) {
     usable(entry: StoredEntry, ctx: RequestContext): Found | undefined {
       const policy = policyOf(entry);
       if (policy === undefined) return undefined;
-      const names = selectingNames(policy.vary, entry.headers);
-      if (names !== undefined && entry.id !== variantId(entry.key, variantKey(names, ctx.headers)))
-        return undefined;
+      if (policy.vary !== undefined && !isVariantFor(entry, policy.vary, ctx.headers)) return undefined;
       const d = decide(policy, entry.softPurgedAt, undefined, Date.now());
       return d.kind === 'revalidate' ? undefined : { entry, policy };
     },

@@ -9,11 +9,13 @@ import { buildEntry, storedHeaders, variantId, varyMarker } from './entry.js';
 import { computePolicy, type KeepWindows, type NotStorable, type Policy } from './policy.js';
 import {
   type CompressionSettings,
+  mayTransform,
   type Prepared,
   prepareForStore,
   willVaryByEncoding,
 } from './representation.js';
 import type { StoreAccess } from './store-access.js';
+import { recodeMiss } from './transcode.js';
 import { selectingNames, variantKey } from './vary.js';
 
 export interface AbsorbDeps {
@@ -86,9 +88,10 @@ export function absorbResponse(
   const target = `${ctx.scheme}://${ctx.host}${ctx.target}`;
   // Usually the key itself: one string for both.
   const url = target === key ? key : target;
+  const transformable = mayTransform(snapshot, route, deps.compression);
   const commit = (prepared: Prepared): StoredEntry => {
     // Accept-Encoding selects no variant of a body tagcache can answer in any coding (vary.ts).
-    const names = selectingNames(policy.vary, prepared.headers);
+    const names = selectingNames(policy.vary, prepared.headers, transformable);
     const variant = names === undefined ? undefined : variantKey(names, ctx.headers);
     // storedAt is when the request went upstream: a purge after that must refuse this write (tombstones).
     const base = { key, policy, url, route: route.name, storedAt: times.requestTime };
@@ -145,6 +148,19 @@ export function absorbResponse(
     // Nobody else reads it now: a failure mid-body settles the entry as undefined, which the caller answers.
     res.body.on('error', () => undefined);
     res.body.resume();
+  } else if (mayAnswerFromEntry && ctx.method === 'GET') {
+    const recoded = recodeMiss(
+      res.upstreamHeaders,
+      res.headers,
+      res.body,
+      encodingPreference(ctx.headers['accept-encoding']),
+      route,
+      deps.compression,
+    );
+    if (recoded !== undefined) {
+      res.headers = recoded.headers;
+      res.body = recoded.body;
+    }
   }
   return { stored: true, ttlSeconds, entry, answerFromEntry };
 }
@@ -154,7 +170,8 @@ export function absorbResponse(
  * backend's bytes as they stream: when the entry will hold a form this client
  * prefers (br where the backend sent gzip or nothing, identity where it sent
  * a coding), so misses save bandwidth too. Only bodies of a declared length
- * within MAX_OBJECT_BYTES: one that turned out larger could not be answered.
+ * within MAX_OBJECT_BYTES: one that turned out larger could not be answered
+ * (those are recoded as they stream instead, transcode.ts).
  */
 function wantsOtherForm(ctx: RequestContext, upstream: HeaderMap, route: Route, deps: AbsorbDeps): boolean {
   if (!willVaryByEncoding(upstream, route, deps.compression)) return false;
