@@ -424,6 +424,49 @@ describe('what is not compressed', () => {
   });
 });
 
+describe('collapsed requests', () => {
+  it("a waiting request never gets the first one's body in a coding it refuses", async () => {
+    const proxy = await startProxy({ UPSTREAM_URL: origin.url });
+    try {
+      const p = path();
+      let release: () => void = () => undefined;
+      const gate = new Promise<void>((r) => {
+        release = r;
+      });
+      // No Vary, no-transform, gzip when asked: the gzip body must stay with gzip clients.
+      origin.on(p, (req, res) => {
+        const gz = encodingPreference(req.headers['accept-encoding']).best === 'gzip';
+        const body = gz ? gzipSync(BODY) : BODY;
+        void gate.then(() =>
+          res
+            .writeHead(200, {
+              'content-type': 'application/json',
+              'cache-control': 'max-age=60, no-transform',
+              'content-length': String(body.length),
+              ...(gz ? { 'content-encoding': 'gzip' } : {}),
+            })
+            .end(body),
+        );
+      });
+      const inFlight = async () => sumOf(await scrape(proxy.adminUrl), 'tagcache_requests_in_flight');
+      const first = fetchRaw(proxy.url + p, { headers: { 'accept-encoding': 'gzip' } });
+      await expect.poll(inFlight, POLL).toBe(1);
+      const others = Array.from({ length: 4 }, () =>
+        fetchRaw(proxy.url + p, { headers: { 'accept-encoding': 'identity' } }),
+      );
+      await expect.poll(inFlight, POLL).toBe(5);
+      release();
+      expect((await first).headers['content-encoding']).toBe('gzip');
+      for (const res of await Promise.all(others)) {
+        expect(res.headers['content-encoding']).toBeUndefined();
+        expect(res.body.equals(BODY)).toBe(true);
+      }
+    } finally {
+      await proxy.close();
+    }
+  });
+});
+
 describe('a hostile origin body', () => {
   it('a gzip bomb is not inflated past MAX_OBJECT_BYTES: it is stored as it came, for gzip clients only', async () => {
     const proxy = await startProxy({ UPSTREAM_URL: origin.url, MAX_OBJECT_BYTES: '1MiB' });

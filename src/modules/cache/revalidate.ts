@@ -165,7 +165,7 @@ export function createRevalidator(deps: RevalidatorDeps) {
     usable(entry: StoredEntry, ctx: RequestContext): Found | undefined {
       const policy = policyOf(entry);
       if (policy === undefined) return undefined;
-      if (policy.vary !== undefined && !isVariantFor(entry, policy.vary, ctx.headers)) return undefined;
+      if (!isVariantFor(entry, policy.vary, ctx.headers)) return undefined;
       const d = decide(policy, entry.softPurgedAt, undefined, Date.now());
       return d.kind === 'revalidate' ? undefined : { entry, policy };
     },
