@@ -108,6 +108,12 @@ export interface Config {
   readonly maxBodyBytes: number;
   /** OpenTelemetry tracing (the standard OTEL_* variables); undefined when off. */
   readonly tracing: TracingConfig | undefined;
+  /** Compress stored responses at the edge and decode the backend's codings for clients that lack them. */
+  readonly compression: boolean;
+  /** Media type patterns worth compressing (`text/*`, `application/*+json`), lower-case. */
+  readonly compressionTypes: readonly string[];
+  /** Smaller bodies are not compressed. */
+  readonly compressionMinBytes: number;
 }
 
 const MiB = 1024 * 1024;
@@ -196,6 +202,9 @@ export function loadConfig(env: Env = process.env): Config {
     maxUrlBytes: readInt(env, 'MAX_URL_BYTES', 8000, 256, 1_048_576),
     maxBodyBytes: readBytes(env, 'MAX_BODY_BYTES', 100 * MiB, 1),
     tracing: readTracingConfig(env),
+    compression: readBool(env, 'COMPRESSION', true),
+    compressionTypes: readMediaTypes(env, 'COMPRESSION_TYPES', DEFAULT_COMPRESSION_TYPES),
+    compressionMinBytes: readBytes(env, 'COMPRESSION_MIN_BYTES', 1024, 1),
   });
 }
 
@@ -458,6 +467,32 @@ function readToken(env: Env, name: string): string | undefined {
     fail(name, `<${value.length} characters>`, 'a bearer token of at least 16 characters');
   if (!/^[\x21-\x7e]+$/.test(value)) fail(name, '<hidden>', 'printable ASCII with no spaces');
   return value;
+}
+
+/** Text, JSON, JavaScript, XML, SVG and WebAssembly: what compresses well and is not compressed already. */
+const DEFAULT_COMPRESSION_TYPES = [
+  'text/*',
+  'application/json',
+  'application/*+json',
+  'application/javascript',
+  'application/x-javascript',
+  'application/ecmascript',
+  'application/xml',
+  'application/*+xml',
+  'image/svg+xml',
+  'application/wasm',
+];
+
+const MEDIA_TYPE_PATTERN = /^[a-z0-9!#$&^_.+*-]+\/[a-z0-9!#$&^_.+*-]+$/;
+
+function readMediaTypes(env: Env, name: string, fallback: readonly string[]): readonly string[] {
+  const value = raw(env, name);
+  if (value === undefined) return Object.freeze([...fallback]);
+  const expected =
+    'a comma-separated list of media types, * matching within a part, such as text/*,application/json,application/*+json';
+  const types = value.split(',').map((item) => item.trim().toLowerCase());
+  if (types.some((t) => !MEDIA_TYPE_PATTERN.test(t))) fail(name, value, expected);
+  return Object.freeze([...new Set(types)]);
 }
 
 function readWorkers(env: Env, name: string): number {

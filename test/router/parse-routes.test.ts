@@ -147,7 +147,7 @@ describe('parseRoutes: every error names the file and the route', () => {
 
   it('an unknown field, on a route, on the default and at the top', () => {
     expect(problem(oneRoute({ maxAge: 5 }))).toBe(
-      'routes.json: route "product": unknown field "maxAge"; expected one of name, pattern, cache, defaultTtl, ttl, ttlOverrides, staleWhileRevalidate, staleIfError, tags, upstream, cacheKeyQuery, cacheSetCookie, rateLimit',
+      'routes.json: route "product": unknown field "maxAge"; expected one of name, pattern, cache, defaultTtl, ttl, ttlOverrides, staleWhileRevalidate, staleIfError, tags, upstream, cacheKeyQuery, cacheSetCookie, rateLimit, compress',
     );
     expect(problem({ routes: [], default: { name: 'other', pattern: '^/' } })).toMatch(
       /^routes\.json: default route "other": unknown field "pattern"/,
@@ -194,6 +194,11 @@ describe('parseRoutes: every error names the file and the route', () => {
     expect(problem(oneRoute({ cache: 'no' }))).toBe(
       'routes.json: route "product": cache "no" must be true or false',
     );
+    expect(problem(oneRoute({ compress: 'no' }))).toBe(
+      'routes.json: route "product": compress "no" must be true or false',
+    );
+    expect(parseRoutes(oneRoute({ compress: false }), 'routes.json').routes[0]?.compress).toBe(false);
+    expect(parseRoutes(oneRoute({}), 'routes.json').routes[0]?.compress).toBe(true);
     expect(problem(oneRoute({ cacheSetCookie: 1 }))).toBe(
       'routes.json: route "product": cacheSetCookie 1 must be true or false',
     );

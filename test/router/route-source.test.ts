@@ -159,7 +159,7 @@ describe('route source', () => {
     expect(names(source)).toEqual(['a']);
     expect(await reloads('failure')).toBe(2);
     expect(lines.filter((l) => l.level === 'error').map((l) => l.err)).toEqual([
-      `${file}: route "a": unknown field "maxAge"; expected one of name, pattern, cache, defaultTtl, ttl, ttlOverrides, staleWhileRevalidate, staleIfError, tags, upstream, cacheKeyQuery, cacheSetCookie, rateLimit`,
+      `${file}: route "a": unknown field "maxAge"; expected one of name, pattern, cache, defaultTtl, ttl, ttlOverrides, staleWhileRevalidate, staleIfError, tags, upstream, cacheKeyQuery, cacheSetCookie, rateLimit, compress`,
       `${file}: cannot read the route table: no such file; set ROUTES_FILE to the route table (a JSON file)`,
     ]);
   });

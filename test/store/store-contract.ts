@@ -91,6 +91,19 @@ export function storeContract(name: string, open: OpenStore, options: ContractOp
       expect(Buffer.isBuffer((got as unknown as typeof entry).encodings.br)).toBe(true);
     });
 
+    it('keeps the encoded forms of an entry with it, and a re-put without forms leaves none behind', async () => {
+      const store = await fresh();
+      const gzip = randomBytes(300);
+      const br = Buffer.from([0, 255, 13, 10]);
+      await store.put(makeEntry('formed', { forms: { gzip, br, source: 'gzip' } }), TTL_MS);
+      const got = await read(store, 'formed');
+      expect(got?.forms?.gzip?.equals(gzip)).toBe(true);
+      expect(got?.forms?.br?.equals(br)).toBe(true);
+      expect(got?.forms?.source).toBe('gzip');
+      await store.put(makeEntry('formed'), TTL_MS);
+      expect((await read(store, 'formed'))?.forms).toBeUndefined();
+    });
+
     it('misses an id it never stored, and delete says whether the entry existed', async () => {
       const store = await fresh();
       expect(await read(store, 'nothing')).toBeUndefined();

@@ -144,4 +144,25 @@ describe('the local tier', () => {
     expect(kept?.body.buffer.byteLength).toBe(1024);
     await local.close();
   });
+
+  it('does the same for the encoded forms kept with the body', async () => {
+    const reply = Buffer.alloc(64 * 1024, 7);
+    const far = makeEntry('a', {
+      body: Buffer.allocUnsafeSlow(2048).fill(1),
+      forms: { gzip: reply.subarray(0, 300), br: reply.subarray(300, 500) },
+    });
+    const remote = {
+      kind: 'redis',
+      get: async () => far,
+      onInvalidation: () => () => {},
+    } as unknown as Store;
+    const local = createMemoryStore({ maxBytes: 1024 * 1024 });
+    const tiered = createTieredStore({ local, remote, localTtlMs: 60_000, onEventGap: () => () => {} });
+    await tiered.get('a');
+    const kept = local.get('a');
+    expect(kept?.forms?.gzip?.buffer.byteLength).toBe(300);
+    expect(kept?.forms?.br?.buffer.byteLength).toBe(200);
+    expect(kept?.forms?.gzip?.equals(reply.subarray(0, 300))).toBe(true);
+    await local.close();
+  });
 });

@@ -76,6 +76,30 @@ describe('loadConfig', () => {
     expect(err.message.split('\n')).toHaveLength(1);
   });
 
+  it('compresses text, JSON, JavaScript, XML, SVG and wasm of at least 1 KiB unless told otherwise', () => {
+    const c = loadConfig({});
+    expect(c.compression).toBe(true);
+    expect(c.compressionMinBytes).toBe(1024);
+    expect(c.compressionTypes).toEqual(
+      expect.arrayContaining(['text/*', 'application/json', 'image/svg+xml']),
+    );
+    const set = loadConfig({
+      COMPRESSION: 'off',
+      COMPRESSION_TYPES: 'Text/HTML, application/*+json',
+      COMPRESSION_MIN_BYTES: '2k',
+    });
+    expect(set.compression).toBe(false);
+    expect(set.compressionTypes).toEqual(['text/html', 'application/*+json']);
+    expect(set.compressionMinBytes).toBe(2048);
+    expect(rejects({ COMPRESSION: 'br' }).message).toBe(
+      'COMPRESSION="br": expected on or off (also true/false, yes/no, 1/0)',
+    );
+    expect(rejects({ COMPRESSION_TYPES: 'text/html, json' }).message).toMatch(
+      /^COMPRESSION_TYPES="text\/html, json": expected a comma-separated list of media types/,
+    );
+    expect(rejects({ COMPRESSION_MIN_BYTES: 'small' }).message).toMatch(/^COMPRESSION_MIN_BYTES="small"/);
+  });
+
   it('rejects MAX_OBJECT_BYTES larger than CACHE_MAX_BYTES', () => {
     expect(rejects({ CACHE_MAX_BYTES: '1MiB', MAX_OBJECT_BYTES: '2MiB' }).message).toContain(
       'at most CACHE_MAX_BYTES',

@@ -6,12 +6,13 @@ import { own, UpstreamBody } from '../../utils/upstream-body.js';
  * maxBytes. onDone gets the whole body once the stream ended cleanly, or
  * undefined when it was cut short, failed or grew past maxBytes — a truncated
  * body is never stored. Backpressure is the client's: nothing is read faster
- * than the client takes it.
+ * than the client takes it. When onDone returns a promise, the stream ends
+ * once it settles.
  */
 export function collectBody(
   source: Readable,
   maxBytes: number,
-  onDone: (body: Buffer | undefined) => void,
+  onDone: (body: Buffer | undefined) => void | Promise<void>,
 ): Readable {
   // A backend body nobody has read yet keeps its copy as it goes, and may still go straight to the client.
   if (source instanceof UpstreamBody && source.unread) return source.tap(maxBytes, onDone);
@@ -19,11 +20,11 @@ export function collectBody(
   let size = 0;
   let over = false;
   let settled = false;
-  const settle = (body: Buffer | undefined) => {
+  const settle = (body: Buffer | undefined): void | Promise<void> => {
     if (settled) return;
     settled = true;
     chunks = [];
-    onDone(body);
+    return onDone(body);
   };
   const tee = new Transform({
     transform(chunk: Buffer, _encoding, callback) {
@@ -38,8 +39,14 @@ export function collectBody(
       callback(null, chunk);
     },
     flush(callback) {
-      settle(over ? undefined : own(chunks, size));
-      callback();
+      // onDone may still be working on the body (compressing it): the stream ends when it is done.
+      const pending = settle(over ? undefined : own(chunks, size));
+      if (pending === undefined) callback();
+      else
+        pending.then(
+          () => callback(),
+          () => callback(),
+        );
     },
   });
   // pipe() plus error handling, not pipeline(): see utils/relay.ts for why.

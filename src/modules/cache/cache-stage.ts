@@ -5,18 +5,20 @@ import type { Logger } from '../../utils/logger.js';
 import type { Metrics } from '../metrics/registry.js';
 import type { RequestContext, Stage } from '../pipeline/context.js';
 import { matchRoute, type RouteSource } from '../router/router-stage.js';
-import type { Store } from '../store/types.js';
+import type { Store, StoredEntry } from '../store/types.js';
 import type { Tracing } from '../tracing/index.js';
 import { keyFor, keyTarget } from './cache-key.js';
 import { forwardStatus, hitStatus, notStoredDetail } from './cache-status.js';
 import { createCollapser } from './collapse.js';
 import { hasPreconditions } from './conditional.js';
 import { decide, type RequestDirectives, requestDirectives, staleAt } from './decide.js';
+import { normaliseAcceptEncoding } from './encoding.js';
 import { createFleetWait, FILL_LEASE_MS, FILL_POLL_MS } from './fleet-wait.js';
-import { type Found, type Lookup, lookup } from './lookup.js';
+import { type Found, type Lookup, lookup, policyOf } from './lookup.js';
 import { createRefresher } from './refresher.js';
 import type { RefusalLog } from './refusals.js';
-import { answerFromEntry } from './respond.js';
+import { compressionSettings } from './representation.js';
+import { answerFromEntry, countEncoded } from './respond.js';
 import { createRevalidator } from './revalidate.js';
 import { createStoreAccess } from './store-access.js';
 import { absorbResponse } from './store-response.js';
@@ -30,6 +32,9 @@ export type CacheConfig = Pick<
   | 'hitForMissSeconds'
   | 'staleKeepSeconds'
   | 'staleOnOutageSeconds'
+  | 'compression'
+  | 'compressionTypes'
+  | 'compressionMinBytes'
 >;
 
 export interface CacheDeps {
@@ -83,7 +88,9 @@ export function cacheStage(deps: CacheDeps): CacheStage {
     maxObjectBytes: config.maxObjectBytes,
     keep: { staleKeepSeconds: config.staleKeepSeconds, staleOnOutageSeconds: config.staleOnOutageSeconds },
     refusals: deps.refusals,
+    compression: compressionSettings(config),
   };
+  const onEncoded = countEncoded(metrics);
   const revalidator = createRevalidator({
     store,
     metrics,
@@ -95,7 +102,7 @@ export function cacheStage(deps: CacheDeps): CacheStage {
 
   function serve(ctx: RequestContext, found: Found, status: 'HIT' | 'STALE', detail?: string): void {
     const now = Date.now();
-    ctx.response = answerFromEntry(ctx, found.entry, found.policy, now);
+    ctx.response = answerFromEntry(ctx, found.entry, found.policy, now, onEncoded);
     ctx.cache = status;
     ctx.tags = found.entry.tags;
     const ttl = Math.round((staleAt(found.policy, found.entry.softPurgedAt) - now) / 1000);
@@ -160,6 +167,7 @@ export function cacheStage(deps: CacheDeps): CacheStage {
       { requestTime, responseTime: Date.now() },
       absorbDeps,
       req?.noStore === true,
+      true,
     );
     if (!absorbed.stored) {
       leader?.settle(undefined);
@@ -170,6 +178,17 @@ export function cacheStage(deps: CacheDeps): CacheStage {
     if (leader !== undefined) absorbed.entry.then(leader.settle, () => leader.settle(undefined));
     collapser.forget(key);
     ctx.cacheStatusDetail = forwardStatus(fwd, res.status, { stored: true, ttl: absorbed.ttlSeconds });
+    if (absorbed.answerFromEntry) await answerMissFromEntry(ctx, absorbed.entry);
+  }
+
+  /** A miss answered in the form this client prefers, from the entry just stored (store-response.ts). */
+  async function answerMissFromEntry(ctx: RequestContext, pending: Promise<StoredEntry | undefined>) {
+    const entry = await pending;
+    const policy = entry === undefined ? undefined : policyOf(entry);
+    if (entry === undefined || policy === undefined) {
+      throw new TagcacheError('TC_UPSTREAM_RESET', 'the backend body was cut short', 502);
+    }
+    ctx.response = answerFromEntry(ctx, entry, policy, Date.now(), onEncoded);
   }
 
   async function bypass(ctx: RequestContext, next: Next, cacheable: boolean): Promise<void> {
@@ -199,6 +218,8 @@ export function cacheStage(deps: CacheDeps): CacheStage {
     if ((method !== 'GET' && method !== 'HEAD') || !route.cache || hasPreconditions(ctx.headers)) {
       return bypass(ctx, next, route.cache);
     }
+    // Before lookup: the variant key, the backend and any refresh see the normalised value only.
+    normaliseAcceptEncoding(ctx.headers);
     // The backend is asked for exactly what the key names (see keyTarget).
     const target = keyTarget(ctx.target, route.cacheKeyQuery);
     ctx.upstreamTarget = target;

@@ -1,6 +1,6 @@
 import { boundedMemo } from '../../utils/bounded-memo.js';
 import type { HeaderMap } from '../../utils/headers.js';
-import type { StoredEntry } from '../store/types.js';
+import type { EntryForms, StoredEntry } from '../store/types.js';
 import { encodePolicy, type Policy } from './policy.js';
 
 /** Fields tagcache sets per answer, or that describe one connection: never stored. */
@@ -82,6 +82,8 @@ export interface EntryFields {
   readonly url: string;
   readonly route: string;
   readonly storedAt: number;
+  /** The body's other encodings, when it has any. */
+  readonly forms?: EntryForms | undefined;
 }
 
 export function buildEntry(f: EntryFields): StoredEntry {
@@ -98,6 +100,7 @@ export function buildEntry(f: EntryFields): StoredEntry {
     route: f.route,
     storedAt: f.storedAt,
     softPurgedAt: 0,
+    ...(f.forms === undefined ? {} : { forms: f.forms }),
   };
 }
 

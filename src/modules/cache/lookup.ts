@@ -4,7 +4,7 @@ import type { StoredEntry } from '../store/types.js';
 import { VARY_MARKER_STATUS, variantId } from './entry.js';
 import { decodePolicy, type Policy } from './policy.js';
 import type { StoreAccess } from './store-access.js';
-import { variantKey } from './vary.js';
+import { selectingNames, variantKey } from './vary.js';
 
 export interface Found {
   readonly entry: StoredEntry;
@@ -65,4 +65,26 @@ function found(entry: StoredEntry): Lookup {
   const policy = policyOf(entry);
   // An unknown serialisation is a miss, never an error.
   return policy === undefined ? 'uri-miss' : { entry, policy };
+}
+
+/**
+ * Whether a stored entry is the variant this request selects (a collapsed
+ * request checking its leader's entry). The entry's id says how it was
+ * stored, so both readings of Accept-Encoding are tried: one of them made it.
+ */
+export function isVariantFor(
+  entry: {
+    readonly id: string;
+    readonly key: string;
+    readonly headers: Readonly<Record<string, string | string[]>>;
+  },
+  vary: readonly string[] | undefined,
+  request: IncomingHttpHeaders,
+): boolean {
+  for (const transformable of [true, false]) {
+    const names = selectingNames(vary, entry.headers, transformable);
+    const id = names === undefined ? entry.key : variantId(entry.key, variantKey(names, request));
+    if (entry.id === id) return true;
+  }
+  return false;
 }

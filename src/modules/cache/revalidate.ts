@@ -12,12 +12,11 @@ import type { Collapser } from './collapse.js';
 import { revalidationHeaders } from './conditional.js';
 import { decide, type RequestDirectives, staleAt, staleIfErrorUntil } from './decide.js';
 import { buildEntry, mergeNotModified, storedHeaders, variantId } from './entry.js';
-import { type Found, policyOf } from './lookup.js';
+import { type Found, isVariantFor, policyOf } from './lookup.js';
 import { computePolicy, type NotStorable } from './policy.js';
 import type { Refresher } from './refresher.js';
 import type { StoreAccess } from './store-access.js';
 import { type AbsorbDeps, absorbResponse } from './store-response.js';
-import { variantKey } from './vary.js';
 
 /** RFC 5861 §4: the answers that let a stale entry stand in. */
 const ERROR_STATUSES = new Set([500, 502, 503, 504]);
@@ -142,6 +141,7 @@ export function createRevalidator(deps: RevalidatorDeps) {
       status: found.entry.status,
       headers: storedHeaders(clientView, found.entry.body.length),
       body: found.entry.body,
+      forms: found.entry.forms,
       policy: result.policy,
       tags,
       url: found.entry.url,
@@ -320,11 +320,7 @@ export function createRevalidator(deps: RevalidatorDeps) {
     usable(entry: StoredEntry, ctx: RequestContext): Found | undefined {
       const policy = policyOf(entry);
       if (policy === undefined) return undefined;
-      if (
-        policy.vary !== undefined &&
-        entry.id !== variantId(entry.key, variantKey(policy.vary, ctx.headers))
-      )
-        return undefined;
+      if (!isVariantFor(entry, policy.vary, ctx.headers)) return undefined;
       const d = decide(policy, entry.softPurgedAt, undefined, Date.now());
       return d.kind === 'revalidate' ? undefined : { entry, policy };
     },

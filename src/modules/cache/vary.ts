@@ -41,3 +41,28 @@ function normalise(value: string): string {
     .map((v) => v.trim().replace(/\s+/g, ' '))
     .join(',');
 }
+
+/**
+ * The Vary names that select among an entry's variants. A body stored
+ * without a content coding, where tagcache may transform it, serves every
+ * Accept-Encoding (identity, or a form made from it): Accept-Encoding selects
+ * nothing, and clients that differ only there share one entry. Where it may
+ * not (COMPRESSION off, a route's `"compress": false`, no-transform), each
+ * canonical Accept-Encoding keeps its own variant, as the backend asked. A
+ * body stored encoded is always one variant per canonical Accept-Encoding,
+ * even when the backend forgot to say Vary: it must never reach a client
+ * that cannot decode it. undefined when nothing is left to select by.
+ */
+export function selectingNames(
+  vary: readonly string[] | undefined,
+  stored: Readonly<Record<string, string | string[]>>,
+  transformable: boolean,
+): readonly string[] | undefined {
+  if (stored['content-encoding'] !== undefined) {
+    if (vary?.includes('accept-encoding')) return vary;
+    return [...(vary ?? []), 'accept-encoding'].sort();
+  }
+  if (!transformable || vary === undefined || !vary.includes('accept-encoding')) return vary;
+  const names = vary.filter((name) => name !== 'accept-encoding');
+  return names.length === 0 ? undefined : names;
+}

@@ -79,9 +79,21 @@ export function createMetrics(registry: Registry = new Registry(), { defaults = 
     }),
     storedBytes: new Histogram({
       name: 'tagcache_stored_bytes',
-      help: 'Body size of entries when stored, by route.',
+      help: 'Bytes of entries when stored (the body and each encoded form), by route.',
       labelNames: ['route'] as const,
       buckets: SIZE_BUCKETS,
+      registers,
+    }),
+    compressedResponses: new Counter({
+      name: 'tagcache_compressed_responses_total',
+      help: 'Answers from the cache sent in an encoded form tagcache holds, by encoding (br, gzip).',
+      labelNames: ['encoding'] as const,
+      registers,
+    }),
+    compressionSavedBytes: new Counter({
+      name: 'tagcache_compression_saved_bytes_total',
+      help: 'Body bytes not sent thanks to an encoded form, against the identity body, by encoding (br, gzip).',
+      labelNames: ['encoding'] as const,
       registers,
     }),
     storeDuration: new Histogram({

@@ -30,6 +30,7 @@ const ROUTE_FIELDS = [
   'cacheKeyQuery',
   'cacheSetCookie',
   'rateLimit',
+  'compress',
 ] as const;
 const DEFAULT_FIELDS = ROUTE_FIELDS.filter((f) => f !== 'pattern');
 const TOP_FIELDS = ['routes', 'default'] as const;
@@ -107,6 +108,7 @@ function compileRoute(raw: unknown, isDefault: boolean): Route {
     cacheKeyQuery: readQueryRule(raw.cacheKeyQuery),
     cacheSetCookie: readBoolean('cacheSetCookie', raw.cacheSetCookie, false),
     rateLimit: readRateLimit(raw.rateLimit),
+    compress: readBoolean('compress', raw.compress, true),
   });
 }
 

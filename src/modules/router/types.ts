@@ -28,6 +28,8 @@ export interface Route {
   readonly cacheSetCookie: boolean;
   /** A token bucket per client address; undefined means no limit. */
   readonly rateLimit: RateLimit | undefined;
+  /** false: tagcache never changes the content coding of this route's stored responses. */
+  readonly compress: boolean;
 }
 
 export type TtlOverride = 'private' | 'no-store' | 'no-cache';

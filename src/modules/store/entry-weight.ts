@@ -17,6 +17,9 @@ export const ENTRY_OVERHEAD_BYTES = 768;
  */
 export const TAG_OVERHEAD_BYTES = 64;
 
+/** A form's Buffer and ArrayBuffer, as for the body (~320 bytes), and its slot in the forms object. */
+export const FORM_OVERHEAD_BYTES = 336;
+
 /** The weight the memory store bounds: body, headers, tags, url and the other strings, plus overhead. */
 export function entryWeight(entry: StoredEntry): number {
   let bytes = ENTRY_OVERHEAD_BYTES + entry.body.length + Buffer.byteLength(entry.key);
@@ -31,5 +34,9 @@ export function entryWeight(entry: StoredEntry): number {
     else if (value !== undefined) for (const item of value) bytes += Buffer.byteLength(item);
   }
   for (const tag of entry.tags) bytes += TAG_OVERHEAD_BYTES + Buffer.byteLength(tag);
+  // Encoded forms are held beside the body: each a Buffer of its own.
+  const forms = entry.forms;
+  if (forms?.gzip !== undefined) bytes += FORM_OVERHEAD_BYTES + forms.gzip.length;
+  if (forms?.br !== undefined) bytes += FORM_OVERHEAD_BYTES + forms.br.length;
   return bytes;
 }

@@ -107,10 +107,24 @@ export function createTieredStore(opts: TieredStoreOptions): Store {
  * the copy lives, unseen by the byte bound; so the copy gets a buffer of its own.
  */
 function ownBody(entry: StoredEntry): StoredEntry {
-  const { body } = entry;
-  if (body.byteLength === body.buffer.byteLength) return entry;
+  const { body, forms } = entry;
+  const formsOwned = forms === undefined || (isOwned(forms.gzip) && isOwned(forms.br));
+  if (isOwned(body) && formsOwned) return entry;
+  return {
+    ...entry,
+    body: own(body),
+    ...(forms === undefined ? {} : { forms: { ...forms, gzip: own(forms.gzip), br: own(forms.br) } }),
+  };
+}
+
+function isOwned(buf: Buffer | undefined): boolean {
+  return buf === undefined || buf.byteLength === buf.buffer.byteLength;
+}
+
+function own<T extends Buffer | undefined>(buf: T): T {
+  if (buf === undefined || isOwned(buf)) return buf;
   // allocUnsafeSlow, not Buffer.from: small copies would otherwise share Node's 8 KiB pool.
-  const owned = Buffer.allocUnsafeSlow(body.byteLength);
-  body.copy(owned);
-  return { ...entry, body: owned };
+  const owned = Buffer.allocUnsafeSlow(buf.byteLength);
+  buf.copy(owned);
+  return owned as T;
 }

@@ -34,6 +34,16 @@ export interface StoredEntry {
   readonly storedAt: number;
   /** Epoch ms of the last soft purge, or 0: a soft-purged entry is stale from that moment. */
   readonly softPurgedAt: number;
+  /** Other encodings of the body, made once when the entry was stored; the store keeps them with it. */
+  readonly forms?: EntryForms;
+}
+
+/** Encoded copies of an entry's body, by content coding. */
+export interface EntryForms {
+  readonly gzip?: Buffer;
+  readonly br?: Buffer;
+  /** The coding the backend itself sent the body in, when it sent one; its validators describe that form. */
+  readonly source?: string;
 }
 
 export type InvalidationMode = 'hard' | 'soft';
