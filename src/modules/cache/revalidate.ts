@@ -11,7 +11,7 @@ import { forwardStatus, notStoredDetail } from './cache-status.js';
 import type { Collapser } from './collapse.js';
 import { revalidationHeaders } from './conditional.js';
 import { decide, type RequestDirectives, staleAt, staleIfErrorUntil } from './decide.js';
-import { buildEntry, mergeNotModified, storedHeaders, variantId } from './entry.js';
+import { buildEntry, mergeNotModified, storedHeaders } from './entry.js';
 import { type Found, isVariantFor, policyOf } from './lookup.js';
 import { computePolicy, type NotStorable } from './policy.js';
 import type { Refresher } from './refresher.js';
