@@ -28,6 +28,17 @@ export function requireBuild(): void {
  */
 export async function startChild(env: Record<string, string>): Promise<ChildProxy> {
   requireBuild();
+  // A free port can be taken by another suite between the look-up and the child's listen: pick again.
+  for (let attempt = 1; ; attempt++) {
+    try {
+      return await startChildOnce(env);
+    } catch (err) {
+      if (attempt >= 3 || !String(err).includes('EADDRINUSE')) throw err;
+    }
+  }
+}
+
+async function startChildOnce(env: Record<string, string>): Promise<ChildProxy> {
   const ports = await freePorts();
   const proc = await spawnProxy({ LOG_LEVEL: 'info', ...env }, ports);
   let exitCode: number | null | undefined;
