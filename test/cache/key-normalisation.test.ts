@@ -1,6 +1,5 @@
-import { request } from 'node:http';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { SimpleResponse } from '../support/http.js';
+import { getTarget } from '../support/http.js';
 import { type Origin, respond, startOrigin } from '../support/origin.js';
 import { type RunningProxy, startProxy } from '../support/proxy.js';
 import { storeCases } from './stores.js';
@@ -40,28 +39,7 @@ const ROUTES = {
   default: { name: 'all' },
 };
 
-/** A GET whose target goes on the wire exactly as written. */
-function get(base: string, target: string): Promise<SimpleResponse> {
-  const { hostname, port } = new URL(base);
-  return new Promise((resolve, reject) => {
-    const req = request({ host: hostname, port, path: target, agent: false }, (res) => {
-      const chunks: Buffer[] = [];
-      res.on('data', (c: Buffer) => chunks.push(c));
-      res.on('end', () => {
-        const body = Buffer.concat(chunks);
-        resolve({
-          status: res.statusCode ?? 0,
-          headers: res.headers,
-          body,
-          text: () => body.toString('utf8'),
-        });
-      });
-      res.on('error', reject);
-    });
-    req.on('error', reject);
-    req.end();
-  });
-}
+const get = getTarget;
 
 /** The targets that reached the origin for a path, query included. */
 const seenFor = (path: string) => origin.seen.filter((s) => s.url.split('?')[0] === path).map((s) => s.url);

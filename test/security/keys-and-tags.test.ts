@@ -1,7 +1,7 @@
 import { type IncomingMessage, request, type ServerResponse } from 'node:http';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { storeCases } from '../cache/stores.js';
-import { fetchRaw, type Listening, listen, type SimpleResponse } from '../support/http.js';
+import { fetchRaw, getTarget, type Listening, listen } from '../support/http.js';
 import { type RunningProxy, startProxy } from '../support/proxy.js';
 
 /**
@@ -97,28 +97,7 @@ const ROUTES = {
   default: { name: 'all', defaultTtl: 60 },
 };
 
-/** A GET whose target goes on the wire exactly as written (fetch and URL would normalise it first). */
-function get(base: string, target: string, headers: Record<string, string> = {}): Promise<SimpleResponse> {
-  const { hostname, port } = new URL(base);
-  return new Promise((resolve, reject) => {
-    const req = request({ host: hostname, port, path: target, headers, agent: false }, (res) => {
-      const chunks: Buffer[] = [];
-      res.on('data', (c: Buffer) => chunks.push(c));
-      res.on('end', () => {
-        const body = Buffer.concat(chunks);
-        resolve({
-          status: res.statusCode ?? 0,
-          headers: res.headers,
-          body,
-          text: () => body.toString('utf8'),
-        });
-      });
-      res.on('error', reject);
-    });
-    req.on('error', reject);
-    req.end();
-  });
-}
+const get = getTarget;
 
 async function purge(proxy: RunningProxy, body: unknown, headers: Record<string, string> = {}) {
   const res = await fetchRaw(`${proxy.adminUrl}/invalidate`, {

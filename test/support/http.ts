@@ -51,21 +51,40 @@ export function fetchRaw(
     headers['content-length'] = String(Buffer.byteLength(opts.body));
   }
   return new Promise((resolve, reject) => {
-    const req = request(url, { method: opts.method ?? 'GET', headers, agent: false }, (res) => {
-      const chunks: Buffer[] = [];
-      res.on('data', (c: Buffer) => chunks.push(c));
-      res.on('end', () => {
-        const body = Buffer.concat(chunks);
-        resolve({
-          status: res.statusCode ?? 0,
-          headers: res.headers,
-          body,
-          text: () => body.toString('utf8'),
-        });
-      });
-      res.on('error', reject);
-    });
+    const req = request(url, { method: opts.method ?? 'GET', headers, agent: false }, (res) =>
+      collect(res, resolve, reject),
+    );
     req.on('error', reject);
     req.end(opts.body);
   });
+}
+
+/** A GET whose target goes on the wire exactly as written (a URL would be normalised first). */
+export function getTarget(
+  base: string,
+  target: string,
+  headers: Record<string, string> = {},
+): Promise<SimpleResponse> {
+  const { hostname, port } = new URL(base);
+  return new Promise((resolve, reject) => {
+    const req = request({ host: hostname, port, path: target, headers, agent: false }, (res) =>
+      collect(res, resolve, reject),
+    );
+    req.on('error', reject);
+    req.end();
+  });
+}
+
+function collect(
+  res: IncomingMessage,
+  resolve: (r: SimpleResponse) => void,
+  reject: (err: Error) => void,
+): void {
+  const chunks: Buffer[] = [];
+  res.on('data', (c: Buffer) => chunks.push(c));
+  res.on('end', () => {
+    const body = Buffer.concat(chunks);
+    resolve({ status: res.statusCode ?? 0, headers: res.headers, body, text: () => body.toString('utf8') });
+  });
+  res.on('error', reject);
 }
