@@ -1,5 +1,7 @@
+import type { ChainableCommander } from 'ioredis';
 import { prefixSites, splitKey } from './key-site.js';
 import type { RedisConnection } from './redis-connection.js';
+import { checkReplies } from './redis-errors.js';
 import type { IndexRef, RedisKeys, SiteRef } from './redis-keys.js';
 import type { InvalidationMode, InvalidationTarget } from './types.js';
 
@@ -158,57 +160,61 @@ async function markTombstones(
   );
 }
 
-/**
- * Hard: pops the index a window at a time. Each window's members leave the index (ZREM per batch, all
- * batches in flight) before any of their entries is deleted; the next window is read while they are.
- */
+/** Hard: pops the index a window at a time (popWindows). */
 async function purgeIndex(ctx: PurgeContext, ref: IndexTarget, now: number): Promise<number> {
   const { client } = ctx.conn;
-  const window = ctx.batchSize * ctx.inFlight;
-  const read = () => client.zrange(ref.index, 0, window - 1);
   return popWindows(
     ctx,
-    read,
+    () => client.zrange(ref.index, 0, ctx.batchSize * ctx.inFlight - 1),
     () => client.zcard(ref.index),
-    async (members) => {
-      await Promise.all(chunks(members, ctx.batchSize).map((batch) => client.zrem(ref.index, ...batch)));
-      return members.map(ctx.keys.entryOfMember);
-    },
+    (multi, batch) => multi.zrem(ref.index, ...batch),
+    ctx.keys.entryOfMember,
     ref.field,
     now,
   );
 }
 
 /**
- * The loop of a hard purge that pops members: `read` gives the next window (the first members left),
- * `remove` takes a window's members out of their index(es) and names their entries, which are then
- * deleted while the next window is read. Bounded by the size at the start (`count`), in windows, plus
- * one: a tag written to without pause must not keep one purge running forever.
+ * The loop of a hard purge that pops members: `read` gives a window (the first members left), whose
+ * batches are each taken out of their index(es) by `remove` and only then have their entries deleted:
+ * in one MULTI on a single node (a purge cut short leaves no batch half done), after the removal is
+ * acknowledged on a Cluster. All batches of a window are in flight at once. Bounded by the size at
+ * the start (`count`), in windows, plus one: a tag written to without pause must not keep one purge
+ * running forever.
  */
 async function popWindows(
   ctx: PurgeContext,
   read: () => Promise<string[]>,
   count: () => Promise<number>,
-  remove: (members: string[]) => Promise<string[]>,
+  remove: (commands: ChainableCommander, batch: string[]) => ChainableCommander,
+  entryOf: (member: string) => string,
   checkField: string,
   now: number,
 ): Promise<number> {
+  const { conn } = ctx;
   const window = ctx.batchSize * ctx.inFlight;
+  const takeOut = async (batch: string[]): Promise<number> => {
+    const entryKeys = batch.map(entryOf);
+    if (conn.kind === 'redis') {
+      const commands = remove(conn.client.multi(), batch);
+      const replies = checkReplies(
+        await commands.tcPurgeEntries(entryKeys.length, ...entryKeys, 'hard', checkField, now).exec(),
+        'invalidate',
+      );
+      return Number(replies[replies.length - 1]);
+    }
+    checkReplies(await remove(conn.client.pipeline(), batch).exec(), 'invalidate');
+    return purgeEntries(ctx, entryKeys, 'hard', checkField, now);
+  };
   let entries = 0;
-  let members = await read();
-  let rounds = members.length === window ? Math.ceil((await count()) / window) + 1 : 1;
-  while (members.length > 0 && rounds-- > 0) {
-    const full = members.length === window;
-    const entryKeys = await remove(members);
-    // The removals are acknowledged, so the next window cannot hold this one's members.
-    const [counts, next] = await Promise.all([
-      Promise.all(
-        chunks(entryKeys, ctx.batchSize).map((batch) => purgeEntries(ctx, batch, 'hard', checkField, now)),
-      ),
-      full && rounds > 0 ? read() : Promise.resolve([]),
-    ]);
+  let rounds = 1;
+  for (let round = 0; round < rounds; round++) {
+    const members = await read();
+    if (members.length === 0) break;
+    if (round === 0 && members.length === window) rounds = Math.ceil((await count()) / window) + 1;
+    const counts = await Promise.all(chunks(members, ctx.batchSize).map(takeOut));
     for (const n of counts) entries += n;
-    members = next;
+    if (members.length < window) break;
   }
   return entries;
 }
@@ -264,22 +270,15 @@ function lexRange(rest: string): [Buffer, Buffer] {
  * Bounded by the matches at the start, as purgeIndex is by the index size.
  */
 async function purgePaths(ctx: PurgeContext, site: SiteRef, rest: string, now: number): Promise<number> {
-  const { conn, keys, batchSize, inFlight } = ctx;
-  const { client } = conn;
+  const { client } = ctx.conn;
   const [from, to] = lexRange(rest);
   return popWindows(
     ctx,
-    () => client.zrangebylex(site.lex, from, to, 'LIMIT', 0, batchSize * inFlight),
+    () => client.zrangebylex(site.lex, from, to, 'LIMIT', 0, ctx.batchSize * ctx.inFlight),
     () => client.zlexcount(site.lex, from, to),
-    async (members) => {
-      await Promise.all(
-        chunks(members, batchSize).flatMap((batch) => [
-          client.zrem(site.lex, ...batch),
-          client.zrem(site.expiry, ...batch),
-        ]),
-      );
-      return members.map(keys.entryOfPathMember);
-    },
+    // Both zsets share the site's slot: one pipeline, or one MULTI, holds them.
+    (commands, batch) => commands.zrem(site.lex, ...batch).zrem(site.expiry, ...batch),
+    ctx.keys.entryOfPathMember,
     site.field,
     now,
   );
