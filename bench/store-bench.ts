@@ -12,7 +12,8 @@ import { type RedisServerProcess, startRedisServer } from './support/redis-serve
 /**
  * The store's figures (`npm run build && node dist/bench/store-bench.js`):
  *   a. invalidating one tag of 100k entries on a local Redis, and the worst
- *      PING latency another client saw meanwhile (against its worst when idle);
+ *      PING latency another client saw meanwhile (against its worst when idle),
+ *      the longest command (SLOWLOG) and the CPU Redis spent on it;
  *   b. Redis memory held by tag indexes after 1M short-lived entries across
  *      100 tags have come and gone;
  *   c. memory store get/put of 1 KiB bodies, against a bare Map;
@@ -87,9 +88,23 @@ async function startPinger(url: string) {
   };
 }
 
+/** Redis's CPU time so far (user + system, main thread and all), in seconds. */
+async function cpuSeconds(admin: Redis): Promise<number> {
+  const info = await admin.info('cpu');
+  const field = (name: string) => Number(new RegExp(`^${name}:([\\d.]+)`, 'm').exec(info)?.[1] ?? 0);
+  return field('used_cpu_user') + field('used_cpu_sys');
+}
+
 async function benchBigTag(server: RedisServerProcess): Promise<void> {
   process.stderr.write(`a. one tag of ${BIG_TAG_ENTRIES} entries\n`);
-  const store = createRedisStore({ url: server.url, prefix: 'bench:a:', commandTimeoutMs: 10_000 });
+  // BENCH_PURGE_BATCH and BENCH_PURGE_IN_FLIGHT try other purge batch sizes and windows.
+  const store = createRedisStore({
+    url: server.url,
+    prefix: 'bench:a:',
+    commandTimeoutMs: 10_000,
+    batchSize: optionalNumber(process.env.BENCH_PURGE_BATCH),
+    purgeInFlight: optionalNumber(process.env.BENCH_PURGE_IN_FLIGHT),
+  });
   await store.ping();
   const body = Buffer.alloc(256, 7);
   const putMs = await putMany(store, BIG_TAG_ENTRIES, (i) => [
@@ -114,26 +129,39 @@ async function benchBigTag(server: RedisServerProcess): Promise<void> {
   for (const mode of ['soft', 'hard'] as const) {
     await admin.slowlog('RESET');
     const pinger = await startPinger(server.url);
+    const redisCpu = await cpuSeconds(admin);
+    const ownCpu = process.cpuUsage();
     const t = performance.now();
     const { entries } = await store.invalidate({ kind: 'tags', tags: ['big'] }, mode);
     const took = performance.now() - t;
+    const clientCpu = process.cpuUsage(ownCpu);
+    const serverCpu = (await cpuSeconds(admin)) - redisCpu;
     const seen = await pinger.stop();
     record(
       `${mode} invalidation of the tag`,
       ms(took),
       `${fmt(entries)} entries, ${fmt(entries / (took / 1000))}/s`,
     );
+    // CPU rather than wall time: what the purge costs, however loaded the machine is.
+    record(
+      `CPU of the ${mode} invalidation: Redis / this process`,
+      `${ms(serverCpu * 1000)} / ${ms((clientCpu.user + clientCpu.system) / 1000)}`,
+      'INFO used_cpu_* (the pings count in), process.cpuUsage() (so does the pinger thread)',
+    );
     record(
       `worst PING during ${mode} invalidation`,
       ms(seen.worstMs),
       `${(seen.worstMs / baseline.worstMs).toFixed(1)}x idle worst; p99 ${ms(seen.p99Ms)}, ${fmt(seen.pings)} pings`,
     );
-    const slow = (await admin.slowlog('GET', '10000')) as [number, number, number][];
-    const longestUs = Math.max(0, ...slow.map((item) => item[2]));
+    const slow = (await admin.slowlog('GET', '10000')) as [number, number, number, string[]][];
+    const longest = slow.reduce<(typeof slow)[number] | undefined>(
+      (worst, item) => (worst === undefined || item[2] > worst[2] ? item : worst),
+      undefined,
+    );
     record(
       `longest Redis command during ${mode} invalidation`,
-      slow.length === 0 ? '< 1 ms' : ms(longestUs / 1000),
-      `${slow.length} commands took 1 ms or more (SLOWLOG)`,
+      longest === undefined ? '< 1 ms' : ms(longest[2] / 1000),
+      `${longest?.[3]?.[0] ?? '-'}; ${slow.length} commands took 1 ms or more (SLOWLOG)`,
     );
   }
   admin.disconnect();
@@ -241,6 +269,10 @@ function benchMemoryStore(): Promise<void> {
     record('memory store get, ratio to Map.get', `${(getMs / mapGetMs).toFixed(1)}x the time`);
     await store.close();
   })();
+}
+
+function optionalNumber(text: string | undefined): number | undefined {
+  return text === undefined || text === '' ? undefined : Number(text);
 }
 
 function fmt(n: number): string {

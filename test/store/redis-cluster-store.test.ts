@@ -131,6 +131,28 @@ describe('Redis Cluster store', () => {
     await store.close();
   });
 
+  it('purges a batch spread over many slots with a script per master, not one per slot', async () => {
+    const prefix = uniquePrefix('pernode');
+    const store = await open(prefix);
+    const ids = Array.from({ length: 240 }, (_, i) => `pernode-${i}`);
+    await Promise.all(ids.map((id) => store.put(makeEntry(id, { tags: ['pernode'] }), 60_000)));
+    expect(new Set(ids.map((id) => keySlot(createRedisKeys(prefix).entry(id)))).size).toBeGreaterThan(200);
+    const scriptCalls = async () => {
+      const stats = await Promise.all(raw.nodes('master').map((node: Redis) => node.info('commandstats')));
+      let calls = 0;
+      for (const stat of stats) {
+        for (const [, n] of stat.matchAll(/^cmdstat_eval(?:sha)?:calls=(\d+)/gm)) calls += Number(n);
+      }
+      return calls;
+    };
+    const before = await scriptCalls();
+    expect(await store.invalidate({ kind: 'tags', tags: ['pernode'] }, 'hard')).toEqual({ entries: 240 });
+    // The tombstone, then one script per master (a NOSCRIPT retry at most doubles that).
+    expect((await scriptCalls()) - before).toBeLessThanOrEqual(8);
+    expect(await countKeys(`${prefix}e:*`)).toBe(0);
+    await store.close();
+  });
+
   it('keeps a hot tag index bounded while entries expire and new ones arrive', async () => {
     const prefix = uniquePrefix('bounds');
     const store = await open(prefix, { indexGraceMs: 200 });

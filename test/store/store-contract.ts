@@ -15,6 +15,9 @@ export interface ContractOptions {
 /** What a test may ask of the store it opens; everything else is the file's default. */
 export interface OpenSettings {
   readonly tombstoneMs?: number;
+  /** Redis only (others ignore them): members per purge command, and such batches in flight. */
+  readonly batchSize?: number;
+  readonly purgeInFlight?: number;
 }
 
 export type OpenStore = (settings?: OpenSettings) => Promise<Store>;

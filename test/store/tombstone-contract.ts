@@ -153,6 +153,38 @@ export function tombstoneContract(name: string, open: OpenStore): void {
       }
     });
 
+    it('a purge of many windows refuses every put racing it that was fetched before it', async () => {
+      // Windows of 8 members: the 300 entries take about 40 rounds, with puts landing between them.
+      const store = await fresh({ batchSize: 4, purgeInFlight: 2 });
+      const storedAt = Date.now() - 1;
+      const wave = (from: number) =>
+        Array.from({ length: 10 }, (_, i) =>
+          makeEntry(`wave-${from + i}`, { tags: ['wave', `own:${from + i}`], storedAt }),
+        );
+      const before = Array.from({ length: 30 }, (_, w) => wave(w * 10)).flat();
+      await Promise.all(before.map((entry) => store.put(entry, TTL_MS)));
+      const purge = store.invalidate({ kind: 'tags', tags: ['wave'] }, 'hard');
+      const racing: StoredEntry[] = [];
+      const writes = (async () => {
+        for (let w = 30; w < 50; w++) {
+          const entries = wave(w * 10);
+          racing.push(...entries);
+          await Promise.all(entries.map((entry) => store.put(entry, TTL_MS)));
+        }
+      })();
+      const [{ entries }] = await Promise.all([purge, writes]);
+      expect(entries).toBeGreaterThanOrEqual(before.length);
+      expect(
+        await present(
+          store,
+          [...before, ...racing].map((entry) => entry.id),
+        ),
+      ).toEqual([]);
+      const after = makeEntry('wave-after', { tags: ['wave'], storedAt: await nextMillisecond() });
+      await expect(store.put(after, TTL_MS)).resolves.toBe(true);
+      expect(await present(store, [after.id])).toEqual([after.id]);
+    });
+
     it('every put fetched before a soft purge ends up marked with its time, however the two interleave', async () => {
       const store = await fresh();
       const ids = Array.from({ length: 200 }, (_, i) => `race-${i}`);

@@ -2,7 +2,7 @@ import { Cluster, type ClusterOptions, Redis, type RedisOptions } from 'ioredis'
 import type { Logger } from '../../utils/logger.js';
 import { LEASE_SCRIPTS } from './redis-lease.js';
 import { STORE_SCRIPTS } from './redis-scripts.js';
-import { groupBySlot } from './redis-slots.js';
+import { groupByOwner, groupBySlot } from './redis-slots.js';
 
 export type RedisClient = Redis | Cluster;
 
@@ -30,6 +30,8 @@ export interface RedisConnection {
   readonly client: RedisClient;
   /** Keys bucketed so each bucket may share one command or transaction: per slot on a Cluster, all together otherwise. */
   group(keys: readonly string[]): string[][];
+  /** Keys bucketed per master by the client's slot map on a Cluster (per slot where it knows none), as group() otherwise. */
+  groupByNode(keys: readonly string[]): string[][];
   /** One connection per master, for SCAN. */
   masters(): Redis[];
   /** False until the first connection settles; until then commands wait for it (at most commandTimeoutMs). */
@@ -117,7 +119,9 @@ export function createRedisConnection(options: RedisConnectionOptions): RedisCon
   return {
     kind: cluster ? 'redis-cluster' : 'redis',
     client,
-    group: cluster ? groupBySlot : (keys) => (keys.length === 0 ? [] : [[...keys]]),
+    group: cluster ? groupBySlot : together,
+    groupByNode:
+      client instanceof Cluster ? (keys) => groupByOwner(keys, (slot) => client.slots[slot]?.[0]) : together,
     masters: () => (client instanceof Cluster ? client.nodes('master') : [client]),
     get started() {
       return started;
@@ -138,6 +142,10 @@ export function createRedisConnection(options: RedisConnectionOptions): RedisCon
       await Promise.all(clients.map(quit));
     },
   };
+}
+
+function together(keys: readonly string[]): string[][] {
+  return keys.length === 0 ? [] : [[...keys]];
 }
 
 /**

@@ -1,3 +1,4 @@
+import type { ChainableCommander } from 'ioredis';
 import { prefixSites, splitKey } from './key-site.js';
 import type { RedisConnection } from './redis-connection.js';
 import { checkReplies } from './redis-errors.js';
@@ -9,6 +10,14 @@ export interface PurgeContext {
   readonly keys: RedisKeys;
   /** Members or keys handled per command: bounds how long Redis runs any one of them. */
   readonly batchSize: number;
+  /**
+   * Batches sent together, without waiting for one another: a purge pays a round trip per window of
+   * batchSize × inFlight members rather than per batch, and Redis still runs other clients' commands
+   * between its batches.
+   */
+  readonly inFlight: number;
+  /** Cluster: whether one script may purge the entries of every slot a master serves (Redis 7); set false once it fails for another reason. */
+  readonly nodeScripts: { enabled: boolean };
   /** How long each purge tombstone lives (tombstones.ts). */
   readonly tombstoneMs: number;
 }
@@ -24,8 +33,8 @@ type IndexTarget = Pick<IndexRef, 'index' | 'field'>;
  *   single node both go in one script. On a Cluster the index zsets and the
  *   hash live on other slots, so the put adds the memberships, then writes
  *   the hash, then adds the memberships once more (idempotent).
- * - A hard invalidation of an index removes a batch of members from the zset
- *   first and only then deletes their entries (one MULTI on a single node).
+ * - A hard invalidation of an index removes a window of members from the zset
+ *   first (ZREMs acknowledged) and only then deletes their entries.
  *
  * Suppose that afterwards an entry E exists but its member M is missing from
  * the index. M missing means the invalidation's ZREM of M ran after the put's
@@ -36,7 +45,7 @@ type IndexTarget = Pick<IndexRef, 'index' | 'field'>;
  *
  * The same holds for a site's path index (prefix purges): a put adds the
  * path member with the other memberships, and a hard prefix purge removes a
- * batch of path members before deleting their entries. A host-scoped tag
+ * window of path members before deleting their entries. A host-scoped tag
  * purge does not remove members at all (other hosts keep theirs).
  *
  * Members that point at missing or re-tagged entries are harmless: the purge
@@ -73,8 +82,8 @@ type IndexTarget = Pick<IndexRef, 'index' | 'field'>;
  * What remains open, all of it narrow:
  * - a put landing more than tombstoneMs after the purge is not checked;
  * - clock skew: T1 is the purging instance's clock, storedAt the fetching one's;
- * - a hard purge stops after as many rounds as the index had batches at its
- *   start, plus one: more than a batch of new members that sort before an
+ * - a hard purge stops after as many rounds as the index had windows at its
+ *   start, plus one: more than a window of new members that sort before an
  *   old one (shorter TTLs), added while a big tag is purged, can push that
  *   old one past the last round (such an entry is still found by the next purge);
  * - Cluster: if step (3) or (4) fails (Redis down, timeout), the put rejects
@@ -151,50 +160,69 @@ async function markTombstones(
   );
 }
 
-/** Hard: pops the index batch by batch, deleting each batch's entries after its members left the index. */
+/** Hard: pops the index a window at a time (popWindows). */
 async function purgeIndex(ctx: PurgeContext, ref: IndexTarget, now: number): Promise<number> {
   const { client } = ctx.conn;
-  let entries = 0;
-  // Bounded by the size at the start: a tag written to without pause must not keep one purge running forever.
-  let rounds = 1;
-  for (let round = 0; round < rounds; round++) {
-    const members = await client.zrange(ref.index, 0, ctx.batchSize - 1);
-    if (members.length === 0) break;
-    if (round === 0 && members.length === ctx.batchSize) {
-      rounds = Math.ceil((await client.zcard(ref.index)) / ctx.batchSize) + 1;
-    }
-    entries += await removeMembers(ctx, ref, members, now);
-    if (members.length < ctx.batchSize) break;
-  }
-  return entries;
+  return popWindows(
+    ctx,
+    () => client.zrange(ref.index, 0, ctx.batchSize * ctx.inFlight - 1),
+    () => client.zcard(ref.index),
+    (multi, batch) => multi.zrem(ref.index, ...batch),
+    ctx.keys.entryOfMember,
+    ref.field,
+    now,
+  );
 }
 
-async function removeMembers(
+/**
+ * The loop of a hard purge that pops members: `read` gives a window (the first members left), whose
+ * batches are each taken out of their index(es) by `remove` and only then have their entries deleted:
+ * in one MULTI on a single node (a purge cut short leaves no batch half done), after the removal is
+ * acknowledged on a Cluster. All batches of a window are in flight at once. Bounded by the size at
+ * the start (`count`), in windows, plus one: a tag written to without pause must not keep one purge
+ * running forever.
+ */
+async function popWindows(
   ctx: PurgeContext,
-  ref: IndexTarget,
-  members: string[],
+  read: () => Promise<string[]>,
+  count: () => Promise<number>,
+  remove: (commands: ChainableCommander, batch: string[]) => ChainableCommander,
+  entryOf: (member: string) => string,
+  checkField: string,
   now: number,
 ): Promise<number> {
-  const { conn, keys } = ctx;
-  const entryKeys = members.map(keys.entryOfMember);
-  if (conn.kind === 'redis') {
-    const replies = checkReplies(
-      await conn.client
-        .multi()
-        .zrem(ref.index, ...members)
-        .tcPurgeEntries(entryKeys.length, ...entryKeys, 'hard', ref.field, now)
-        .exec(),
-      'invalidate',
-    );
-    return Number(replies[1]);
+  const { conn } = ctx;
+  const window = ctx.batchSize * ctx.inFlight;
+  const takeOut = async (batch: string[]): Promise<number> => {
+    const entryKeys = batch.map(entryOf);
+    if (conn.kind === 'redis') {
+      const commands = remove(conn.client.multi(), batch);
+      const replies = checkReplies(
+        await commands.tcPurgeEntries(entryKeys.length, ...entryKeys, 'hard', checkField, now).exec(),
+        'invalidate',
+      );
+      return Number(replies[replies.length - 1]);
+    }
+    checkReplies(await remove(conn.client.pipeline(), batch).exec(), 'invalidate');
+    return purgeEntries(ctx, entryKeys, 'hard', checkField, now);
+  };
+  let entries = 0;
+  let rounds = 1;
+  for (let round = 0; round < rounds; round++) {
+    const members = await read();
+    if (members.length === 0) break;
+    if (round === 0 && members.length === window) rounds = Math.ceil((await count()) / window) + 1;
+    const counts = await Promise.all(chunks(members, ctx.batchSize).map(takeOut));
+    for (const n of counts) entries += n;
+    if (members.length < window) break;
   }
-  await conn.client.zrem(ref.index, ...members);
-  return purgeEntries(ctx, entryKeys, 'hard', ref.field, now);
+  return entries;
 }
 
 /**
  * Walks the index with ZSCAN and purges each batch without removing members: soft marks stay
  * findable; a host-scoped hard purge deletes only the scope's entries (scope: key prefixes).
+ * The next page is scanned while the batches of this one are purged.
  */
 async function markIndex(
   ctx: PurgeContext,
@@ -203,19 +231,31 @@ async function markIndex(
   mode: InvalidationMode,
   scope: readonly string[] = [],
 ): Promise<number> {
-  let entries = 0;
-  let cursor = '0';
-  do {
-    const [next, flat] = await ctx.conn.client.zscan(ref.index, cursor, 'COUNT', ctx.batchSize);
-    cursor = next;
+  const scan = async (cursor: string) => {
+    const [next, flat] = await ctx.conn.client.zscan(
+      ref.index,
+      cursor,
+      'COUNT',
+      ctx.batchSize * ctx.inFlight,
+    );
     const entryKeys: string[] = [];
     for (let i = 0; i < flat.length; i += 2) {
       const member = flat[i];
       if (member !== undefined) entryKeys.push(ctx.keys.entryOfMember(member));
     }
-    entries += await purgeEntries(ctx, entryKeys, mode, ref.field, now, scope);
-  } while (cursor !== '0');
-  return entries;
+    return { next, entryKeys };
+  };
+  let entries = 0;
+  let page = await scan('0');
+  for (;;) {
+    const [counts, following] = await Promise.all([
+      purgeWindow(ctx, page.entryKeys, mode, ref.field, now, scope),
+      page.next === '0' ? undefined : scan(page.next),
+    ]);
+    entries += counts;
+    if (following === undefined) return entries;
+    page = following;
+  }
 }
 
 /** Upper bound of a ZRANGEBYLEX over a prefix: 0xff never occurs in UTF-8, so it sorts after every match. */
@@ -225,55 +265,41 @@ function lexRange(rest: string): [Buffer, Buffer] {
 }
 
 /**
- * Hard prefix purge: takes the site's members under the path prefix batch by batch, removes them
+ * Hard prefix purge: takes the site's members under the path prefix a window at a time, removes them
  * from both path zsets, then deletes their entries (the order redis-invalidate's argument needs).
  * Bounded by the matches at the start, as purgeIndex is by the index size.
  */
 async function purgePaths(ctx: PurgeContext, site: SiteRef, rest: string, now: number): Promise<number> {
-  const { conn, keys, batchSize } = ctx;
-  const { client } = conn;
+  const { client } = ctx.conn;
   const [from, to] = lexRange(rest);
-  let entries = 0;
-  let rounds = 1;
-  for (let round = 0; round < rounds; round++) {
-    const members = await client.zrangebylex(site.lex, from, to, 'LIMIT', 0, batchSize);
-    if (members.length === 0) break;
-    if (round === 0 && members.length === batchSize) {
-      rounds = Math.ceil((await client.zlexcount(site.lex, from, to)) / batchSize) + 1;
-    }
-    const entryKeys = members.map(keys.entryOfPathMember);
-    if (conn.kind === 'redis') {
-      const replies = checkReplies(
-        await client
-          .multi()
-          .zrem(site.lex, ...members)
-          .zrem(site.expiry, ...members)
-          .tcPurgeEntries(entryKeys.length, ...entryKeys, 'hard', site.field, now)
-          .exec(),
-        'invalidate',
-      );
-      entries += Number(replies[2]);
-    } else {
-      await Promise.all([client.zrem(site.lex, ...members), client.zrem(site.expiry, ...members)]);
-      entries += await purgeEntries(ctx, entryKeys, 'hard', site.field, now);
-    }
-    if (members.length < batchSize) break;
-  }
-  return entries;
+  return popWindows(
+    ctx,
+    () => client.zrangebylex(site.lex, from, to, 'LIMIT', 0, ctx.batchSize * ctx.inFlight),
+    () => client.zlexcount(site.lex, from, to),
+    // Both zsets share the site's slot: one pipeline, or one MULTI, holds them.
+    (commands, batch) => commands.zrem(site.lex, ...batch).zrem(site.expiry, ...batch),
+    ctx.keys.entryOfPathMember,
+    site.field,
+    now,
+  );
 }
 
 /** Soft prefix purge: pages through the matches in path order and marks their entries; members stay. */
 async function markPaths(ctx: PurgeContext, site: SiteRef, rest: string, now: number): Promise<number> {
-  const { conn, keys, batchSize } = ctx;
-  let [from] = lexRange(rest);
-  const [, to] = lexRange(rest);
+  const { conn, keys, batchSize, inFlight } = ctx;
+  const window = batchSize * inFlight;
+  const [first, to] = lexRange(rest);
+  const read = (from: Buffer) => conn.client.zrangebylex(site.lex, from, to, 'LIMIT', 0, window);
   let entries = 0;
-  for (;;) {
-    const members = await conn.client.zrangebylex(site.lex, from, to, 'LIMIT', 0, batchSize);
-    if (members.length === 0) break;
-    entries += await purgeEntries(ctx, members.map(keys.entryOfPathMember), 'soft', site.field, now);
-    if (members.length < batchSize) break;
-    from = Buffer.from(`(${members[members.length - 1]}`);
+  let members = await read(first);
+  while (members.length > 0) {
+    const last = members[members.length - 1];
+    const [count, next] = await Promise.all([
+      purgeWindow(ctx, members.map(keys.entryOfPathMember), 'soft', site.field, now),
+      members.length < window || last === undefined ? [] : read(Buffer.from(`(${last}`)),
+    ]);
+    entries += count;
+    members = next;
   }
   return entries;
 }
@@ -299,7 +325,25 @@ async function purgeAll(ctx: PurgeContext, mode: InvalidationMode, now: number):
   return entries;
 }
 
-/** Runs the purge script once per slot group (one group on a single node). */
+/** A window of entries, batchSize per script, all batches in flight. */
+async function purgeWindow(
+  ctx: PurgeContext,
+  entryKeys: readonly string[],
+  mode: InvalidationMode,
+  checkField: string,
+  now: number,
+  scope: readonly string[] = [],
+): Promise<number> {
+  const counts = await Promise.all(
+    chunks(entryKeys, ctx.batchSize).map((batch) => purgeEntries(ctx, batch, mode, checkField, now, scope)),
+  );
+  return counts.reduce((sum, count) => sum + count, 0);
+}
+
+/**
+ * Runs the purge script on the entries: once on a single node; on a Cluster once per master that
+ * serves some of them, or, where that cannot be done (Redis 6, a slot map gone stale), once per slot.
+ */
 async function purgeEntries(
   ctx: PurgeContext,
   entryKeys: readonly string[],
@@ -308,11 +352,44 @@ async function purgeEntries(
   now: number,
   scope: readonly string[] = [],
 ): Promise<number> {
-  const { client } = ctx.conn;
-  const counts = await Promise.all(
-    ctx.conn
-      .group(entryKeys)
-      .map((group) => client.tcPurgeEntries(group.length, ...group, mode, checkField, now, ...scope)),
-  );
+  const { conn, nodeScripts } = ctx;
+  const { client } = conn;
+  const perSlot = (keys: readonly string[]) =>
+    conn
+      .group(keys)
+      .map((group) => client.tcPurgeEntries(group.length, ...group, mode, checkField, now, ...scope));
+  const runs =
+    conn.kind === 'redis' || !nodeScripts.enabled
+      ? perSlot(entryKeys)
+      : conn.groupByNode(entryKeys).map(async (group) => {
+          const [first] = group;
+          if (first === undefined) return 0;
+          if (group.length === 1) return client.tcPurgeEntries(1, first, mode, checkField, now, ...scope);
+          try {
+            return await client.tcPurgeNodeEntries(
+              1,
+              first,
+              mode,
+              checkField,
+              now,
+              group.length,
+              ...group,
+              ...scope,
+            );
+          } catch (err) {
+            // The script writes nothing unless every key is served where it runs, so this is safe to redo.
+            // A server without script flags (Redis 6) refuses to compile it: stop asking.
+            if (/shebang|compil|flag/i.test(String(err))) nodeScripts.enabled = false;
+            const counts = await Promise.all(perSlot(group));
+            return counts.reduce((sum, count) => sum + count, 0);
+          }
+        });
+  const counts = await Promise.all(runs);
   return counts.reduce((sum, count) => sum + count, 0);
+}
+
+function chunks<T>(items: readonly T[], size: number): T[][] {
+  const out: T[][] = [];
+  for (let i = 0; i < items.length; i += size) out.push(items.slice(i, i + size));
+  return out;
 }

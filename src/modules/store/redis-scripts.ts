@@ -186,45 +186,70 @@ return 0
 `;
 
 /**
- * KEYS: entry hashes of one slot. ARGV: mode ('hard' | 'soft'), checkField
- * ('' for none), now (epoch ms), then key prefixes (`scheme://host/`) of a
- * host scope, if any. Hard unlinks, soft sets softPurgedAt, each only on
+ * purge(keys, scopeFrom): the entry hashes `keys`. Mode ('hard' | 'soft'), checkField ('' for none) and now (epoch ms) are
+ * ARGV[1..3]; the key prefixes (`scheme://host/`) of a host scope, if any,
+ * follow the keys. Hard unlinks, soft sets softPurgedAt, each only on
  * entries that still exist and still carry checkField (an index member may
  * be stale: the entry expired, or was re-put with other tags) and, with a
- * scope, whose key starts with one of the prefixes.
- * Returns how many entries changed; an entry already marked at this very
- * `now` is not counted twice.
+ * scope, whose key starts with one of the prefixes. Every key is read before
+ * any is written, so a script that fails on a key (not served here) has
+ * changed nothing. Returns how many entries changed; an entry already marked
+ * at this very `now` is not counted twice.
  */
-const PURGE_ENTRIES = `
-local n = 0
-local hard = ARGV[1] == 'hard'
-local function in_scope(key)
-  if #ARGV < 4 then return true end
-  local k = redis.call('HGET', key, 'key')
-  if not k then return false end
-  for i = 4, #ARGV do
-    if string.sub(k, 1, #ARGV[i]) == ARGV[i] then return true end
+const PURGE = `
+local function purge(keys, scope_from)
+  local hard = ARGV[1] == 'hard'
+  local function in_scope(key)
+    if #ARGV < scope_from then return true end
+    local k = redis.call('HGET', key, 'key')
+    if not k then return false end
+    for i = scope_from, #ARGV do
+      if string.sub(k, 1, #ARGV[i]) == ARGV[i] then return true end
+    end
+    return false
   end
-  return false
-end
-for _, key in ipairs(KEYS) do
-  local present
-  if ARGV[2] == '' then
-    present = redis.call('EXISTS', key) == 1
-  else
-    present = redis.call('HEXISTS', key, ARGV[2]) == 1
-  end
-  if present and in_scope(key) then
-    if hard then
-      redis.call('UNLINK', key)
-      n = n + 1
-    elseif redis.call('HGET', key, 'softPurgedAt') ~= ARGV[3] then
-      redis.call('HSET', key, 'softPurgedAt', ARGV[3])
-      n = n + 1
+  local found = {}
+  for _, key in ipairs(keys) do
+    local present
+    if ARGV[2] == '' then
+      present = redis.call('EXISTS', key) == 1
+    else
+      present = redis.call('HEXISTS', key, ARGV[2]) == 1
+    end
+    if present and in_scope(key) and (hard or redis.call('HGET', key, 'softPurgedAt') ~= ARGV[3]) then
+      found[#found + 1] = key
     end
   end
+  for _, key in ipairs(found) do
+    if hard then
+      redis.call('UNLINK', key)
+    else
+      redis.call('HSET', key, 'softPurgedAt', ARGV[3])
+    end
+  end
+  return #found
 end
-return n
+`;
+
+/** KEYS: entry hashes of one slot. ARGV: mode, checkField, now, then scope prefixes (PURGE). */
+const PURGE_ENTRIES = `${PURGE}
+return purge(KEYS, 4)
+`;
+
+/**
+ * Cluster: the entries of many slots that one master serves, in one script
+ * rather than one per slot (a batch of 250 ids spans about 250 slots).
+ * KEYS: one of them, which routes the script to that master. ARGV: mode,
+ * checkField, now, count, then count entry keys, then scope prefixes (PURGE).
+ * Needs Redis 7 (script flags); a key the master does not serve (the slot
+ * map moved) fails the script before it wrote anything.
+ */
+const PURGE_NODE_ENTRIES = `#!lua flags=allow-cross-slot-keys,allow-oom
+${PURGE}
+local count = tonumber(ARGV[4])
+local keys = {}
+for i = 1, count do keys[i] = ARGV[4 + i] end
+return purge(keys, 5 + count)
 `;
 
 export const STORE_SCRIPTS = {
@@ -232,6 +257,7 @@ export const STORE_SCRIPTS = {
   tcSiteAdd: { lua: SITE_ADD },
   tcPutEntry: { lua: PUT_ENTRY },
   tcPurgeEntries: { lua: PURGE_ENTRIES },
+  tcPurgeNodeEntries: { lua: PURGE_NODE_ENTRIES },
   tcMarkTombstones: { lua: MARK_TOMBSTONES },
   tcApplyTombstone: { lua: APPLY_TOMBSTONE },
 } as const;
@@ -251,6 +277,8 @@ declare module 'ioredis' {
     tcPutEntry(numKeys: number, ...args: Arg[]): Result<number, Context>;
     /** PURGE_ENTRIES: numKeys, ...entryKeys, mode, checkField, now, ...scopePrefixes. */
     tcPurgeEntries(numKeys: number, ...args: Arg[]): Result<number, Context>;
+    /** PURGE_NODE_ENTRIES: 1, routingKey, mode, checkField, now, count, ...entryKeys, ...scopePrefixes. */
+    tcPurgeNodeEntries(numKeys: number, ...args: Arg[]): Result<number, Context>;
     /** MARK_TOMBSTONES: numKeys, ...tombstoneKeys, mode, at, tombstoneMs. */
     tcMarkTombstones(numKeys: number, ...args: Arg[]): Result<number, Context>;
     /** APPLY_TOMBSTONE: 1, entryKey, hardAt, softAt → 1 deleted, 2 marked, 0 untouched. */

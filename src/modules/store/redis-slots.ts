@@ -42,3 +42,22 @@ export function groupBySlot(keys: readonly string[]): string[][] {
   }
   return [...groups.values()];
 }
+
+/**
+ * Keys bucketed by the master serving their slot, as `ownerOf` (the client's
+ * slot map) says; keys of a slot whose owner is unknown get a bucket per slot.
+ */
+export function groupByOwner(
+  keys: readonly string[],
+  ownerOf: (slot: number) => string | undefined,
+): string[][] {
+  const groups = new Map<string, string[]>();
+  for (const key of keys) {
+    const slot = keySlot(key);
+    const owner = ownerOf(slot) ?? `slot:${slot}`;
+    const group = groups.get(owner);
+    if (group === undefined) groups.set(owner, [key]);
+    else group.push(key);
+  }
+  return [...groups.values()];
+}

@@ -42,6 +42,8 @@ export interface RedisStoreOptions {
    * 2-5 µs per key, so a batch keeps it about a millisecond; the whole purge is no slower for it.
    */
   readonly batchSize?: number;
+  /** Batches of a purge in flight at once (redis-invalidate.ts); default 8. */
+  readonly purgeInFlight?: number;
   /**
    * How long a purge refuses (hard) or marks stale (soft) puts of responses fetched before it,
    * in ms; 120 000 by default (see DEFAULT_TOMBSTONE_MS in tombstones.ts for why).
@@ -82,7 +84,8 @@ export function createRedisStore(options: RedisStoreOptions): RedisStore {
   const { client } = conn;
   const keys = createRedisKeys(prefix);
   const channel = createInvalidationChannel(conn, keys.channel, log);
-  const purgeContext = { conn, keys, batchSize, tombstoneMs };
+  const inFlight = options.purgeInFlight ?? 8;
+  const purgeContext = { conn, keys, batchSize, inFlight, nodeScripts: { enabled: true }, tombstoneMs };
   const putContext = { conn, keys, indexGraceMs };
   let closed = false;
   const leases = createRedisLeases(conn, prefix, (operation, work) => run(operation, work), log);
