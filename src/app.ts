@@ -289,6 +289,8 @@ export async function createApp(config: Config, log: Logger, opts: AppOptions = 
         drain(proxyServer, config.shutdownGraceMs),
         adminServer === undefined ? undefined : drain(adminServer, Math.min(config.shutdownGraceMs, 1_000)),
       ]);
+      // The last batch of access lines (up to 256, or 200 ms' worth) would otherwise die with the process.
+      accessLog.flush();
       routes.close();
       tokens.close();
       await cache.close();

@@ -262,7 +262,34 @@ describe.each(cases)('freshness (RFC 9111 §4.2) on the $name store', (store) =>
     origin.on(p, respond(200, { 'cache-control': 'max-age=60' }));
     const res = await fetchRaw(proxy.url + p, { headers: { 'cache-control': 'only-if-cached' } });
     expect(res.status).toBe(504);
+    expect(res.headers['cache-status']).toBe('tagcache; fwd=miss; detail=only-if-cached');
     expect(origin.count(p)).toBe(0);
+    // The client's own ask, answered as asked: logged at info under its own code, no upstream error.
+    await expect.poll(() => proxy.lines.find((l) => l.msg === 'request' && l.path === p)).toBeDefined();
+    const logged = proxy.lines.find((l) => l.msg === 'request' && l.path === p);
+    expect(logged?.level).toBe('info');
+    expect(logged?.err).toMatch(/^TC_ONLY_IF_CACHED: /);
+  });
+
+  it('answers only-if-cached with 504 when the stored response must be revalidated', async () => {
+    const p = path();
+    origin.on(p, respond(200, { 'cache-control': 'max-age=0, must-revalidate', etag: '"o"' }));
+    await fetchRaw(proxy.url + p);
+    const res = await fetchRaw(proxy.url + p, { headers: { 'cache-control': 'only-if-cached' } });
+    expect(res.status).toBe(504);
+    expect(res.headers['cache-status']).toBe('tagcache; fwd=miss; detail=only-if-cached');
+    expect(origin.count(p)).toBe(1);
+  });
+
+  it('stores a 200 that carries Content-Range: only a 206 is partial (RFC 9110 §14.4)', async () => {
+    const p = path();
+    origin.on(p, respond(200, { 'cache-control': 'max-age=60', 'content-range': 'bytes 0-6/7' }));
+    const { first, second } = await twice(p);
+    expect(first.headers['x-cache']).toBe('MISS');
+    expect(second.headers['x-cache']).toBe('HIT');
+    expect(second.headers['content-range']).toBe('bytes 0-6/7');
+    expect(second.text()).toBe('body #1');
+    expect(origin.count(p)).toBe(1);
   });
 
   it('does not store when the request says no-store', async () => {

@@ -265,6 +265,5 @@ export function cacheStage(deps: CacheDeps): CacheStage {
 /** RFC 9111 §5.2.1.7: only-if-cached with nothing usable stored is a 504. */
 function onlyIfCached(ctx: RequestContext): void {
   ctx.cache = 'MISS';
-  ctx.cacheStatusDetail = 'fwd=miss; detail=only-if-cached';
-  throw new TagcacheError('TC_UPSTREAM_TIMEOUT', 'only-if-cached and no stored response can be used', 504);
+  throw new TagcacheError('TC_ONLY_IF_CACHED', 'only-if-cached and no stored response can be used', 504);
 }

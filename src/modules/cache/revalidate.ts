@@ -1,10 +1,11 @@
 import { Readable } from 'node:stream';
 import type { Done, Next } from '../../utils/compose.js';
-import { isTagcacheError } from '../../utils/errors.js';
+import { isTagcacheError, TagcacheError } from '../../utils/errors.js';
 import type { HeaderMap } from '../../utils/headers.js';
 import type { Metrics } from '../metrics/registry.js';
 import { type ProxyResponse, RequestContext } from '../pipeline/context.js';
 import type { StoredEntry } from '../store/types.js';
+import { upstreamBodyError } from '../upstream/index.js';
 import { type AskAsStored, askAsStored, refreshHeaders } from './ask-as-stored.js';
 import { readAhead } from './body-collector.js';
 import { forwardStatus, notStoredDetail } from './cache-status.js';
@@ -30,7 +31,13 @@ type Refreshed =
    * The backend failed: transport (unreachable, reset, timed out, a body that stalled or broke — an
    * outage as far as stale answers go) or a server error status.
    */
-  | { readonly kind: 'failed'; readonly transport: boolean; readonly status?: number }
+  | {
+      readonly kind: 'failed';
+      readonly transport: boolean;
+      readonly status?: number;
+      /** What failed: the error thrown, or the error answer (its body already drained). */
+      readonly failure: { readonly err: unknown } | { readonly response: ProxyResponse };
+    }
   /** An answer that left nothing to serve: not storable, refused by a purge, or its body cut short. */
   | { readonly kind: 'unstored' };
 
@@ -196,6 +203,7 @@ export function createRevalidator(deps: RevalidatorDeps) {
         kind: 'failed',
         transport: isUpstreamFailure(err),
         status: isTagcacheError(err) ? err.status : undefined,
+        failure: { err },
       };
     }
     const res = bg.response;
@@ -216,7 +224,7 @@ export function createRevalidator(deps: RevalidatorDeps) {
     if (res.status >= 500) {
       discard(res);
       metrics.revalidations.labels(route, 'error').inc();
-      return { kind: 'failed', transport: false, status: res.status };
+      return { kind: 'failed', transport: false, status: res.status, failure: { response: res } };
     }
     if (res.body instanceof Readable) {
       // Read before anything is stored or answered: a body that stalls or breaks is a failed
@@ -225,7 +233,16 @@ export function createRevalidator(deps: RevalidatorDeps) {
       if (read.kind === 'failed') {
         metrics.revalidations.labels(route, 'error').inc();
         ctx.log.warn({ id: bg.id, err: errorCode(read.err), route }, 'revalidation body failed');
-        return { kind: 'failed', transport: true, status: res.status };
+        return {
+          kind: 'failed',
+          transport: true,
+          status: res.status,
+          failure: {
+            err:
+              upstreamBodyError(read.err, bg.upstreamAddress ?? 'unknown') ??
+              new TagcacheError('TC_UPSTREAM_RESET', 'the backend body was cut short', 502),
+          },
+        };
       }
       res.body = read.body;
     }
@@ -284,8 +301,22 @@ export function createRevalidator(deps: RevalidatorDeps) {
         handOff(stillStored(found.entry));
         return stale.serve(status, reason);
       }
+      // A HEAD learns nothing more by asking again: the failed GET is its answer (one backend request, not two).
+      if (ctx.method === 'HEAD') return answerFailure(ctx, fwd, refreshed.failure);
     }
     return forwardOwn(ctx, next, fwd, stale);
+  }
+
+  function answerFailure(
+    ctx: RequestContext,
+    fwd: 'stale' | 'request',
+    failure: { readonly err: unknown } | { readonly response: ProxyResponse },
+  ): void {
+    if ('err' in failure) throw failure.err;
+    const res = failure.response;
+    ctx.cache = 'MISS';
+    ctx.response = { ...res, body: null };
+    ctx.cacheStatusDetail = forwardStatus(fwd, res.status);
   }
 
   /**

@@ -3,7 +3,6 @@ import { EventEmitter } from 'node:events';
 import type { IncomingHttpHeaders } from 'node:http';
 import type { Readable } from 'node:stream';
 import type { Middleware } from '../../utils/compose.js';
-import type { TagcacheError } from '../../utils/errors.js';
 import type { HeaderMap } from '../../utils/headers.js';
 import type { Logger } from '../../utils/logger.js';
 import type { RouteMatch } from '../router/types.js';
@@ -74,8 +73,6 @@ export class RequestContext {
   route: RouteMatch | undefined = undefined;
   /** The route's backends, set by the router; undefined means UPSTREAM_URL's. */
   origins: readonly URL[] | undefined = undefined;
-  /** The backend the upstream stage chose for this request (the last one tried). */
-  origin: URL | undefined = undefined;
   /**
    * The target sent upstream instead of `target`: a cacheable request sends
    * its key's target, so nothing outside the key reaches the backend.
@@ -92,8 +89,8 @@ export class RequestContext {
   upstreamAddress: string | undefined = undefined;
   /** Relays the backend's interim (1xx) responses to the client, when there is one. */
   readonly onInterim: ((status: number, headers: HeaderMap) => void) | undefined;
-  /** The error behind a generated error answer, for the access log. */
-  error: TagcacheError | undefined = undefined;
+  /** Set once the handler has counted and logged this request: it is never done twice. */
+  finished = false;
   /** The request's server span, when tracing is on. */
   trace: RequestTrace | undefined = undefined;
 

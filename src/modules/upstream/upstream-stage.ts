@@ -66,7 +66,6 @@ export function upstreamStage({
           route,
           // Known before the answer, so a failure's log line names the backend that failed.
           onPick(origin) {
-            ctx.origin = origin;
             ctx.upstreamAddress = origin.host;
           },
         },
