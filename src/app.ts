@@ -25,7 +25,7 @@ import {
 import { createMetrics, createRequestRecorder, metricsStage } from './modules/metrics/index.js';
 import type { RequestContext } from './modules/pipeline/context.js';
 import { createLimiter, rateLimitStage } from './modules/ratelimit/index.js';
-import { createRouteSource, type RouteTable, routerStage } from './modules/router/index.js';
+import { createRouteSource, type RouteTable } from './modules/router/index.js';
 import { withStoreBreaker } from './modules/store/breaker-store.js';
 import { createMemoryStore, createStore } from './modules/store/index.js';
 import { createTieredStore } from './modules/store/tiered-store.js';
@@ -154,10 +154,9 @@ export async function createApp(config: Config, log: Logger, opts: AppOptions = 
   const trustedProxies = createTrustedProxies(config.trustedProxies);
   const limiter = createLimiter(config, log);
   const rateLimit = (placement: 'before-cache' | 'after-cache') =>
-    rateLimitStage({ routes, limiter, trustedProxies, metrics, placement });
+    rateLimitStage({ limiter, trustedProxies, metrics, placement });
 
   const downstream = compose<RequestContext>([
-    routerStage(routes),
     // Only what the cache could not answer gets here: the limit of routes with exemptHits.
     rateLimit('after-cache'),
     surrogateStage(config),
@@ -195,6 +194,7 @@ export async function createApp(config: Config, log: Logger, opts: AppOptions = 
   });
   const proxyHandler = createProxyHandler({
     run,
+    routes,
     log,
     accessLog,
     metrics,

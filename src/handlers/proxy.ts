@@ -4,6 +4,7 @@ import type { TLSSocket } from 'node:tls';
 import type { RequestRecorder } from '../modules/metrics/index.js';
 import type { Metrics } from '../modules/metrics/registry.js';
 import { type ProxyResponse, RequestContext, requestIdFrom } from '../modules/pipeline/context.js';
+import { matchRoute, type RouteSource } from '../modules/router/index.js';
 import type { Tracing } from '../modules/tracing/index.js';
 import { isAbort, upstreamBodyError, upstreamFailureReason } from '../modules/upstream/index.js';
 import type { AccessLog } from '../utils/access-log.js';
@@ -20,6 +21,8 @@ import { checkRequest, hasBody, isRefusal, type RequestLimits } from './request-
 
 export interface ProxyHandlerDeps {
   readonly run: (ctx: RequestContext) => Done;
+  /** The route table, matched once per request before `run`. */
+  readonly routes: RouteSource;
   readonly log: Logger;
   /** Where the per-request lines go. */
   readonly accessLog: AccessLog;
@@ -59,7 +62,7 @@ const refusedConnections = new WeakSet<Socket>();
 export function createProxyHandler(
   deps: ProxyHandlerDeps,
 ): (req: IncomingMessage, res: ServerResponse) => void {
-  const { run, log, metrics, record, accessLogEnabled, accessLog, limits } = deps;
+  const { run, routes, log, metrics, record, accessLogEnabled, accessLog, limits } = deps;
   // Off, the request path asks one question of it: is it there.
   const tracing = deps.tracing?.enabled === true ? deps.tracing : undefined;
 
@@ -300,6 +303,8 @@ export function createProxyHandler(
       answerServerOptions(ctx, res);
       return;
     }
+    // Routed once, at the door: every stage reads ctx.route.
+    ctx.route = matchRoute(routes, ctx.target);
     const done = ctx.trace === undefined ? run(ctx) : ctx.trace.run(() => run(ctx));
     // A hit settled at once is written now, not a microtask later.
     if (done === undefined) deliver(ctx, res);

@@ -4,6 +4,7 @@ import { createProxyHandler } from '../../src/handlers/proxy.js';
 import { createMetrics } from '../../src/modules/metrics/registry.js';
 import { createRequestRecorder } from '../../src/modules/metrics/request-recorder.js';
 import type { RequestContext } from '../../src/modules/pipeline/context.js';
+import { parseRoutes } from '../../src/modules/router/index.js';
 import { createAccessLog } from '../../src/utils/access-log.js';
 import { fetchRaw, type Listening, listen } from '../support/http.js';
 import { captureLog } from '../support/log.js';
@@ -28,6 +29,7 @@ describe('an answer whose writing throws', () => {
       run: (ctx: RequestContext) => {
         ctx.response = { status: 200, headers: {}, upstreamHeaders: undefined, body: faultyBody() };
       },
+      routes: { current: () => parseRoutes({ routes: [] }, 'routes.json') },
       log,
       accessLog,
       metrics,

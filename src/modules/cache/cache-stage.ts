@@ -3,8 +3,8 @@ import type { Config } from '../../utils/config.js';
 import { TagcacheError } from '../../utils/errors.js';
 import type { Logger } from '../../utils/logger.js';
 import type { Metrics } from '../metrics/registry.js';
-import type { RequestContext, Stage } from '../pipeline/context.js';
-import { matchRoute, type RouteSource } from '../router/router-stage.js';
+import { type RequestContext, routeOf, type Stage } from '../pipeline/context.js';
+import type { RouteSource } from '../router/types.js';
 import type { Store, StoredEntry } from '../store/types.js';
 import type { Tracing } from '../tracing/index.js';
 import { keyFor, keyTarget } from './cache-key.js';
@@ -213,7 +213,7 @@ export function cacheStage(deps: CacheDeps): CacheStage {
    * local tier) is settled before this returns, with no promise made.
    */
   function cache(ctx: RequestContext, next: Next): Done {
-    const { route } = matchRoute(ctx, routes);
+    const { route } = routeOf(ctx);
     const method = ctx.method;
     if ((method !== 'GET' && method !== 'HEAD') || !route.cache || hasPreconditions(ctx.headers)) {
       return bypass(ctx, next, route.cache);

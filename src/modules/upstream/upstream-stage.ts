@@ -26,7 +26,8 @@ export function upstreamStage({
   preserveHost = false,
 }: UpstreamStageDeps): Stage {
   return async function upstream(ctx) {
-    const origins = ctx.origins ?? defaultOrigins;
+    // The route's own backends, or UPSTREAM_URL's for a route that names none.
+    const origins = ctx.route?.route.upstreams ?? defaultOrigins;
     const route = ctx.route?.route.name ?? 'unknown';
     if (origins.length === 0) {
       throw new TagcacheError('TC_UPSTREAM_UNREACHABLE', `no backend for route ${route}`, 502);
