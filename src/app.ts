@@ -44,7 +44,7 @@ import {
 import { createHttpServer, drain, listen } from './server.js';
 import { createAccessLog } from './utils/access-log.js';
 import { createTrustedProxies } from './utils/client-address.js';
-import { compose } from './utils/compose.js';
+import { compose, type Done } from './utils/compose.js';
 import type { Config } from './utils/config.js';
 import { errorMessage } from './utils/errors.js';
 import type { Logger } from './utils/logger.js';
@@ -156,7 +156,25 @@ export async function createApp(config: Config, log: Logger, opts: AppOptions = 
   const rateLimit = (placement: 'before-cache' | 'after-cache') =>
     rateLimitStage({ limiter, trustedProxies, metrics, placement });
 
-  const downstream = compose<RequestContext>([
+  // What the cache and purges do to the store is traced; readiness pings, gauges and look-ups are not.
+  const tracedStore = tracing.store(store);
+  const refusals = createRefusalLog();
+  const cache = cacheStage({
+    store: tracedStore,
+    routes,
+    metrics,
+    config,
+    log,
+    // Revalidations take the same chain as clients; the cache and the limits let them through.
+    send: (ctx) => run(ctx),
+    tracing,
+    refusals,
+  });
+  const lookup = createEntryLookup({ store, routes, refusals });
+  const run: (ctx: RequestContext) => Done = compose<RequestContext>([
+    // Routes whose hits count are limited before the cache can answer.
+    rateLimit('before-cache'),
+    cache,
     // Only what the cache could not answer gets here: the limit of routes with exemptHits.
     rateLimit('after-cache'),
     surrogateStage(config),
@@ -168,22 +186,6 @@ export async function createApp(config: Config, log: Logger, opts: AppOptions = 
       preserveHost: config.preserveHost,
     }),
   ]);
-  // What the cache and purges do to the store is traced; readiness pings, gauges and look-ups are not.
-  const tracedStore = tracing.store(store);
-  const refusals = createRefusalLog();
-  const cache = cacheStage({
-    store: tracedStore,
-    routes,
-    metrics,
-    config,
-    log,
-    downstream,
-    tracing,
-    refusals,
-  });
-  const lookup = createEntryLookup({ store, routes, refusals });
-  // Routes whose hits count are limited before the cache can answer.
-  const run = compose<RequestContext>([rateLimit('before-cache'), cache, (ctx) => downstream(ctx)]);
 
   const accessLog = createAccessLog(log);
   const tokens = createTokenSource({

@@ -43,8 +43,8 @@ export interface CacheDeps {
   readonly metrics: Metrics;
   readonly log: Logger;
   readonly config: CacheConfig;
-  /** The stages after the cache, for revalidations that run with no client waiting. */
-  readonly downstream: (ctx: RequestContext) => Done;
+  /** The whole chain, for the cache's own revalidations (background contexts pass the cache by). */
+  readonly send: (ctx: RequestContext) => Done;
   /** Spans for collapsed waits and background revalidations. */
   readonly tracing?: Tracing;
   /** Remembers why responses were not stored (GET /entries). */
@@ -95,7 +95,7 @@ export function cacheStage(deps: CacheDeps): CacheStage {
     store,
     metrics,
     absorbDeps,
-    downstream: deps.downstream,
+    send: deps.send,
     refresher,
     collapser,
   });
@@ -213,6 +213,8 @@ export function cacheStage(deps: CacheDeps): CacheStage {
    * local tier) is settled before this returns, with no promise made.
    */
   function cache(ctx: RequestContext, next: Next): Done {
+    // The cache's own revalidation: it goes to the backend, and the revalidator stores what it brings.
+    if (ctx.background) return next();
     const { route } = routeOf(ctx);
     const method = ctx.method;
     if ((method !== 'GET' && method !== 'HEAD') || !route.cache || hasPreconditions(ctx.headers)) {

@@ -56,7 +56,8 @@ export interface RevalidatorDeps {
   readonly store: StoreAccess;
   readonly metrics: Metrics;
   readonly absorbDeps: AbsorbDeps;
-  readonly downstream: (ctx: RequestContext) => Done;
+  /** The chain a client request takes; a background context passes the cache by. */
+  readonly send: (ctx: RequestContext) => Done;
   readonly refresher: Refresher;
   readonly collapser: Collapser;
 }
@@ -192,7 +193,7 @@ export function createRevalidator(deps: RevalidatorDeps) {
     bg.upstreamExtraHeaders = revalidationHeaders(found.policy);
     const requestTime = Date.now();
     try {
-      await deps.downstream(bg);
+      await deps.send(bg);
     } catch (err) {
       metrics.revalidations.labels(route, 'error').inc();
       ctx.log.warn(
