@@ -4,7 +4,7 @@ import { type Origin, respond, startOrigin } from '../support/origin.js';
 import { type RunningProxy, startProxy } from '../support/proxy.js';
 import { storeCases } from './stores.js';
 
-const cases = storeCases();
+const cases = storeCases({ direct: true });
 let origin: Origin;
 let n = 0;
 const path = () => `/s${++n}`;
