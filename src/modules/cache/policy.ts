@@ -116,7 +116,7 @@ export function computePolicy(input: PolicyInput, keep: KeepWindows): PolicyResu
 
   const normalised = policyHeaders(headers, d, control.source !== 'cache-control');
   const hcs = new CachePolicy(
-    { method, url: '/', headers: hcsRequestHeaders(input.requestHeaders) },
+    { method, url: '/', headers: hcsRequestHeaders(input.requestHeaders, d) },
     // A final status outside hcs's list is storable with explicit freshness (§3); hcs is asked as for a 200.
     { status: understood ? status : 200, headers: normalised },
     { shared: true },
@@ -241,9 +241,14 @@ function policyHeaders(headers: HeaderMap, d: Directives, targeted: boolean): Re
   return out;
 }
 
-function hcsRequestHeaders(headers: IncomingHttpHeaders): Record<string, string> {
+/**
+ * hcs never sees must-revalidate (policyHeaders), which like public and s-maxage lets a shared cache
+ * store the answer to a request with Authorization (RFC 9111 §3.5): it is then not told of one.
+ */
+function hcsRequestHeaders(headers: IncomingHttpHeaders, d: Directives): Record<string, string> {
   const out: Record<string, string> = {};
-  if (headers.authorization !== undefined) out.authorization = headers.authorization;
+  if (headers.authorization !== undefined && !has(d, 'must-revalidate'))
+    out.authorization = headers.authorization;
   return out;
 }
 
