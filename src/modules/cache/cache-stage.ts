@@ -14,6 +14,7 @@ import { hasPreconditions } from './conditional.js';
 import { decide, type RequestDirectives, requestDirectives, staleAt } from './decide.js';
 import { normaliseAcceptEncoding } from './encoding.js';
 import { createFleetWait, FILL_LEASE_MS, FILL_POLL_MS } from './fleet-wait.js';
+import { usableFor } from './follow.js';
 import { type Found, type Lookup, lookup, policyOf } from './lookup.js';
 import { createRefresher } from './refresher.js';
 import type { RefusalLog } from './refusals.js';
@@ -98,6 +99,7 @@ export function cacheStage(deps: CacheDeps): CacheStage {
     send: deps.send,
     refresher,
     collapser,
+    follow,
   });
 
   function serve(ctx: RequestContext, found: Found, status: 'HIT' | 'STALE', detail?: string): void {
@@ -109,6 +111,20 @@ export function cacheStage(deps: CacheDeps): CacheStage {
     ctx.cacheStatusDetail = hitStatus(ttl, detail);
   }
 
+  /** A collapse follower, answered from its leader's entry when that can answer it. */
+  async function follow(ctx: RequestContext, leader: Promise<StoredEntry | undefined>): Promise<boolean> {
+    const entry = await leader;
+    const found = entry === undefined ? undefined : usableFor(entry, ctx);
+    if (found === undefined) return false;
+    serveCollapsed(ctx, found);
+    return true;
+  }
+
+  function serveCollapsed(ctx: RequestContext, found: Found): void {
+    metrics.collapsed.labels(ctx.route?.route.name ?? 'unknown').inc();
+    serve(ctx, found, 'HIT', 'collapsed');
+  }
+
   async function miss(
     ctx: RequestContext,
     next: Next,
@@ -116,7 +132,7 @@ export function cacheStage(deps: CacheDeps): CacheStage {
     fwd: 'uri-miss' | 'vary-miss',
     req: RequestDirectives | undefined,
   ): Promise<void> {
-    const route = ctx.route?.route.name ?? 'unknown';
+    const _route = ctx.route?.route.name ?? 'unknown';
     // Only plain GETs collapse: a HEAD, a range or a conditional gets an answer the others could not reuse.
     // Nor a request with credentials: its answer may be unstorable for it alone (RFC 9111 §3.5), and
     // must not mark the key uncacheable, turning collapsing off for everyone (the whole fleet, with Redis).
@@ -127,24 +143,15 @@ export function cacheStage(deps: CacheDeps): CacheStage {
       ctx.headers['if-none-match'] === undefined &&
       ctx.headers['if-modified-since'] === undefined;
     const role = plain && req?.noStore !== true ? collapser.join(key) : undefined;
-    if (role?.role === 'follower') {
-      const entry = await role.result;
-      const found = entry === undefined ? undefined : await revalidator.usable(entry, ctx);
-      if (found !== undefined) {
-        metrics.collapsed.labels(route).inc();
-        serve(ctx, found, 'HIT', 'collapsed');
-        return;
-      }
-    }
+    if (role?.role === 'follower' && (await follow(ctx, role.result))) return;
     const leader = role?.role === 'leader' ? role : undefined;
     // Another instance sharing the store may be fetching the key: wait for its fill, then read it.
     if (leader?.fleet !== undefined && (await leader.fleet())) {
       const looked = await lookup(store, key, ctx.headers);
-      const found = typeof looked === 'string' ? undefined : revalidator.usable(looked.entry, ctx);
+      const found = typeof looked === 'string' ? undefined : usableFor(looked.entry, ctx);
       if (found !== undefined) {
         leader.settle(found.entry);
-        metrics.collapsed.labels(route).inc();
-        serve(ctx, found, 'HIT', 'collapsed');
+        serveCollapsed(ctx, found);
         return;
       }
     }
