@@ -25,7 +25,7 @@ import {
 import { createMetrics, createRequestRecorder, metricsStage } from './modules/metrics/index.js';
 import type { RequestContext } from './modules/pipeline/context.js';
 import { createLimiter, rateLimitStage } from './modules/ratelimit/index.js';
-import { createRouteSource, type RouteTable, routerStage } from './modules/router/index.js';
+import { createRouteSource, type RouteTable } from './modules/router/index.js';
 import { withStoreBreaker } from './modules/store/breaker-store.js';
 import { createMemoryStore, createStore } from './modules/store/index.js';
 import { createTieredStore } from './modules/store/tiered-store.js';
@@ -44,7 +44,7 @@ import {
 import { createHttpServer, drain, listen } from './server.js';
 import { createAccessLog } from './utils/access-log.js';
 import { createTrustedProxies } from './utils/client-address.js';
-import { compose } from './utils/compose.js';
+import { compose, type Done } from './utils/compose.js';
 import type { Config } from './utils/config.js';
 import { errorMessage } from './utils/errors.js';
 import type { Logger } from './utils/logger.js';
@@ -154,10 +154,27 @@ export async function createApp(config: Config, log: Logger, opts: AppOptions = 
   const trustedProxies = createTrustedProxies(config.trustedProxies);
   const limiter = createLimiter(config, log);
   const rateLimit = (placement: 'before-cache' | 'after-cache') =>
-    rateLimitStage({ routes, limiter, trustedProxies, metrics, placement });
+    rateLimitStage({ limiter, trustedProxies, metrics, placement });
 
-  const downstream = compose<RequestContext>([
-    routerStage(routes),
+  // What the cache and purges do to the store is traced; readiness pings, gauges and look-ups are not.
+  const tracedStore = tracing.store(store);
+  const refusals = createRefusalLog();
+  const cache = cacheStage({
+    store: tracedStore,
+    routes,
+    metrics,
+    config,
+    log,
+    // Revalidations take the same chain as clients; the cache and the limits let them through.
+    send: (ctx) => run(ctx),
+    tracing,
+    refusals,
+  });
+  const lookup = createEntryLookup({ store, routes, refusals });
+  const run: (ctx: RequestContext) => Done = compose<RequestContext>([
+    // Routes whose hits count are limited before the cache can answer.
+    rateLimit('before-cache'),
+    cache,
     // Only what the cache could not answer gets here: the limit of routes with exemptHits.
     rateLimit('after-cache'),
     surrogateStage(config),
@@ -169,22 +186,6 @@ export async function createApp(config: Config, log: Logger, opts: AppOptions = 
       preserveHost: config.preserveHost,
     }),
   ]);
-  // What the cache and purges do to the store is traced; readiness pings, gauges and look-ups are not.
-  const tracedStore = tracing.store(store);
-  const refusals = createRefusalLog();
-  const cache = cacheStage({
-    store: tracedStore,
-    routes,
-    metrics,
-    config,
-    log,
-    downstream,
-    tracing,
-    refusals,
-  });
-  const lookup = createEntryLookup({ store, routes, refusals });
-  // Routes whose hits count are limited before the cache can answer.
-  const run = compose<RequestContext>([rateLimit('before-cache'), cache, (ctx) => downstream(ctx)]);
 
   const accessLog = createAccessLog(log);
   const tokens = createTokenSource({
@@ -195,6 +196,7 @@ export async function createApp(config: Config, log: Logger, opts: AppOptions = 
   });
   const proxyHandler = createProxyHandler({
     run,
+    routes,
     log,
     accessLog,
     metrics,
@@ -289,6 +291,8 @@ export async function createApp(config: Config, log: Logger, opts: AppOptions = 
         drain(proxyServer, config.shutdownGraceMs),
         adminServer === undefined ? undefined : drain(adminServer, Math.min(config.shutdownGraceMs, 1_000)),
       ]);
+      // The last batch of access lines (up to 256, or 200 ms' worth) would otherwise die with the process.
+      accessLog.flush();
       routes.close();
       tokens.close();
       await cache.close();

@@ -36,7 +36,6 @@ export function createHttpServer(handler: Handler, t: ServerTimeouts): Server {
   // Node drops fields past the 2,000th without a word; the handler counts the whole header block
   // against MAX_HEADER_BYTES, which bounds their number, and must see every one of them.
   server.maxHeadersCount = 0;
-  // A few seconds above keepAliveTimeout is Node's own advice for load balancers in front.
   server.on('clientError', (err: NodeJS.ErrnoException, socket) => {
     if (!socket.writable || err.code === 'ECONNRESET') {
       socket.destroy();

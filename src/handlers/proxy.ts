@@ -4,6 +4,7 @@ import type { TLSSocket } from 'node:tls';
 import type { RequestRecorder } from '../modules/metrics/index.js';
 import type { Metrics } from '../modules/metrics/registry.js';
 import { type ProxyResponse, RequestContext, requestIdFrom } from '../modules/pipeline/context.js';
+import { matchRoute, type RouteSource } from '../modules/router/index.js';
 import type { Tracing } from '../modules/tracing/index.js';
 import { isAbort, upstreamBodyError, upstreamFailureReason } from '../modules/upstream/index.js';
 import type { AccessLog } from '../utils/access-log.js';
@@ -20,6 +21,8 @@ import { checkRequest, hasBody, isRefusal, type RequestLimits } from './request-
 
 export interface ProxyHandlerDeps {
   readonly run: (ctx: RequestContext) => Done;
+  /** The route table, matched once per request before `run`. */
+  readonly routes: RouteSource;
   readonly log: Logger;
   /** Where the per-request lines go. */
   readonly accessLog: AccessLog;
@@ -59,11 +62,13 @@ const refusedConnections = new WeakSet<Socket>();
 export function createProxyHandler(
   deps: ProxyHandlerDeps,
 ): (req: IncomingMessage, res: ServerResponse) => void {
-  const { run, log, metrics, record, accessLogEnabled, accessLog, limits } = deps;
+  const { run, routes, log, metrics, record, accessLogEnabled, accessLog, limits } = deps;
   // Off, the request path asks one question of it: is it there.
   const tracing = deps.tracing?.enabled === true ? deps.tracing : undefined;
 
   function finish(ctx: RequestContext, status: number, bytes: number, err?: unknown): void {
+    if (ctx.finished) return;
+    ctx.finished = true;
     metrics.inFlight.dec();
     const seconds = (performance.now() - ctx.startedAt) / 1000;
     const route = ctx.route?.route.name ?? 'unknown';
@@ -91,8 +96,7 @@ export function createProxyHandler(
       upstreamMs: ctx.upstreamMs === undefined ? undefined : round(ctx.upstreamMs),
       upstream: ctx.upstreamAddress,
       err: err === undefined ? undefined : describe(err),
-      // Blame decides the level: a backend that failed mid-body is ours to look at even though the status said 200.
-      error: status >= 500 || isUpstreamFailure(err),
+      error: isError(status, err),
       traceId: trace?.traceId,
       spanId: trace?.spanId,
     });
@@ -195,6 +199,11 @@ export function createProxyHandler(
     } catch (err) {
       log.error({ err: describe(err), id: ctx.id }, 'writing an answer failed');
       res.destroy();
+      // Counted and logged all the same (a no-op when send() got that far): the in-flight gauge must not drift.
+      const fault = new TagcacheError('TC_PIPELINE', `writing the answer failed: ${describe(err)}`, 500, {
+        cause: err,
+      });
+      finish(ctx, res.headersSent ? (ctx.response?.status ?? 500) : 500, 0, fault);
     }
   }
 
@@ -219,10 +228,9 @@ export function createProxyHandler(
       'cache-control': 'no-store',
       'x-request-id': ctx.id,
       'x-cache': ctx.cache,
-      'cache-status': `tagcache; fwd=${ctx.cache === 'BYPASS' ? 'bypass' : 'miss'}; detail=${err.code}`,
+      'cache-status': `tagcache; fwd=${ctx.cache === 'BYPASS' ? 'bypass' : 'miss'}; detail=${cacheStatusDetail(err)}`,
     };
     if (err instanceof RetryLaterError) headers['retry-after'] = String(err.retryAfterSeconds);
-    else if (err.code === 'TC_UPSTREAM_CIRCUIT_OPEN') headers['retry-after'] = '5';
     // An unread or refused body must not be parsed as the next request on this connection.
     if (close || status === 413) headers.connection = 'close';
     res.writeHead(status, headers);
@@ -295,6 +303,8 @@ export function createProxyHandler(
       answerServerOptions(ctx, res);
       return;
     }
+    // Routed once, at the door: every stage reads ctx.route.
+    ctx.route = matchRoute(routes, ctx.target);
     const done = ctx.trace === undefined ? run(ctx) : ctx.trace.run(() => run(ctx));
     // A hit settled at once is written now, not a microtask later.
     if (done === undefined) deliver(ctx, res);
@@ -325,8 +335,19 @@ function destroyBody(r: ProxyResponse): void {
   if (r.body !== null && !Buffer.isBuffer(r.body)) r.body.destroy();
 }
 
-function isUpstreamFailure(err: unknown): boolean {
-  return isTagcacheError(err) && err.code.startsWith('TC_UPSTREAM_');
+/** RFC 9211 detail of an error answer: its catalogue code, or the directive the client's own request named. */
+function cacheStatusDetail(err: TagcacheError): string {
+  return err.code === 'TC_ONLY_IF_CACHED' ? 'only-if-cached' : err.code;
+}
+
+/**
+ * Blame decides the level: ours (a pipeline fault) and the backend's (even mid-body, under a 200) are
+ * errors; an answer the client asked for (only-if-cached's 504) is not.
+ */
+function isError(status: number, err: unknown): boolean {
+  if (!isTagcacheError(err)) return status >= 500;
+  if (err.code === 'TC_ONLY_IF_CACHED') return false;
+  return status >= 500 || err.code === 'TC_PIPELINE' || err.code.startsWith('TC_UPSTREAM_');
 }
 
 function describe(err: unknown): string {

@@ -13,6 +13,8 @@ export const ERROR_CODES = {
   TC_UPSTREAM_UNREACHABLE: 'The backend refused or dropped the connection before answering (502).',
   TC_UPSTREAM_TIMEOUT: 'The backend did not send headers or body in time (504).',
   TC_UPSTREAM_RESET: 'The backend closed the connection in the middle of a response.',
+  TC_ONLY_IF_CACHED:
+    'The request said Cache-Control: only-if-cached and nothing stored could answer it; no backend was asked (504).',
   TC_UPSTREAM_CIRCUIT_OPEN:
     'The circuit breaker for a backend is open; requests without a cached copy fail fast (503).',
   TC_BAD_INVALIDATION: 'An invalidation request is malformed, too large or not JSON (400/413/415).',

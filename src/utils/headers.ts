@@ -16,10 +16,6 @@ const HOP_BY_HOP = new Set([
   'upgrade',
 ]);
 
-export function isHopByHop(name: string): boolean {
-  return HOP_BY_HOP.has(name);
-}
-
 /** The extra hop-by-hop names a message lists in its own Connection header. */
 export function connectionTokens(headers: HeaderMap | IncomingHttpHeaders): Set<string> | undefined {
   const value = headers.connection;

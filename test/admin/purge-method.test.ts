@@ -7,7 +7,7 @@ import { fetchRaw, type SimpleResponse } from '../support/http.js';
 import { type Origin, startOrigin } from '../support/origin.js';
 import { type RunningProxy, startProxy } from '../support/proxy.js';
 
-const cases = storeCases();
+const cases = storeCases({ direct: true });
 const FULL = 'purge-all-token-0123456789';
 const READER = 'reader-token-0123456789';
 let origin: Origin;

@@ -8,7 +8,7 @@ import { type Origin, startOrigin } from '../support/origin.js';
 import { type RunningProxy, startProxy } from '../support/proxy.js';
 import { storeCases } from './stores.js';
 
-const stores = storeCases();
+const stores = storeCases({ direct: true });
 /** Generous: on a loaded machine a Redis write may take seconds to land; a pass never waits for it. */
 const POLL = { timeout: 15_000, interval: 20 };
 /** Redis without the local tier: every form must survive the trip through Redis. */

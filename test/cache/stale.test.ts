@@ -4,7 +4,7 @@ import { type Origin, respond, startOrigin } from '../support/origin.js';
 import { type RunningProxy, startProxy } from '../support/proxy.js';
 import { storeCases } from './stores.js';
 
-const cases = storeCases();
+const cases = storeCases({ direct: true });
 let origin: Origin;
 let n = 0;
 const path = () => `/s${++n}`;
@@ -142,6 +142,34 @@ describe.each(cases)('stale responses (RFC 5861) on the $name store', (store) =>
       await fetchRaw(proxy.url + p);
       const second = await fetchRaw(proxy.url + p);
       expect(second.status).toBe(503);
+    });
+
+    it('answers a HEAD with the failed revalidation itself: one backend request, not a GET then a HEAD', async () => {
+      const p = path();
+      origin.on(p, (_q, res, c) =>
+        c === 1
+          ? res.writeHead(200, { 'cache-control': 'max-age=0', etag: '"x"' }).end('good')
+          : res.writeHead(503).end('boom'),
+      );
+      await fetchRaw(proxy.url + p);
+      const head = await fetchRaw(proxy.url + p, { method: 'HEAD' });
+      expect(head.status).toBe(503);
+      expect(head.headers['x-cache']).toBe('MISS');
+      expect(origin.seen.filter((s) => s.url === p).map((s) => s.method)).toEqual(['GET', 'GET']);
+    });
+
+    it('passes a dead backend on to a HEAD once, when the entry forbids stale use', async () => {
+      const p = path();
+      origin.on(p, (req, res, c) =>
+        c === 1
+          ? res.writeHead(200, { 'cache-control': 'max-age=0, must-revalidate', etag: '"x"' }).end('good')
+          : req.socket.destroy(),
+      );
+      await fetchRaw(proxy.url + p);
+      const head = await fetchRaw(proxy.url + p, { method: 'HEAD' });
+      expect(head.status).toBe(502);
+      expect(head.headers['cache-status']).toContain('detail=TC_UPSTREAM_RESET');
+      expect(origin.count(p)).toBe(2);
     });
 
     it('accepts the window from the request directive', async () => {

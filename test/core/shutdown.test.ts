@@ -72,6 +72,8 @@ describe('SIGTERM with one process', () => {
       expect(res.text()).toBe('slow done');
       expect(await child.exited).toBe(0);
       expect(child.stderr.join('')).toBe('');
+      // Its access line was in the last batch, flushed before the exit rather than lost with it.
+      expect(jsonLines(child).filter((l) => l.msg === 'request' && l.path === '/slow')).toHaveLength(1);
     });
   }, 20_000);
 

@@ -27,7 +27,7 @@ function purge(adminUrl: string, body: unknown, headers: Record<string, string> 
   });
 }
 
-const cases = storeCases();
+const cases = storeCases({ direct: true });
 let origin: Origin;
 let n = 0;
 

@@ -5,6 +5,7 @@ import { type RunningProxy, startProxy } from '../support/proxy.js';
 import {
   answered,
   type Backend,
+  type LoadResult,
   median,
   page,
   report,
@@ -61,10 +62,12 @@ describe('upstream circuit breaker', () => {
     let phase: 'before' | 'outage' = 'before';
     let stop = false;
     let n = 0;
+    const seen: LoadResult<'cached' | 'new'>[] = [];
     const load = steadyLoad<'cached' | 'new'>({
       workers: 8,
       timeoutMs: 3_000,
       until: () => stop,
+      results: seen,
       next: () => {
         n++;
         return n % 3 === 0
@@ -72,11 +75,31 @@ describe('upstream circuit breaker', () => {
           : { url: `${proxy.url}${keys[n % keys.length]}`, label: 'cached' };
       },
     });
-    await sleep(300);
+    // Driven by what the load has seen, not by the clock: a loaded machine only takes longer.
+    await expect.poll(() => seen.length, { timeout: 10_000 }).toBeGreaterThan(20);
     const killedAt = performance.now();
     await b.kill();
     phase = 'outage';
-    await sleep(3_500);
+    // The outage lasts until the circuit opened, and more than 50 cached answers (some stale) and 10 fast failures came in it.
+    const sinceKill = () => seen.filter((r) => r.at >= killedAt);
+    await expect
+      .poll(
+        async () => {
+          const now = sinceKill();
+          const cached = now.filter((r) => r.label === 'cached').length;
+          const failedFast = now.filter(
+            (r) => r.label === 'new' && r.outcome.kind === 'answer' && r.outcome.status === 503,
+          ).length;
+          const stale = now.some(
+            (r) => r.outcome.kind === 'answer' && r.outcome.headers['x-cache'] === 'STALE',
+          );
+          if (!(cached > 50 && failedFast > 10 && stale)) return false;
+          // …and the entries stood in past their own windows, for the outage itself.
+          return sumOf(await scrape(proxy.adminUrl), 'tagcache_stale_served_total', { reason: 'outage' }) > 0;
+        },
+        { timeout: 30_000, interval: 100 },
+      )
+      .toBe(true);
     version = 'v2';
     await b.start();
     const restartedAt = performance.now();
@@ -184,7 +207,10 @@ describe('upstream circuit breaker', () => {
     expect(answered(await send(`${proxy.url}/doc`)).status).toBe(200);
     healthy = false;
     for (let i = 0; i < 2; i++) await send(`${proxy.url}/other${i}`);
-    await sleep(1_100);
+    // Until max-age=1 has run out: the fresh entry answers HIT before that, the stale one STALE after.
+    await expect
+      .poll(async () => answered(await send(`${proxy.url}/doc`)).headers['x-cache'], { timeout: 10_000 })
+      .toBe('STALE');
     const o = answered(await send(`${proxy.url}/doc`));
     expect(o.status).toBe(200);
     expect(o.headers['x-cache']).toBe('STALE');

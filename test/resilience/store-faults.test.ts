@@ -3,7 +3,17 @@ import { scrape, sumOf } from '../core/prom.js';
 import { fetchRaw } from '../support/http.js';
 import { type RunningProxy, startProxy } from '../support/proxy.js';
 import { startRedis, type TestRedis, uniquePrefix } from '../support/redis.js';
-import { type Backend, median, page, report, send, sleep, startBackend, steadyLoad } from './support.js';
+import {
+  type Backend,
+  type LoadResult,
+  median,
+  page,
+  report,
+  send,
+  sleep,
+  startBackend,
+  steadyLoad,
+} from './support.js';
 
 let redis: TestRedis;
 let b: Backend;
@@ -43,16 +53,25 @@ describe('Redis killed and restarted under load', () => {
     for (const key of keys) await send(`${proxy.url}${key}`);
     let stop = false;
     let n = 0;
+    const seen: LoadResult<'item'>[] = [];
     const load = steadyLoad({
       workers: 6,
       timeoutMs: 3_000,
       until: () => stop,
       next: () => ({ url: `${proxy.url}${keys[n++ % keys.length]}`, label: 'item' }),
+      results: seen,
     });
-    await sleep(300);
+    // Driven by what the load has seen, not by the clock: a loaded machine only takes longer.
+    await expect.poll(() => seen.length, { timeout: 10_000 }).toBeGreaterThan(20);
     const killedAt = performance.now();
     await redis.kill();
-    await sleep(2_000);
+    // The outage lasts until the store circuit opened and more than 50 requests were answered inside it.
+    await expect
+      .poll(
+        async () => (await storeCircuit()) === 'open' && seen.filter((r) => r.at >= killedAt).length > 50,
+        { timeout: 20_000, interval: 100 },
+      )
+      .toBe(true);
     const openDuringOutage = await storeCircuit();
     await redis.restart();
     const restartedAt = performance.now();

@@ -152,13 +152,22 @@ export function page(cacheControl: string, version: () => string = () => 'v1'): 
  * `workers` clients in a loop until `until()` says stop, each request bounded
  * by timeoutMs. Every outcome is kept with the label `next` gave it.
  */
+/** One answer of steadyLoad: its label, when it was sent (performance.now()) and what came back. */
+export interface LoadResult<L extends string> {
+  readonly label: L;
+  readonly at: number;
+  readonly outcome: Outcome;
+}
+
 export async function steadyLoad<L extends string>(opts: {
   readonly workers: number;
   readonly timeoutMs: number;
   readonly next: () => { url: string; label: L };
   readonly until: () => boolean;
-}): Promise<{ label: L; at: number; outcome: Outcome }[]> {
-  const results: { label: L; at: number; outcome: Outcome }[] = [];
+  /** Filled as answers come, so a test can wait on what the load has seen rather than on the clock. */
+  readonly results?: LoadResult<L>[];
+}): Promise<LoadResult<L>[]> {
+  const results: LoadResult<L>[] = opts.results ?? [];
   const worker = async () => {
     while (!opts.until()) {
       const { url, label } = opts.next();

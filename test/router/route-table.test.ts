@@ -1,7 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { RequestContext } from '../../src/modules/pipeline/context.js';
-import { matchRoute, parseRoutes, routerStage } from '../../src/modules/router/index.js';
-import { createLogger } from '../../src/utils/logger.js';
+import { matchRoute, parseRoutes } from '../../src/modules/router/index.js';
 
 const table = parseRoutes(
   {
@@ -45,26 +43,17 @@ describe('route table', () => {
   });
 });
 
-describe('routerStage', () => {
-  const log = createLogger({ level: 'silent' });
-  const context = (target: string) =>
-    new RequestContext({
-      id: 't',
-      method: 'GET',
-      target,
-      headers: {},
-      scheme: 'http',
-      clientIp: '',
-      body: null,
-      log,
-    });
+describe('matchRoute', () => {
+  const source = { current: () => table };
 
-  it("memoises the match on the context and hands over the route's backends", async () => {
-    const source = { current: () => table };
-    const ctx = context('/products?page=2');
-    await routerStage(source)(ctx, async () => {});
-    expect(ctx.route?.route.name).toBe('products');
-    expect(ctx.origins?.map((o) => o.origin)).toEqual(['http://127.0.0.1:9000', 'http://127.0.0.1:9001']);
-    expect(matchRoute(ctx, { current: () => parseRoutes({ routes: [] }, 'x') })).toBe(ctx.route);
+  it('matches the normalised path, as the cache key does: no other route by dot segments or escapes', () => {
+    expect(matchRoute(source, '/products?page=2').route.name).toBe('products');
+    expect(matchRoute(source, '/x/../products/7').route.name).toBe('product');
+    expect(matchRoute(source, '/%70roducts/7').route.name).toBe('product');
+  });
+
+  it("hands over the route's backends with the match", () => {
+    const { route } = matchRoute(source, '/products?page=2');
+    expect(route.upstreams?.map((o) => o.origin)).toEqual(['http://127.0.0.1:9000', 'http://127.0.0.1:9001']);
   });
 });

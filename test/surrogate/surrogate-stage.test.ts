@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { RequestContext, type Stage } from '../../src/modules/pipeline/context.js';
-import { parseRoutes, routerStage } from '../../src/modules/router/index.js';
+import { matchRoute, parseRoutes } from '../../src/modules/router/index.js';
 import { surrogateStage } from '../../src/modules/surrogate/index.js';
 import { compose } from '../../src/utils/compose.js';
 import type { HeaderMap } from '../../src/utils/headers.js';
@@ -18,6 +18,13 @@ const table = parseRoutes(
   'routes.json',
 );
 const routes = { current: () => table };
+/** What the proxy handler does at the door before the chain runs. */
+const routerStage =
+  (source: typeof routes): Stage =>
+  (ctx, next) => {
+    ctx.route = matchRoute(source, ctx.target);
+    return next();
+  };
 const defaults = { debugHeaders: false, maxTagsPerResponse: 256, maxTagBytes: 1024 };
 
 /** Runs router → surrogate → a backend stand-in answering with `headers`; returns the context and log lines. */

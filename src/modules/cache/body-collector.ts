@@ -62,15 +62,6 @@ export function collectBody(
   return tee;
 }
 
-/** Reads a whole body with no client attached (background revalidation), up to maxBytes. */
-export function readBody(source: Readable, maxBytes: number): Promise<Buffer | undefined> {
-  return new Promise((resolve) => {
-    const tee = collectBody(source, maxBytes, resolve);
-    tee.on('error', () => resolve(undefined));
-    tee.resume();
-  });
-}
-
 export type ReadAhead =
   | { readonly kind: 'whole'; readonly body: Buffer }
   /** Longer than the read-ahead allows: what was read, then the rest, as one stream. */

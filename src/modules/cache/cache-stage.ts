@@ -3,8 +3,8 @@ import type { Config } from '../../utils/config.js';
 import { TagcacheError } from '../../utils/errors.js';
 import type { Logger } from '../../utils/logger.js';
 import type { Metrics } from '../metrics/registry.js';
-import type { RequestContext, Stage } from '../pipeline/context.js';
-import { matchRoute, type RouteSource } from '../router/router-stage.js';
+import { type RequestContext, routeOf, type Stage } from '../pipeline/context.js';
+import type { RouteSource } from '../router/types.js';
 import type { Store, StoredEntry } from '../store/types.js';
 import type { Tracing } from '../tracing/index.js';
 import { keyFor, keyTarget } from './cache-key.js';
@@ -14,6 +14,7 @@ import { hasPreconditions } from './conditional.js';
 import { decide, type RequestDirectives, requestDirectives, staleAt } from './decide.js';
 import { normaliseAcceptEncoding } from './encoding.js';
 import { createFleetWait, FILL_LEASE_MS, FILL_POLL_MS } from './fleet-wait.js';
+import { usableFor } from './follow.js';
 import { type Found, type Lookup, lookup, policyOf } from './lookup.js';
 import { createRefresher } from './refresher.js';
 import type { RefusalLog } from './refusals.js';
@@ -43,8 +44,8 @@ export interface CacheDeps {
   readonly metrics: Metrics;
   readonly log: Logger;
   readonly config: CacheConfig;
-  /** The stages after the cache, for revalidations that run with no client waiting. */
-  readonly downstream: (ctx: RequestContext) => Done;
+  /** The whole chain, for the cache's own revalidations (background contexts pass the cache by). */
+  readonly send: (ctx: RequestContext) => Done;
   /** Spans for collapsed waits and background revalidations. */
   readonly tracing?: Tracing;
   /** Remembers why responses were not stored (GET /entries). */
@@ -95,9 +96,10 @@ export function cacheStage(deps: CacheDeps): CacheStage {
     store,
     metrics,
     absorbDeps,
-    downstream: deps.downstream,
+    send: deps.send,
     refresher,
     collapser,
+    follow,
   });
 
   function serve(ctx: RequestContext, found: Found, status: 'HIT' | 'STALE', detail?: string): void {
@@ -109,6 +111,20 @@ export function cacheStage(deps: CacheDeps): CacheStage {
     ctx.cacheStatusDetail = hitStatus(ttl, detail);
   }
 
+  /** A collapse follower, answered from its leader's entry when that can answer it. */
+  async function follow(ctx: RequestContext, leader: Promise<StoredEntry | undefined>): Promise<boolean> {
+    const entry = await leader;
+    const found = entry === undefined ? undefined : usableFor(entry, ctx);
+    if (found === undefined) return false;
+    serveCollapsed(ctx, found);
+    return true;
+  }
+
+  function serveCollapsed(ctx: RequestContext, found: Found): void {
+    metrics.collapsed.labels(ctx.route?.route.name ?? 'unknown').inc();
+    serve(ctx, found, 'HIT', 'collapsed');
+  }
+
   async function miss(
     ctx: RequestContext,
     next: Next,
@@ -116,7 +132,7 @@ export function cacheStage(deps: CacheDeps): CacheStage {
     fwd: 'uri-miss' | 'vary-miss',
     req: RequestDirectives | undefined,
   ): Promise<void> {
-    const route = ctx.route?.route.name ?? 'unknown';
+    const _route = ctx.route?.route.name ?? 'unknown';
     // Only plain GETs collapse: a HEAD, a range or a conditional gets an answer the others could not reuse.
     // Nor a request with credentials: its answer may be unstorable for it alone (RFC 9111 §3.5), and
     // must not mark the key uncacheable, turning collapsing off for everyone (the whole fleet, with Redis).
@@ -127,24 +143,15 @@ export function cacheStage(deps: CacheDeps): CacheStage {
       ctx.headers['if-none-match'] === undefined &&
       ctx.headers['if-modified-since'] === undefined;
     const role = plain && req?.noStore !== true ? collapser.join(key) : undefined;
-    if (role?.role === 'follower') {
-      const entry = await role.result;
-      const found = entry === undefined ? undefined : await revalidator.usable(entry, ctx);
-      if (found !== undefined) {
-        metrics.collapsed.labels(route).inc();
-        serve(ctx, found, 'HIT', 'collapsed');
-        return;
-      }
-    }
+    if (role?.role === 'follower' && (await follow(ctx, role.result))) return;
     const leader = role?.role === 'leader' ? role : undefined;
     // Another instance sharing the store may be fetching the key: wait for its fill, then read it.
     if (leader?.fleet !== undefined && (await leader.fleet())) {
       const looked = await lookup(store, key, ctx.headers);
-      const found = typeof looked === 'string' ? undefined : revalidator.usable(looked.entry, ctx);
+      const found = typeof looked === 'string' ? undefined : usableFor(looked.entry, ctx);
       if (found !== undefined) {
         leader.settle(found.entry);
-        metrics.collapsed.labels(route).inc();
-        serve(ctx, found, 'HIT', 'collapsed');
+        serveCollapsed(ctx, found);
         return;
       }
     }
@@ -213,7 +220,9 @@ export function cacheStage(deps: CacheDeps): CacheStage {
    * local tier) is settled before this returns, with no promise made.
    */
   function cache(ctx: RequestContext, next: Next): Done {
-    const { route } = matchRoute(ctx, routes);
+    // The cache's own revalidation: it goes to the backend, and the revalidator stores what it brings.
+    if (ctx.background) return next();
+    const { route } = routeOf(ctx);
     const method = ctx.method;
     if ((method !== 'GET' && method !== 'HEAD') || !route.cache || hasPreconditions(ctx.headers)) {
       return bypass(ctx, next, route.cache);
@@ -265,6 +274,5 @@ export function cacheStage(deps: CacheDeps): CacheStage {
 /** RFC 9111 §5.2.1.7: only-if-cached with nothing usable stored is a 504. */
 function onlyIfCached(ctx: RequestContext): void {
   ctx.cache = 'MISS';
-  ctx.cacheStatusDetail = 'fwd=miss; detail=only-if-cached';
-  throw new TagcacheError('TC_UPSTREAM_TIMEOUT', 'only-if-cached and no stored response can be used', 504);
+  throw new TagcacheError('TC_ONLY_IF_CACHED', 'only-if-cached and no stored response can be used', 504);
 }

@@ -2,11 +2,9 @@ import { promisify } from 'node:util';
 import zlib from 'node:zlib';
 
 /**
- * Levels chosen by measurement (README, "Compression"): on 10–100 KiB JSON
- * and HTML, gzip 6 is within 1 % of gzip 9 at two thirds of its time, and
- * brotli 5 within 2–7 % of brotli 7 at half its time or less; brotli 11
- * saves another 10 % but costs ~115 ms per 100 KiB, which a client asking for
- * many distinct URLs could turn into a CPU drain.
+ * Levels chosen by measurement (bench/README.md, "Compression levels"): near
+ * the best ratio at a fraction of the time; the highest brotli quality would let
+ * a client asking for many distinct URLs turn compression into a CPU drain.
  */
 export const GZIP_LEVEL = 6;
 export const BROTLI_QUALITY = 5;

@@ -1,5 +1,3 @@
-import { type HeaderMap, headerValue } from '../../utils/headers.js';
-
 /**
  * Cache-Control style directives (RFC 9111 §5.2): names are case-insensitive
  * tokens, values are tokens or quoted strings. A directive given twice keeps
@@ -58,10 +56,6 @@ export function parseDirectives(value: string | undefined): Directives {
     }
   }
   return { map, conflicting: conflicting ?? NO_DIRECTIVES.conflicting };
-}
-
-export function directivesOf(headers: HeaderMap, name: string): Directives {
-  return parseDirectives(headerValue(headers, name));
 }
 
 /**

@@ -1,5 +1,5 @@
 import { keysForUrl, parseHttpUrl } from '../invalidation/keys.js';
-import type { RouteSource } from '../router/router-stage.js';
+import type { RouteSource } from '../router/types.js';
 import type { InspectedEntry, Store } from '../store/types.js';
 import { staleAt } from './decide.js';
 import { VARY_MARKER_STATUS } from './entry.js';

@@ -77,6 +77,13 @@ const UNDERSTOOD = new Set([200, 203, 204, 300, 301, 302, 303, 307, 308, 404, 40
  */
 const ROUTE_TTL_STATUSES = new Set([200, 203, 204, 300, 301, 308, 404, 410]);
 
+export interface KeepWindows {
+  /** Kept this long past the stale windows when the entry has a validator, for 304 revalidation. */
+  readonly staleKeepSeconds: number;
+  /** Kept at least this long past freshness when stale use is allowed, to serve during a backend outage. */
+  readonly staleOnOutageSeconds: number;
+}
+
 /**
  * Decides whether a response may be stored by a shared cache and, if so, its
  * policy. http-cache-semantics (shared: true) decides storability and the
@@ -85,17 +92,11 @@ const ROUTE_TTL_STATUSES = new Set([200, 203, 204, 300, 301, 308, 404, 410]);
  * stale windows (RFC 5861), age correction (§4.2.3), proxy-revalidate — is
  * decided around it.
  */
-export interface KeepWindows {
-  /** Kept this long past the stale windows when the entry has a validator, for 304 revalidation. */
-  readonly staleKeepSeconds: number;
-  /** Kept at least this long past freshness when stale use is allowed, to serve during a backend outage. */
-  readonly staleOnOutageSeconds: number;
-}
-
 export function computePolicy(input: PolicyInput, keep: KeepWindows): PolicyResult {
   const { method, status, headers, route } = input;
   if (method !== 'GET') return { storable: false, reason: 'method' };
-  if (status === 206 || headers['content-range'] !== undefined) return { storable: false, reason: 'partial' };
+  // Only a 206 is partial (RFC 9110 §14.4): a 200 that carries Content-Range is a whole response like any other.
+  if (status === 206) return { storable: false, reason: 'partial' };
   const requestCc = headerValue(input.requestHeaders, 'cache-control');
   if (requestCc !== undefined && /(^|[\s,])no-store(\s*(,|$))/i.test(requestCc))
     return { storable: false, reason: 'no-store' };
@@ -115,7 +116,7 @@ export function computePolicy(input: PolicyInput, keep: KeepWindows): PolicyResu
 
   const normalised = policyHeaders(headers, d, control.source !== 'cache-control');
   const hcs = new CachePolicy(
-    { method, url: '/', headers: hcsRequestHeaders(input.requestHeaders) },
+    { method, url: '/', headers: hcsRequestHeaders(input.requestHeaders, d) },
     // A final status outside hcs's list is storable with explicit freshness (§3); hcs is asked as for a 200.
     { status: understood ? status : 200, headers: normalised },
     { shared: true },
@@ -240,9 +241,14 @@ function policyHeaders(headers: HeaderMap, d: Directives, targeted: boolean): Re
   return out;
 }
 
-function hcsRequestHeaders(headers: IncomingHttpHeaders): Record<string, string> {
+/**
+ * hcs never sees must-revalidate (policyHeaders), which like public and s-maxage lets a shared cache
+ * store the answer to a request with Authorization (RFC 9111 §3.5): it is then not told of one.
+ */
+function hcsRequestHeaders(headers: IncomingHttpHeaders, d: Directives): Record<string, string> {
   const out: Record<string, string> = {};
-  if (headers.authorization !== undefined) out.authorization = headers.authorization;
+  if (headers.authorization !== undefined && !has(d, 'must-revalidate'))
+    out.authorization = headers.authorization;
   return out;
 }
 

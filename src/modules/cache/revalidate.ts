@@ -1,25 +1,29 @@
 import { Readable } from 'node:stream';
 import type { Done, Next } from '../../utils/compose.js';
-import { isTagcacheError } from '../../utils/errors.js';
-import type { HeaderMap } from '../../utils/headers.js';
+import { isTagcacheError, TagcacheError } from '../../utils/errors.js';
 import type { Metrics } from '../metrics/registry.js';
 import { type ProxyResponse, RequestContext } from '../pipeline/context.js';
 import type { StoredEntry } from '../store/types.js';
+import { upstreamBodyError } from '../upstream/index.js';
 import { type AskAsStored, askAsStored, refreshHeaders } from './ask-as-stored.js';
 import { readAhead } from './body-collector.js';
 import { forwardStatus, notStoredDetail } from './cache-status.js';
 import type { Collapser } from './collapse.js';
 import { revalidationHeaders } from './conditional.js';
-import { decide, type RequestDirectives, staleAt, staleIfErrorUntil } from './decide.js';
-import { buildEntry, mergeNotModified, storedHeaders } from './entry.js';
-import { type Found, isVariantFor, policyOf } from './lookup.js';
-import { computePolicy, type NotStorable } from './policy.js';
+import { type RequestDirectives, staleAt, staleIfErrorUntil } from './decide.js';
+import { type Found, policyOf } from './lookup.js';
+import { afterNotModified } from './not-modified.js';
 import type { Refresher } from './refresher.js';
+import {
+  discard,
+  drain,
+  ERROR_STATUSES,
+  errorCode,
+  forbidsStoring,
+  isUpstreamFailure,
+} from './revalidation-failure.js';
 import type { StoreAccess } from './store-access.js';
 import { type AbsorbDeps, absorbResponse } from './store-response.js';
-
-/** RFC 5861 §4: the answers that let a stale entry stand in. */
-const ERROR_STATUSES = new Set([500, 502, 503, 504]);
 
 export type Serve = (ctx: RequestContext, found: Found, status: 'HIT' | 'STALE', detail?: string) => void;
 
@@ -30,7 +34,13 @@ type Refreshed =
    * The backend failed: transport (unreachable, reset, timed out, a body that stalled or broke — an
    * outage as far as stale answers go) or a server error status.
    */
-  | { readonly kind: 'failed'; readonly transport: boolean; readonly status?: number }
+  | {
+      readonly kind: 'failed';
+      readonly transport: boolean;
+      readonly status?: number;
+      /** What failed: the error thrown, or the error answer (its body already drained). */
+      readonly failure: { readonly err: unknown } | { readonly response: ProxyResponse };
+    }
   /** An answer that left nothing to serve: not storable, refused by a purge, or its body cut short. */
   | { readonly kind: 'unstored' };
 
@@ -49,52 +59,12 @@ export interface RevalidatorDeps {
   readonly store: StoreAccess;
   readonly metrics: Metrics;
   readonly absorbDeps: AbsorbDeps;
-  readonly downstream: (ctx: RequestContext) => Done;
+  /** The chain a client request takes; a background context passes the cache by. */
+  readonly send: (ctx: RequestContext) => Done;
   readonly refresher: Refresher;
   readonly collapser: Collapser;
-}
-
-/** Whether an upstream failure (thrown) is one stale-if-error covers. */
-function isUpstreamFailure(err: unknown): boolean {
-  return (
-    isTagcacheError(err, 'TC_UPSTREAM_UNREACHABLE') ||
-    isTagcacheError(err, 'TC_UPSTREAM_TIMEOUT') ||
-    isTagcacheError(err, 'TC_UPSTREAM_RESET') ||
-    isTagcacheError(err, 'TC_UPSTREAM_CIRCUIT_OPEN')
-  );
-}
-
-/**
- * Whether an unstorable answer to a revalidation says the stored response may
- * not be served again: the backend answered for the resource (2xx, 3xx) or
- * said it is gone (404, 410), and not merely refused this request. A client
- * error (a 400 for a header the backend dislikes, a 406, a 401) or a refusal
- * that comes from the request itself (its Authorization) speaks for that
- * request alone, and must not take the entry from everyone else. Server
- * errors never get here (stale-if-error decides about them).
- */
-function forbidsStoring(reason: NotStorable | 'too-large' | 'request-no-store', status: number): boolean {
-  if (reason === 'authorization' || reason === 'request-no-store') return false;
-  return status < 400 || status === 404 || status === 410;
-}
-
-/**
- * Reads a body nobody else will, to its end. Its failure (a stall, a reset) is
- * the caller's to learn from elsewhere — an unstored entry — and must never
- * surface as an unhandled 'error' event, which would take the process down.
- */
-function drain(body: Buffer | Readable | null): void {
-  if (!(body instanceof Readable)) return;
-  body.on('error', () => undefined);
-  body.resume();
-}
-
-function errorCode(err: unknown): string {
-  return isTagcacheError(err) ? err.code : String(err);
-}
-
-function discard(res: ProxyResponse): void {
-  drain(res.body);
+  /** A collapse follower's wait: true when its leader's entry answered it. */
+  readonly follow: (ctx: RequestContext, leader: Promise<StoredEntry | undefined>) => Promise<boolean>;
 }
 
 /**
@@ -104,53 +74,6 @@ function discard(res: ProxyResponse): void {
  */
 export function createRevalidator(deps: RevalidatorDeps) {
   const { store, metrics, absorbDeps, collapser } = deps;
-
-  /** The entry updated by a 304, or undefined when the 304 made it unstorable. */
-  function afterNotModified(
-    ctx: RequestContext,
-    found: Found,
-    res: ProxyResponse,
-    times: { requestTime: number; responseTime: number },
-  ): { found: Found; ttlMs: number } | undefined {
-    const route = ctx.route?.route;
-    if (route === undefined) return undefined;
-    const clientView = mergeNotModified(found.entry.headers, res.headers);
-    const upstreamView: HeaderMap = { ...clientView };
-    if (found.policy.sc !== undefined) upstreamView['surrogate-control'] = found.policy.sc;
-    for (const name in res.upstreamHeaders) {
-      if (name !== 'content-length' && name !== 'content-encoding' && name !== 'content-type') {
-        upstreamView[name] = res.upstreamHeaders[name];
-      }
-    }
-    const result = computePolicy(
-      {
-        method: 'GET',
-        requestHeaders: ctx.headers,
-        status: found.entry.status,
-        headers: upstreamView,
-        ...times,
-        route,
-      },
-      absorbDeps.keep,
-    );
-    if (!result.storable) return undefined;
-    const tags = [...new Set([...found.entry.tags, ...ctx.tags])];
-    const entry = buildEntry({
-      id: found.entry.id,
-      key: found.entry.key,
-      status: found.entry.status,
-      headers: storedHeaders(clientView, found.entry.body.length),
-      body: found.entry.body,
-      forms: found.entry.forms,
-      policy: result.policy,
-      tags,
-      url: found.entry.url,
-      route: found.entry.route,
-      // The request time: a purge after it must refuse this write (store tombstones).
-      storedAt: times.requestTime,
-    });
-    return { found: { entry, policy: result.policy }, ttlMs: result.ttlMs };
-  }
 
   /**
    * The stale entry as the store holds it now, for followers of a failed revalidation: a purge
@@ -185,7 +108,7 @@ export function createRevalidator(deps: RevalidatorDeps) {
     bg.upstreamExtraHeaders = revalidationHeaders(found.policy);
     const requestTime = Date.now();
     try {
-      await deps.downstream(bg);
+      await deps.send(bg);
     } catch (err) {
       metrics.revalidations.labels(route, 'error').inc();
       ctx.log.warn(
@@ -196,6 +119,7 @@ export function createRevalidator(deps: RevalidatorDeps) {
         kind: 'failed',
         transport: isUpstreamFailure(err),
         status: isTagcacheError(err) ? err.status : undefined,
+        failure: { err },
       };
     }
     const res = bg.response;
@@ -204,7 +128,7 @@ export function createRevalidator(deps: RevalidatorDeps) {
     if (res.status === 304) {
       discard(res);
       metrics.revalidations.labels(route, 'not_modified').inc();
-      const updated = afterNotModified(bg, found, res, times);
+      const updated = afterNotModified(bg, found, res, times, absorbDeps.keep);
       if (updated === undefined) {
         await store.delete(found.entry.id);
         return UNSTORED;
@@ -216,7 +140,7 @@ export function createRevalidator(deps: RevalidatorDeps) {
     if (res.status >= 500) {
       discard(res);
       metrics.revalidations.labels(route, 'error').inc();
-      return { kind: 'failed', transport: false, status: res.status };
+      return { kind: 'failed', transport: false, status: res.status, failure: { response: res } };
     }
     if (res.body instanceof Readable) {
       // Read before anything is stored or answered: a body that stalls or breaks is a failed
@@ -225,7 +149,16 @@ export function createRevalidator(deps: RevalidatorDeps) {
       if (read.kind === 'failed') {
         metrics.revalidations.labels(route, 'error').inc();
         ctx.log.warn({ id: bg.id, err: errorCode(read.err), route }, 'revalidation body failed');
-        return { kind: 'failed', transport: true, status: res.status };
+        return {
+          kind: 'failed',
+          transport: true,
+          status: res.status,
+          failure: {
+            err:
+              upstreamBodyError(read.err, bg.upstreamAddress ?? 'unknown') ??
+              new TagcacheError('TC_UPSTREAM_RESET', 'the backend body was cut short', 502),
+          },
+        };
       }
       res.body = read.body;
     }
@@ -284,8 +217,22 @@ export function createRevalidator(deps: RevalidatorDeps) {
         handOff(stillStored(found.entry));
         return stale.serve(status, reason);
       }
+      // A HEAD learns nothing more by asking again: the failed GET is its answer (one backend request, not two).
+      if (ctx.method === 'HEAD') return answerFailure(ctx, fwd, refreshed.failure);
     }
     return forwardOwn(ctx, next, fwd, stale);
+  }
+
+  function answerFailure(
+    ctx: RequestContext,
+    fwd: 'stale' | 'request',
+    failure: { readonly err: unknown } | { readonly response: ProxyResponse },
+  ): void {
+    if ('err' in failure) throw failure.err;
+    const res = failure.response;
+    ctx.cache = 'MISS';
+    ctx.response = { ...res, body: null };
+    ctx.cacheStatusDetail = forwardStatus(fwd, res.status);
   }
 
   /**
@@ -316,15 +263,6 @@ export function createRevalidator(deps: RevalidatorDeps) {
   }
 
   return {
-    /** The leader's entry, if it can answer this follower: its variant, and usable now. */
-    usable(entry: StoredEntry, ctx: RequestContext): Found | undefined {
-      const policy = policyOf(entry);
-      if (policy === undefined) return undefined;
-      if (!isVariantFor(entry, policy.vary, ctx.headers)) return undefined;
-      const d = decide(policy, entry.softPurgedAt, undefined, Date.now());
-      return d.kind === 'revalidate' ? undefined : { entry, policy };
-    },
-
     refreshInBackground(ctx: RequestContext, key: string, found: Found): void {
       const asked = askAsStored(found.policy, ctx.headers);
       // Nobody can ask as the entry was asked: it stays as it is until a request that can comes.
@@ -369,15 +307,7 @@ export function createRevalidator(deps: RevalidatorDeps) {
 
       const plain = fwd === 'stale' && ctx.headers.range === undefined;
       const role = plain ? collapser.join(key) : undefined;
-      if (role?.role === 'follower') {
-        const entry = await role.result;
-        const usable = entry === undefined ? undefined : this.usable(entry, ctx);
-        if (usable !== undefined) {
-          metrics.collapsed.labels(route).inc();
-          serve(ctx, usable, 'HIT', 'collapsed');
-          return;
-        }
-      }
+      if (role?.role === 'follower' && (await deps.follow(ctx, role.result))) return;
       const leader = role?.role === 'leader' ? role : undefined;
       let handedOff = false;
       /** Followers get what this revalidation leaves, once the store has had its say on it. */
@@ -418,7 +348,7 @@ export function createRevalidator(deps: RevalidatorDeps) {
         if (res.status === 304) {
           discard(res);
           metrics.revalidations.labels(route, 'not_modified').inc();
-          const updated = afterNotModified(ctx, found, res, times);
+          const updated = afterNotModified(ctx, found, res, times, absorbDeps.keep);
           if (updated === undefined) await store.delete(found.entry.id);
           else {
             const entry = updated.found.entry;

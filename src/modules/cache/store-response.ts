@@ -103,7 +103,7 @@ function absorb(
   // Once stored it will be answered in several codings: this answer says so too.
   if (willVaryByEncoding(res.upstreamHeaders, route, deps.compression))
     res.headers = withVaryEncoding(res.headers);
-  // Snapshot now: the handler adds per-answer headers to this object before the body ends.
+  // The stored copy's fields as the backend sent them; its length is set once the body is whole.
   const headers = res.headers;
   const snapshot = storedHeaders(headers, undefined);
   const status = res.status;

@@ -3,7 +3,7 @@ import { normaliseTarget } from '../../utils/normalise-target.js';
 import { keysForUrl } from '../invalidation/keys.js';
 import type { Metrics } from '../metrics/registry.js';
 import type { RequestContext } from '../pipeline/context.js';
-import type { RouteSource } from '../router/router-stage.js';
+import type { RouteSource } from '../router/types.js';
 import { normaliseHost } from './cache-key.js';
 import type { StoreAccess } from './store-access.js';
 

@@ -1,6 +1,6 @@
 import type { Logger } from '../../utils/logger.js';
 import type { Metrics } from '../metrics/registry.js';
-import type { RouteSource } from '../router/router-stage.js';
+import type { RouteSource } from '../router/types.js';
 import type { InvalidationMode, InvalidationTarget, Store } from '../store/types.js';
 import type { History } from './history.js';
 import { prefixKeys, sitesForHost, urlKeys } from './keys.js';

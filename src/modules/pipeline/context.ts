@@ -3,7 +3,7 @@ import { EventEmitter } from 'node:events';
 import type { IncomingHttpHeaders } from 'node:http';
 import type { Readable } from 'node:stream';
 import type { Middleware } from '../../utils/compose.js';
-import type { TagcacheError } from '../../utils/errors.js';
+import { TagcacheError } from '../../utils/errors.js';
 import type { HeaderMap } from '../../utils/headers.js';
 import type { Logger } from '../../utils/logger.js';
 import type { RouteMatch } from '../router/types.js';
@@ -70,12 +70,8 @@ export class RequestContext {
   readonly background: boolean;
   readonly log: Logger;
 
-  /** Memoised by whichever stage asks first (see matchRoute). */
+  /** Matched once, by the proxy handler before the chain runs (see routeOf); a revalidation copies its request's. */
   route: RouteMatch | undefined = undefined;
-  /** The route's backends, set by the router; undefined means UPSTREAM_URL's. */
-  origins: readonly URL[] | undefined = undefined;
-  /** The backend the upstream stage chose for this request (the last one tried). */
-  origin: URL | undefined = undefined;
   /**
    * The target sent upstream instead of `target`: a cacheable request sends
    * its key's target, so nothing outside the key reaches the backend.
@@ -92,8 +88,8 @@ export class RequestContext {
   upstreamAddress: string | undefined = undefined;
   /** Relays the backend's interim (1xx) responses to the client, when there is one. */
   readonly onInterim: ((status: number, headers: HeaderMap) => void) | undefined;
-  /** The error behind a generated error answer, for the access log. */
-  error: TagcacheError | undefined = undefined;
+  /** Set once the handler has counted and logged this request: it is never done twice. */
+  finished = false;
   /** The request's server span, when tracing is on. */
   trace: RequestTrace | undefined = undefined;
 
@@ -144,6 +140,13 @@ export class RequestContext {
 }
 
 export type Stage = Middleware<RequestContext>;
+
+/** The route matched at the door: every context that enters the chain has one. */
+export function routeOf(ctx: RequestContext): RouteMatch {
+  const match = ctx.route;
+  if (match === undefined) throw new TagcacheError('TC_PIPELINE', 'the chain ran before a route was matched');
+  return match;
+}
 
 /**
  * An abort signal in undici's EventEmitter form: an AbortController costs an

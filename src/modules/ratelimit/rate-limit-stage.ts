@@ -2,13 +2,11 @@ import { clientAddress, type TrustedProxies } from '../../utils/client-address.j
 import type { Next } from '../../utils/compose.js';
 import { RetryLaterError } from '../../utils/retry-later.js';
 import type { Metrics } from '../metrics/registry.js';
-import type { Stage } from '../pipeline/context.js';
-import { matchRoute, type RouteSource } from '../router/router-stage.js';
+import { routeOf, type Stage } from '../pipeline/context.js';
 import type { Route } from '../router/types.js';
 import type { Limiter } from './limiter.js';
 
 export interface RateLimitStageDeps {
-  readonly routes: RouteSource;
   readonly limiter: Limiter;
   readonly trustedProxies: TrustedProxies;
   readonly metrics: Pick<Metrics, 'rateLimited'>;
@@ -23,13 +21,13 @@ export interface RateLimitStageDeps {
 
 /** Answers 429 with Retry-After when the client's bucket for the route is empty. */
 export function rateLimitStage(deps: RateLimitStageDeps): Stage {
-  const { routes, limiter, trustedProxies, metrics } = deps;
+  const { limiter, trustedProxies, metrics } = deps;
   const exempting = deps.placement === 'after-cache';
   // Not async: a route without a limit passes straight on, without a promise of its own.
   return function rateLimit(ctx, next) {
     // A background revalidation is the cache's own request, not a client's.
     if (ctx.background) return next();
-    const { route } = matchRoute(ctx, routes);
+    const { route } = routeOf(ctx);
     const rule = route.rateLimit;
     if (rule === undefined || rule.exemptHits !== exempting) return next();
     return limit(ctx, next, route, rule);

@@ -4,8 +4,7 @@ import { errorMessage } from '../../utils/errors.js';
 import type { Logger } from '../../utils/logger.js';
 import type { Metrics } from '../metrics/registry.js';
 import { parseRouteText, readRouteText } from './load-routes.js';
-import type { RouteSource } from './router-stage.js';
-import type { RouteTable } from './types.js';
+import type { RouteSource, RouteTable } from './types.js';
 
 export interface RouteSourceOptions {
   readonly file: string;

@@ -50,6 +50,11 @@ export interface RouteMatch {
   readonly params: Readonly<Record<string, string>>;
 }
 
+/** Where the live table comes from; a reload swaps what current() returns. */
+export interface RouteSource {
+  current(): RouteTable;
+}
+
 export interface RouteTable {
   readonly routes: readonly Route[];
   readonly fallback: Route;

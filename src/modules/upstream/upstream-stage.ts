@@ -26,7 +26,8 @@ export function upstreamStage({
   preserveHost = false,
 }: UpstreamStageDeps): Stage {
   return async function upstream(ctx) {
-    const origins = ctx.origins ?? defaultOrigins;
+    // The route's own backends, or UPSTREAM_URL's for a route that names none.
+    const origins = ctx.route?.route.upstreams ?? defaultOrigins;
     const route = ctx.route?.route.name ?? 'unknown';
     if (origins.length === 0) {
       throw new TagcacheError('TC_UPSTREAM_UNREACHABLE', `no backend for route ${route}`, 502);
@@ -66,7 +67,6 @@ export function upstreamStage({
           route,
           // Known before the answer, so a failure's log line names the backend that failed.
           onPick(origin) {
-            ctx.origin = origin;
             ctx.upstreamAddress = origin.host;
           },
         },
