@@ -9,9 +9,9 @@ import { isAbort, upstreamBodyError, upstreamFailureReason } from '../modules/up
 import type { AccessLog } from '../utils/access-log.js';
 import type { Done } from '../utils/compose.js';
 import { isTagcacheError, TagcacheError } from '../utils/errors.js';
+import { ALL_FAST_PATHS, abortControllerFor, type FastPaths, relayFor } from '../utils/fast-paths.js';
 import { endToEndHeaders, type HeaderMap } from '../utils/headers.js';
 import type { Logger } from '../utils/logger.js';
-import { relay } from '../utils/relay.js';
 import { canAppendToHead, createHeadPreparer, writeHeadWith } from '../utils/response-head.js';
 import { RetryLaterError } from '../utils/retry-later.js';
 import { UpstreamBody } from '../utils/upstream-body.js';
@@ -30,6 +30,8 @@ export interface ProxyHandlerDeps {
   readonly limits: RequestLimits;
   /** A server span per request, when tracing is on. */
   readonly tracing?: Tracing;
+  /** FAST_PATHS: the `head`, `relay` and `abort` shortcuts apply here; all on when absent. */
+  readonly fastPaths?: FastPaths;
 }
 
 /** Fields tagcache sets on every answer: a backend's own are replaced, not repeated. */
@@ -62,6 +64,10 @@ export function createProxyHandler(
   const { run, log, metrics, record, accessLogEnabled, accessLog, limits } = deps;
   // Off, the request path asks one question of it: is it there.
   const tracing = deps.tracing?.enabled === true ? deps.tracing : undefined;
+  const fast = deps.fastPaths ?? ALL_FAST_PATHS;
+  const appendToHead = fast.head && canAppendToHead;
+  const relay = relayFor(fast);
+  const newAbort = abortControllerFor(fast);
 
   function finish(ctx: RequestContext, status: number, bytes: number, err?: unknown): void {
     metrics.inFlight.dec();
@@ -107,7 +113,7 @@ export function createProxyHandler(
     const cacheStatus =
       ctx.cacheStatusDetail === undefined ? 'tagcache' : `tagcache; ${ctx.cacheStatusDetail}`;
     try {
-      const prepared = r.age !== undefined && canAppendToHead ? prepareStored(r.headers) : undefined;
+      const prepared = r.age !== undefined && appendToHead ? prepareStored(r.headers) : undefined;
       if (prepared !== undefined) {
         // An answer from the cache: the stored fields were validated and rendered when first served.
         writeHeadWith(
@@ -276,10 +282,12 @@ export function createProxyHandler(
           ? limitBody(req, res, limits.maxBodyBytes)
           : null,
       log,
-      onAbortWanted: (controller) => {
+      clientSignal: () => {
+        const controller = newAbort();
         res.once('close', () => {
           if (!res.writableFinished) controller.abort();
         });
+        return controller.signal;
       },
       onInterim: (status, headers) => relayInterim(res, status, headers),
     });

@@ -100,6 +100,30 @@ describe('loadConfig', () => {
     expect(rejects({ COMPRESSION_MIN_BYTES: 'small' }).message).toMatch(/^COMPRESSION_MIN_BYTES="small"/);
   });
 
+  it('turns every fast path on by default, all off with FAST_PATHS=off, or only the ones listed', () => {
+    const all = { head: true, 'access-log': true, metrics: true, relay: true, abort: true, undici: true };
+    const none = {
+      head: false,
+      'access-log': false,
+      metrics: false,
+      relay: false,
+      abort: false,
+      undici: false,
+    };
+    expect(loadConfig({}).fastPaths).toEqual(all);
+    expect(loadConfig({ FAST_PATHS: 'on' }).fastPaths).toEqual(all);
+    expect(loadConfig({ FAST_PATHS: 'OFF' }).fastPaths).toEqual(none);
+    expect(loadConfig({ FAST_PATHS: 'head, undici' }).fastPaths).toEqual({
+      ...none,
+      head: true,
+      undici: true,
+    });
+    expect(rejects({ FAST_PATHS: 'head,fast' }).message).toBe(
+      'FAST_PATHS="head,fast": expected on, off, or a comma-separated list of head, access-log, metrics, relay, abort, undici',
+    );
+    expect(rejects({ FAST_PATHS: 'yes' }).message).toMatch(/^FAST_PATHS="yes": expected on, off/);
+  });
+
   it('rejects MAX_OBJECT_BYTES larger than CACHE_MAX_BYTES', () => {
     expect(rejects({ CACHE_MAX_BYTES: '1MiB', MAX_OBJECT_BYTES: '2MiB' }).message).toContain(
       'at most CACHE_MAX_BYTES',

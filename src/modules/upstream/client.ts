@@ -4,7 +4,7 @@ import type { Readable } from 'node:stream';
 import { isTagcacheError, TagcacheError } from '../../utils/errors.js';
 import { endToEndHeaders, type HeaderMap } from '../../utils/headers.js';
 import { UpstreamBody } from '../../utils/upstream-body.js';
-import { Pool, parseHeaders, errors as undiciErrors } from './undici-parts.js';
+import { type Pool, type UndiciParts, undiciParts } from './undici-parts.js';
 
 export interface UpstreamOptions {
   connectTimeoutMs: number;
@@ -12,6 +12,12 @@ export interface UpstreamOptions {
   bodyTimeoutMs: number;
   /** Connections kept per origin. */
   connections: number;
+  /**
+   * The `undici` fast path (FAST_PATHS): undici loaded from its internal
+   * files and spoken to in its deprecated dispatch-handler interface; off,
+   * its public index and the controller interface (onRequestStart, …).
+   */
+  fast?: boolean;
 }
 
 export interface UpstreamRequest {
@@ -22,7 +28,7 @@ export interface UpstreamRequest {
   readonly headers: HeaderMap;
   readonly body: Readable | null;
   /** An AbortSignal, or an emitter of 'abort' (undici takes both). */
-  readonly signal?: AbortSignal | EventEmitter;
+  readonly signal?: AbortSignal | EventEmitter | undefined;
   /** Interim (1xx) responses the backend sends before its final one. */
   readonly onInfo?: (status: number, headers: HeaderMap) => void;
 }
@@ -46,12 +52,14 @@ export interface UpstreamClient {
 }
 
 export function createUpstreamClient(opts: UpstreamOptions): UpstreamClient {
+  const fast = opts.fast ?? true;
+  const undici = undiciParts(fast);
   const pools = new Map<string, Pool>();
 
   function poolFor(origin: URL): Pool {
     let pool = pools.get(origin.origin);
     if (pool === undefined) {
-      pool = new Pool(origin.origin, {
+      pool = new undici.Pool(origin.origin, {
         connections: opts.connections,
         pipelining: 1,
         keepAliveTimeout: 4_000,
@@ -68,8 +76,8 @@ export function createUpstreamClient(opts: UpstreamOptions): UpstreamClient {
   return {
     request(req) {
       return new Promise((resolve, reject) => {
-        const handler = new ResponseHandler(req, resolve, reject);
-        if (handler.settled) return;
+        const exchange = new Exchange(req, undici, resolve, reject);
+        if (exchange.settled) return;
         try {
           poolFor(req.origin).dispatch(
             {
@@ -78,11 +86,11 @@ export function createUpstreamClient(opts: UpstreamOptions): UpstreamClient {
               headers: req.headers as Record<string, string | string[]>,
               body: req.body,
             },
-            handler,
+            fast ? new LegacyHandler(exchange) : new ControllerHandler(exchange),
           );
         } catch (err) {
           // A refusal made before anything was sent (an argument undici will not take).
-          handler.onError(err as Error);
+          exchange.error(err as Error);
         }
       });
     },
@@ -94,25 +102,29 @@ export function createUpstreamClient(opts: UpstreamOptions): UpstreamClient {
 }
 
 /**
- * One backend request in undici's dispatch-handler form: the response is
- * handed over at its headers, and its body is an UpstreamBody fed chunk by
- * chunk. undici's request() would add an AsyncResource, a body stream, an
- * abort listener and a promise wrapper per request that a proxy does not need.
+ * One backend request: the response is handed over at its headers, and its
+ * body is an UpstreamBody fed chunk by chunk. undici's request() would add an
+ * AsyncResource, a body stream, an abort listener and a promise wrapper per
+ * request that a proxy does not need. The two handlers below translate
+ * undici's callbacks into these calls.
  */
-class ResponseHandler {
+class Exchange {
   settled = false;
   #abort: ((err: Error) => void) | null = null;
   #body: UpstreamBody | null = null;
   readonly #req: UpstreamRequest;
+  readonly #parseHeaders: UndiciParts['parseHeaders'];
   readonly #resolve: (res: UpstreamResponse) => void;
   readonly #reject: (err: unknown) => void;
 
   constructor(
     req: UpstreamRequest,
+    undici: UndiciParts,
     resolve: (res: UpstreamResponse) => void,
     reject: (err: unknown) => void,
   ) {
     this.#req = req;
+    this.#parseHeaders = undici.parseHeaders;
     this.#resolve = resolve;
     this.#reject = reject;
     const signal = req.signal;
@@ -129,7 +141,7 @@ class ResponseHandler {
   #onAbort = (): void => {
     const err = abortError();
     if (this.#abort !== null) this.#abort(err);
-    else this.onError(err);
+    else this.error(err);
   };
 
   #unlisten(): void {
@@ -139,35 +151,37 @@ class ResponseHandler {
     else signal.removeEventListener('abort', this.#onAbort);
   }
 
-  onConnect(abort: (err: Error) => void): void {
+  start(abort: (err: Error) => void): void {
     this.#abort = abort;
     // Aborted while queued for a connection: undici learns it now.
     if (this.settled && this.#body === null) abort(abortError());
   }
 
-  onHeaders(status: number, raw: Buffer[], resume: () => void): boolean {
+  /** `raw`: undici's raw [name, value, …] buffers, or headers it already parsed. */
+  headers(status: number, raw: Buffer[] | Record<string, string | string[]>, resume: () => void): void {
+    const headers = (Array.isArray(raw) ? this.#parseHeaders(raw) : raw) as HeaderMap;
     if (status < 200) {
-      this.#req.onInfo?.(status, parseHeaders(raw) as HeaderMap);
-      return true;
+      this.#req.onInfo?.(status, headers);
+      return;
     }
     const abort = this.#abort ?? (() => {});
     const body = new UpstreamBody(resume, abort);
     this.#body = body;
     this.settled = true;
-    this.#resolve({ status, headers: endToEndHeaders(parseHeaders(raw) as HeaderMap), body });
-    return true;
+    this.#resolve({ status, headers: endToEndHeaders(headers), body });
   }
 
-  onData(chunk: Buffer): boolean {
+  /** False: pause until the body calls `resume`. */
+  data(chunk: Buffer): boolean {
     return this.#body?.deliver(chunk) ?? true;
   }
 
-  onComplete(): void {
+  complete(): void {
     this.#unlisten();
     this.#body?.complete();
   }
 
-  onError(err: Error): void {
+  error(err: Error): void {
     this.#unlisten();
     // As undici's request() does: a failed request's body is spent, never sent again elsewhere.
     const sent = this.#req.body;
@@ -184,13 +198,66 @@ class ResponseHandler {
   }
 }
 
+/** undici's original dispatch-handler interface (deprecated in undici 7, which still calls it directly). */
+class LegacyHandler {
+  readonly #x: Exchange;
+  constructor(exchange: Exchange) {
+    this.#x = exchange;
+  }
+  onConnect(abort: (err: Error) => void): void {
+    this.#x.start(abort);
+  }
+  onHeaders(status: number, raw: Buffer[], resume: () => void): boolean {
+    this.#x.headers(status, raw, resume);
+    return true;
+  }
+  onData(chunk: Buffer): boolean {
+    return this.#x.data(chunk);
+  }
+  onComplete(): void {
+    this.#x.complete();
+  }
+  onError(err: Error): void {
+    this.#x.error(err);
+  }
+}
+
+interface Controller {
+  abort(reason: Error): void;
+  pause(): void;
+  resume(): void;
+}
+
+/** undici's supported handler interface: a controller to pause, resume and abort with. */
+class ControllerHandler {
+  readonly #x: Exchange;
+  constructor(exchange: Exchange) {
+    this.#x = exchange;
+  }
+  onRequestStart(controller: Controller): void {
+    this.#x.start((err) => controller.abort(err));
+  }
+  onResponseStart(controller: Controller, status: number, headers: Record<string, string | string[]>): void {
+    this.#x.headers(status, headers, () => controller.resume());
+  }
+  onResponseData(controller: Controller, chunk: Buffer): void {
+    if (!this.#x.data(chunk)) controller.pause();
+  }
+  onResponseEnd(): void {
+    this.#x.complete();
+  }
+  onResponseError(_controller: Controller | undefined, err: Error): void {
+    this.#x.error(err);
+  }
+}
+
 function isEmitter(signal: AbortSignal | EventEmitter): signal is EventEmitter {
   return typeof (signal as EventEmitter).once === 'function';
 }
 
-/** What undici's request() rejects with when its signal fires: isAbort() knows it. */
+/** What undici's request() rejects with when its signal fires (its RequestAbortedError): isAbort() knows it. */
 function abortError(): Error {
-  return new undiciErrors.RequestAbortedError();
+  return Object.assign(new Error('Request aborted'), { name: 'AbortError', code: 'UND_ERR_ABORTED' });
 }
 
 /** The client went away (its body then fails with its connection's reset): not the backend's doing. */
@@ -224,17 +291,17 @@ export function toUpstreamError(err: unknown, origin: URL): unknown {
       cause: err,
     });
   }
-  if (err instanceof undiciErrors.HeadersTimeoutError || code === 'UND_ERR_HEADERS_TIMEOUT') {
+  if (code === 'UND_ERR_HEADERS_TIMEOUT') {
     return new TagcacheError('TC_UPSTREAM_TIMEOUT', `backend ${where} sent no headers in time`, 504, {
       cause: err,
     });
   }
-  if (err instanceof undiciErrors.BodyTimeoutError || code === 'UND_ERR_BODY_TIMEOUT') {
+  if (code === 'UND_ERR_BODY_TIMEOUT') {
     return new TagcacheError('TC_UPSTREAM_TIMEOUT', `backend ${where} stalled sending the body`, 504, {
       cause: err,
     });
   }
-  if (err instanceof undiciErrors.ConnectTimeoutError || code === 'UND_ERR_CONNECT_TIMEOUT') {
+  if (code === 'UND_ERR_CONNECT_TIMEOUT') {
     return new TagcacheError('TC_UPSTREAM_TIMEOUT', `connecting to backend ${where} timed out`, 504, {
       cause: err,
     });
@@ -266,7 +333,8 @@ export function toUpstreamError(err: unknown, origin: URL): unknown {
  * into its own can be made to send one: one answer's fault, not an outage).
  */
 function isParserError(err: unknown): boolean {
-  if (err instanceof undiciErrors.HTTPParserError) return true;
+  // By name: undici's HTTPParserError may carry no code.
+  if ((err as { name?: unknown } | null)?.name === 'HTTPParserError') return true;
   const code = (err as { code?: unknown } | null)?.code;
   return typeof code === 'string' && (code.startsWith('HPE_') || code === 'UND_ERR_HEADERS_OVERFLOW');
 }

@@ -1,0 +1,99 @@
+import { EventEmitter } from 'node:events';
+import { pipeline, type Readable, type Writable } from 'node:stream';
+import { relay } from './relay.js';
+
+/**
+ * Every place where tagcache replaces a library's own way of doing a thing
+ * for speed, and the one switch (FAST_PATHS) that turns them off. Each
+ * shortcut leans on something its library does not promise (a private field,
+ * a private symbol, an internal file, a deprecated interface) or re-does
+ * what the library already does; off, the library's supported way is used,
+ * and the differential tests (test/utils/fast-paths*.test.ts) hold both to
+ * the same client-visible behaviour. bench/README.md notes what each buys.
+ *
+ * - `head`: a stored response's validated header lines appended to the
+ *   `_header` string Node builds (src/utils/response-head.ts); off: writeHead
+ *   with every field.
+ * - `access-log`: batched lines formatted by hand onto pino's private stream
+ *   symbol (src/utils/access-log.ts); off: `log.info(fields, 'request')`.
+ * - `metrics`: tagcache_requests_total, tagcache_request_duration_seconds and
+ *   tagcache_requests_in_flight counted in plain numbers
+ *   (src/modules/metrics/request-metrics.ts); off: prom-client's own Counter,
+ *   Histogram and Gauge.
+ * - `relay`: source.pipe(dest) with hand-written error handling
+ *   (src/utils/relay.ts); off: stream.pipeline.
+ * - `abort`: an EventEmitter signal (ClientAbort); off: AbortController.
+ * - `undici`: undici's Pool loaded from its internal lib/ files without its
+ *   index (src/modules/upstream/undici-parts.ts); off: `import('undici').Pool`.
+ */
+export const FAST_PATH_NAMES = ['head', 'access-log', 'metrics', 'relay', 'abort', 'undici'] as const;
+
+export type FastPathName = (typeof FAST_PATH_NAMES)[number];
+
+/** Which shortcuts are on. */
+export type FastPaths = Readonly<Record<FastPathName, boolean>>;
+
+export const ALL_FAST_PATHS: FastPaths = Object.freeze(fastPathsOf(FAST_PATH_NAMES));
+export const NO_FAST_PATHS: FastPaths = Object.freeze(fastPathsOf([]));
+
+function fastPathsOf(on: readonly string[]): FastPaths {
+  const out = {} as Record<FastPathName, boolean>;
+  for (const name of FAST_PATH_NAMES) out[name] = on.includes(name);
+  return out;
+}
+
+/**
+ * FAST_PATHS: `on` (every shortcut), `off` (none), or a comma-separated list
+ * of the shortcuts to keep on (to find which one a problem follows, or to
+ * measure one alone). undefined when the value is none of these.
+ */
+export function parseFastPaths(value: string): FastPaths | undefined {
+  const v = value.trim().toLowerCase();
+  if (v === 'on') return ALL_FAST_PATHS;
+  if (v === 'off') return NO_FAST_PATHS;
+  const names = v.split(',').map((s) => s.trim());
+  if (names.some((n) => !(FAST_PATH_NAMES as readonly string[]).includes(n))) return undefined;
+  return Object.freeze(fastPathsOf(names));
+}
+
+/** Called once: when `dest` finished (err undefined) or when either side failed and both were destroyed. */
+export type RelayDone = (err: Error | undefined) => void;
+
+/** source piped into dest, both destroyed on a failure: relay() or stream.pipeline. */
+export function relayFor(fast: FastPaths): (source: Readable, dest: Writable, done: RelayDone) => void {
+  if (fast.relay) return relay;
+  return (source, dest, done) => {
+    pipeline(source, dest, (err) => done(err ?? undefined));
+  };
+}
+
+/** What the upstream client listens to for a client that went away: an AbortSignal or an emitter of 'abort'. */
+export type ClientSignal = AbortSignal | EventEmitter;
+
+/** The controller side: abort() fires the signal once. */
+export interface ClientAbortController {
+  readonly signal: ClientSignal;
+  abort(): void;
+}
+
+/**
+ * An abort signal in undici's EventEmitter form: an AbortController costs an
+ * EventTarget per proxied request (and a DOMException when it fires), where
+ * this costs an emitter.
+ */
+export class ClientAbort extends EventEmitter implements ClientAbortController {
+  aborted = false;
+  get signal(): ClientSignal {
+    return this;
+  }
+  abort(): void {
+    if (this.aborted) return;
+    this.aborted = true;
+    this.emit('abort');
+  }
+}
+
+/** A fresh abort controller: ClientAbort or AbortController. */
+export function abortControllerFor(fast: FastPaths): () => ClientAbortController {
+  return fast.abort ? () => new ClientAbort() : () => new AbortController();
+}
