@@ -152,9 +152,9 @@ export class RequestMetrics implements RequestCounting {
       let cumulative = 0;
       this.#buckets.forEach((le, i) => {
         cumulative += h.counts[i] ?? 0;
-        out.push({ labels: { ...h.labels, le }, value: cumulative, metricName: `${name}_bucket` });
+        out.push({ labels: { le, ...h.labels }, value: cumulative, metricName: `${name}_bucket` });
       });
-      out.push({ labels: { ...h.labels, le: '+Inf' }, value: h.count, metricName: `${name}_bucket` });
+      out.push({ labels: { le: '+Inf', ...h.labels }, value: h.count, metricName: `${name}_bucket` });
       out.push({ labels: { ...h.labels }, value: h.sum, metricName: `${name}_sum` });
       out.push({ labels: { ...h.labels }, value: h.count, metricName: `${name}_count` });
     }
