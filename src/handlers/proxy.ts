@@ -1,5 +1,6 @@
 import { type IncomingMessage, type OutgoingHttpHeader, type ServerResponse, STATUS_CODES } from 'node:http';
 import type { Socket } from 'node:net';
+import { pipeline } from 'node:stream';
 import type { TLSSocket } from 'node:tls';
 import type { RequestRecorder } from '../modules/metrics/index.js';
 import type { Metrics } from '../modules/metrics/registry.js';
@@ -9,7 +10,7 @@ import { isAbort, upstreamBodyError, upstreamFailureReason } from '../modules/up
 import type { AccessLog } from '../utils/access-log.js';
 import type { Done } from '../utils/compose.js';
 import { isTagcacheError, TagcacheError } from '../utils/errors.js';
-import { ALL_FAST_PATHS, abortControllerFor, type FastPaths, relayFor } from '../utils/fast-paths.js';
+import { ALL_FAST_PATHS, abortControllerFor, type FastPaths } from '../utils/fast-paths.js';
 import { endToEndHeaders, type HeaderMap } from '../utils/headers.js';
 import type { Logger } from '../utils/logger.js';
 import { canAppendToHead, createHeadPreparer, writeHeadWith } from '../utils/response-head.js';
@@ -30,7 +31,7 @@ export interface ProxyHandlerDeps {
   readonly limits: RequestLimits;
   /** A server span per request, when tracing is on. */
   readonly tracing?: Tracing;
-  /** FAST_PATHS: the `head`, `relay` and `abort` shortcuts apply here; all on when absent. */
+  /** FAST_PATHS: the `head` and `abort` shortcuts apply here; all on when absent. */
   readonly fastPaths?: FastPaths;
 }
 
@@ -66,7 +67,6 @@ export function createProxyHandler(
   const tracing = deps.tracing?.enabled === true ? deps.tracing : undefined;
   const fast = deps.fastPaths ?? ALL_FAST_PATHS;
   const appendToHead = fast.head && canAppendToHead;
-  const relay = relayFor(fast);
   const newAbort = abortControllerFor(fast);
 
   function finish(ctx: RequestContext, status: number, bytes: number, err?: unknown): void {
@@ -150,7 +150,7 @@ export function createProxyHandler(
       body.on('data', (chunk: Buffer) => {
         bytes += chunk.length;
       });
-      relay(body, res, (err) => bodyDone(ctx, res, r.status, bytes, err));
+      pipeline(body, res, (err) => bodyDone(ctx, res, r.status, bytes, err ?? undefined));
     }
   }
 

@@ -1,6 +1,4 @@
 import { EventEmitter } from 'node:events';
-import { pipeline, type Readable, type Writable } from 'node:stream';
-import { relay } from './relay.js';
 
 /**
  * Every place where tagcache replaces a library's own way of doing a thing
@@ -20,13 +18,11 @@ import { relay } from './relay.js';
  *   tagcache_requests_in_flight counted in plain numbers
  *   (src/modules/metrics/request-metrics.ts); off: prom-client's own Counter,
  *   Histogram and Gauge.
- * - `relay`: source.pipe(dest) with hand-written error handling
- *   (src/utils/relay.ts); off: stream.pipeline.
  * - `abort`: an EventEmitter signal (ClientAbort); off: AbortController.
  * - `undici`: undici's Pool loaded from its internal lib/ files without its
  *   index (src/modules/upstream/undici-parts.ts); off: `import('undici').Pool`.
  */
-export const FAST_PATH_NAMES = ['head', 'access-log', 'metrics', 'relay', 'abort', 'undici'] as const;
+export const FAST_PATH_NAMES = ['head', 'access-log', 'metrics', 'abort', 'undici'] as const;
 
 export type FastPathName = (typeof FAST_PATH_NAMES)[number];
 
@@ -54,17 +50,6 @@ export function parseFastPaths(value: string): FastPaths | undefined {
   const names = v.split(',').map((s) => s.trim());
   if (names.some((n) => !(FAST_PATH_NAMES as readonly string[]).includes(n))) return undefined;
   return Object.freeze(fastPathsOf(names));
-}
-
-/** Called once: when `dest` finished (err undefined) or when either side failed and both were destroyed. */
-export type RelayDone = (err: Error | undefined) => void;
-
-/** source piped into dest, both destroyed on a failure: relay() or stream.pipeline. */
-export function relayFor(fast: FastPaths): (source: Readable, dest: Writable, done: RelayDone) => void {
-  if (fast.relay) return relay;
-  return (source, dest, done) => {
-    pipeline(source, dest, (err) => done(err ?? undefined));
-  };
 }
 
 /** What the upstream client listens to for a client that went away: an AbortSignal or an emitter of 'abort'. */

@@ -2,17 +2,14 @@ import { once } from 'node:events';
 import { type IncomingMessage, request } from 'node:http';
 import { PassThrough } from 'node:stream';
 import { afterEach, describe, expect, it } from 'vitest';
-import { ALL_FAST_PATHS, NO_FAST_PATHS, relayFor } from '../../src/utils/fast-paths.js';
-import { type Listening, listen } from '../support/http.js';
 import { type Origin, startOrigin } from '../support/origin.js';
 import { type RunningProxy, startProxy } from '../support/proxy.js';
 
 /**
- * The `relay`, `abort` and `undici` fast paths against stream.pipeline,
- * AbortController and undici's public Pool with its controller interface:
- * each case runs both ways and must see the same thing a client (and a
- * backend) can see — streaming, backpressure, and a client that goes away
- * cancelling what feeds it.
+ * The `abort` and `undici` fast paths against AbortController and undici's
+ * public index: each case runs both ways and must see the same thing a
+ * client (and a backend) can see — streaming, backpressure, and a client
+ * that goes away cancelling the backend request.
  */
 
 const MiB = 1024 * 1024;
@@ -154,85 +151,5 @@ describe.each([
     await expect.poll(() => arrived).toBe(true);
     req.destroy();
     await expect.poll(() => backendClosed, { timeout: 20_000 }).toBe(true);
-  });
-});
-
-describe.each([
-  { name: 'relay (fast path)', relay: relayFor(ALL_FAST_PATHS) },
-  { name: 'stream.pipeline (library path)', relay: relayFor(NO_FAST_PATHS) },
-])('$name into a real ServerResponse', ({ relay }) => {
-  let server: Listening | undefined;
-  afterEach(async () => {
-    await server?.close();
-    server = undefined;
-  });
-
-  /** A server whose every answer is `source` relayed; `done` records how the relay ended. */
-  async function serve(source: PassThrough) {
-    const ended: { err: Error | undefined; settled: number } = { err: undefined, settled: 0 };
-    server = await listen((_req, res) => {
-      res.writeHead(200, { 'content-type': 'text/plain' });
-      res.flushHeaders();
-      relay(source, res, (err) => {
-        ended.err = err;
-        ended.settled++;
-      });
-    });
-    return ended;
-  }
-
-  it('streams chunks as they come and reports success once', async () => {
-    const source = new PassThrough();
-    const ended = await serve(source);
-    const { res } = await open(`${server?.url}/`);
-    source.write('one');
-    expect(await nextChunk(res)).toBe('one');
-    source.end('two');
-    expect(await drain(res)).toBe(3);
-    await expect.poll(() => ended.settled).toBe(1);
-    expect(ended.err).toBeUndefined();
-  });
-
-  it('stops reading the source while the client does not read', async () => {
-    const source = new PassThrough();
-    await serve(source);
-    const { res } = await open(`${server?.url}/`);
-    const chunk = Buffer.alloc(64 * 1024);
-    let accepted = 0;
-    // Writes are accepted while the relay drains the source; then the source fills up and refuses.
-    while (source.write(chunk)) {
-      accepted += chunk.length;
-      if (accepted > 256 * MiB) break;
-      await new Promise<void>((r) => setImmediate(r));
-    }
-    expect(accepted).toBeLessThan(256 * MiB);
-    source.end();
-    expect(await drain(res)).toBeGreaterThanOrEqual(accepted);
-  });
-
-  it('destroys the source and reports an error when the client goes away', async () => {
-    const source = new PassThrough();
-    const ended = await serve(source);
-    const { res, destroy } = await open(`${server?.url}/`);
-    source.write('one');
-    await nextChunk(res);
-    destroy();
-    await expect.poll(() => source.destroyed).toBe(true);
-    await expect.poll(() => ended.settled).toBe(1);
-    expect(ended.err).toBeInstanceOf(Error);
-  });
-
-  it('cuts the client connection when the source fails mid-body', async () => {
-    const source = new PassThrough();
-    const ended = await serve(source);
-    const { res } = await open(`${server?.url}/`);
-    source.write('one');
-    await nextChunk(res);
-    const aborted = once(res, 'aborted').then(() => true);
-    res.resume();
-    source.destroy(new Error('backend reset'));
-    expect(await aborted).toBe(true);
-    await expect.poll(() => ended.settled).toBe(1);
-    expect(ended.err?.message).toBe('backend reset');
   });
 });
