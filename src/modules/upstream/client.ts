@@ -4,7 +4,7 @@ import type { Readable } from 'node:stream';
 import { isTagcacheError, TagcacheError } from '../../utils/errors.js';
 import { endToEndHeaders, type HeaderMap } from '../../utils/headers.js';
 import { UpstreamBody } from '../../utils/upstream-body.js';
-import { type Pool, type UndiciParts, undiciParts } from './undici-parts.js';
+import { type Pool, undiciParts } from './undici-parts.js';
 
 export interface UpstreamOptions {
   connectTimeoutMs: number;
@@ -12,11 +12,7 @@ export interface UpstreamOptions {
   bodyTimeoutMs: number;
   /** Connections kept per origin. */
   connections: number;
-  /**
-   * The `undici` fast path (FAST_PATHS): undici loaded from its internal
-   * files and spoken to in its deprecated dispatch-handler interface; off,
-   * its public index and the controller interface (onRequestStart, …).
-   */
+  /** The `undici` fast path (FAST_PATHS): undici loaded from its internal files, not its index. */
   fast?: boolean;
 }
 
@@ -76,7 +72,7 @@ export function createUpstreamClient(opts: UpstreamOptions): UpstreamClient {
   return {
     request(req) {
       return new Promise((resolve, reject) => {
-        const exchange = new Exchange(req, undici, resolve, reject);
+        const exchange = new Exchange(req, resolve, reject);
         if (exchange.settled) return;
         try {
           poolFor(req.origin).dispatch(
@@ -86,7 +82,7 @@ export function createUpstreamClient(opts: UpstreamOptions): UpstreamClient {
               headers: req.headers as Record<string, string | string[]>,
               body: req.body,
             },
-            fast ? new LegacyHandler(exchange) : new ControllerHandler(exchange),
+            new ControllerHandler(exchange),
           );
         } catch (err) {
           // A refusal made before anything was sent (an argument undici will not take).
@@ -105,26 +101,23 @@ export function createUpstreamClient(opts: UpstreamOptions): UpstreamClient {
  * One backend request: the response is handed over at its headers, and its
  * body is an UpstreamBody fed chunk by chunk. undici's request() would add an
  * AsyncResource, a body stream, an abort listener and a promise wrapper per
- * request that a proxy does not need. The two handlers below translate
- * undici's callbacks into these calls.
+ * request that a proxy does not need. ControllerHandler translates undici's
+ * callbacks into these calls.
  */
 class Exchange {
   settled = false;
   #abort: ((err: Error) => void) | null = null;
   #body: UpstreamBody | null = null;
   readonly #req: UpstreamRequest;
-  readonly #parseHeaders: UndiciParts['parseHeaders'];
   readonly #resolve: (res: UpstreamResponse) => void;
   readonly #reject: (err: unknown) => void;
 
   constructor(
     req: UpstreamRequest,
-    undici: UndiciParts,
     resolve: (res: UpstreamResponse) => void,
     reject: (err: unknown) => void,
   ) {
     this.#req = req;
-    this.#parseHeaders = undici.parseHeaders;
     this.#resolve = resolve;
     this.#reject = reject;
     const signal = req.signal;
@@ -157,9 +150,8 @@ class Exchange {
     if (this.settled && this.#body === null) abort(abortError());
   }
 
-  /** `raw`: undici's raw [name, value, …] buffers, or headers it already parsed. */
-  headers(status: number, raw: Buffer[] | Record<string, string | string[]>, resume: () => void): void {
-    const headers = (Array.isArray(raw) ? this.#parseHeaders(raw) : raw) as HeaderMap;
+  headers(status: number, parsed: Record<string, string | string[]>, resume: () => void): void {
+    const headers = parsed as HeaderMap;
     if (status < 200) {
       this.#req.onInfo?.(status, headers);
       return;
@@ -198,37 +190,18 @@ class Exchange {
   }
 }
 
-/** undici's original dispatch-handler interface (deprecated in undici 7, which still calls it directly). */
-class LegacyHandler {
-  readonly #x: Exchange;
-  constructor(exchange: Exchange) {
-    this.#x = exchange;
-  }
-  onConnect(abort: (err: Error) => void): void {
-    this.#x.start(abort);
-  }
-  onHeaders(status: number, raw: Buffer[], resume: () => void): boolean {
-    this.#x.headers(status, raw, resume);
-    return true;
-  }
-  onData(chunk: Buffer): boolean {
-    return this.#x.data(chunk);
-  }
-  onComplete(): void {
-    this.#x.complete();
-  }
-  onError(err: Error): void {
-    this.#x.error(err);
-  }
-}
-
 interface Controller {
   abort(reason: Error): void;
   pause(): void;
   resume(): void;
 }
 
-/** undici's supported handler interface: a controller to pause, resume and abort with. */
+/**
+ * undici's supported handler interface: a controller to pause, resume and
+ * abort with. The deprecated one (onConnect, onHeaders, …) that undici 7
+ * still calls directly saves a wrapper per request, which measured no gain
+ * side by side (bench/README.md, fast paths).
+ */
 class ControllerHandler {
   readonly #x: Exchange;
   constructor(exchange: Exchange) {
