@@ -10,7 +10,7 @@ import { isAbort, upstreamBodyError, upstreamFailureReason } from '../modules/up
 import type { AccessLog } from '../utils/access-log.js';
 import type { Done } from '../utils/compose.js';
 import { isTagcacheError, TagcacheError } from '../utils/errors.js';
-import { ALL_FAST_PATHS, abortControllerFor, type FastPaths } from '../utils/fast-paths.js';
+import { ALL_FAST_PATHS, type FastPaths } from '../utils/fast-paths.js';
 import { endToEndHeaders, type HeaderMap } from '../utils/headers.js';
 import type { Logger } from '../utils/logger.js';
 import { canAppendToHead, createHeadPreparer, writeHeadWith } from '../utils/response-head.js';
@@ -31,7 +31,7 @@ export interface ProxyHandlerDeps {
   readonly limits: RequestLimits;
   /** A server span per request, when tracing is on. */
   readonly tracing?: Tracing;
-  /** FAST_PATHS: the `head` and `abort` shortcuts apply here; all on when absent. */
+  /** FAST_PATHS: the `head` shortcut applies here; on when absent. */
   readonly fastPaths?: FastPaths;
 }
 
@@ -67,7 +67,6 @@ export function createProxyHandler(
   const tracing = deps.tracing?.enabled === true ? deps.tracing : undefined;
   const fast = deps.fastPaths ?? ALL_FAST_PATHS;
   const appendToHead = fast.head && canAppendToHead;
-  const newAbort = abortControllerFor(fast);
 
   function finish(ctx: RequestContext, status: number, bytes: number, err?: unknown): void {
     metrics.inFlight.dec();
@@ -283,7 +282,7 @@ export function createProxyHandler(
           : null,
       log,
       clientSignal: () => {
-        const controller = newAbort();
+        const controller = new AbortController();
         res.once('close', () => {
           if (!res.writableFinished) controller.abort();
         });

@@ -1,5 +1,3 @@
-import { EventEmitter } from 'node:events';
-
 /**
  * Every place where tagcache replaces a library's own way of doing a thing
  * for speed, and the one switch (FAST_PATHS) that turns them off. Each
@@ -18,11 +16,10 @@ import { EventEmitter } from 'node:events';
  *   tagcache_requests_in_flight counted in plain numbers
  *   (src/modules/metrics/request-metrics.ts); off: prom-client's own Counter,
  *   Histogram and Gauge.
- * - `abort`: an EventEmitter signal (ClientAbort); off: AbortController.
  * - `undici`: undici's Pool loaded from its internal lib/ files without its
  *   index (src/modules/upstream/undici-parts.ts); off: `import('undici').Pool`.
  */
-export const FAST_PATH_NAMES = ['head', 'access-log', 'metrics', 'abort', 'undici'] as const;
+export const FAST_PATH_NAMES = ['head', 'access-log', 'metrics', 'undici'] as const;
 
 export type FastPathName = (typeof FAST_PATH_NAMES)[number];
 
@@ -50,35 +47,4 @@ export function parseFastPaths(value: string): FastPaths | undefined {
   const names = v.split(',').map((s) => s.trim());
   if (names.some((n) => !(FAST_PATH_NAMES as readonly string[]).includes(n))) return undefined;
   return Object.freeze(fastPathsOf(names));
-}
-
-/** What the upstream client listens to for a client that went away: an AbortSignal or an emitter of 'abort'. */
-export type ClientSignal = AbortSignal | EventEmitter;
-
-/** The controller side: abort() fires the signal once. */
-export interface ClientAbortController {
-  readonly signal: ClientSignal;
-  abort(): void;
-}
-
-/**
- * An abort signal in undici's EventEmitter form: an AbortController costs an
- * EventTarget per proxied request (and a DOMException when it fires), where
- * this costs an emitter.
- */
-export class ClientAbort extends EventEmitter implements ClientAbortController {
-  aborted = false;
-  get signal(): ClientSignal {
-    return this;
-  }
-  abort(): void {
-    if (this.aborted) return;
-    this.aborted = true;
-    this.emit('abort');
-  }
-}
-
-/** A fresh abort controller: ClientAbort or AbortController. */
-export function abortControllerFor(fast: FastPaths): () => ClientAbortController {
-  return fast.abort ? () => new ClientAbort() : () => new AbortController();
 }

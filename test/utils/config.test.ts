@@ -101,12 +101,11 @@ describe('loadConfig', () => {
   });
 
   it('turns every fast path on by default, all off with FAST_PATHS=off, or only the ones listed', () => {
-    const all = { head: true, 'access-log': true, metrics: true, abort: true, undici: true };
+    const all = { head: true, 'access-log': true, metrics: true, undici: true };
     const none = {
       head: false,
       'access-log': false,
       metrics: false,
-      abort: false,
       undici: false,
     };
     expect(loadConfig({}).fastPaths).toEqual(all);
@@ -118,7 +117,7 @@ describe('loadConfig', () => {
       undici: true,
     });
     expect(rejects({ FAST_PATHS: 'head,fast' }).message).toBe(
-      'FAST_PATHS="head,fast": expected on, off, or a comma-separated list of head, access-log, metrics, abort, undici',
+      'FAST_PATHS="head,fast": expected on, off, or a comma-separated list of head, access-log, metrics, undici',
     );
     expect(rejects({ FAST_PATHS: 'yes' }).message).toMatch(/^FAST_PATHS="yes": expected on, off/);
   });

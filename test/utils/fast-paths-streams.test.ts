@@ -6,8 +6,9 @@ import { type Origin, startOrigin } from '../support/origin.js';
 import { type RunningProxy, startProxy } from '../support/proxy.js';
 
 /**
- * The `abort` and `undici` fast paths against AbortController and undici's
- * public index: each case runs both ways and must see the same thing a
+ * The `undici` fast path (undici's Pool from its internal file) against its
+ * public index, and the rest of the write path with every fast path on and
+ * off: each case runs both ways and must see the same thing a
  * client (and a backend) can see — streaming, backpressure, and a client
  * that goes away cancelling the backend request.
  */

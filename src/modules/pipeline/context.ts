@@ -3,7 +3,6 @@ import type { IncomingHttpHeaders } from 'node:http';
 import type { Readable } from 'node:stream';
 import type { Middleware } from '../../utils/compose.js';
 import type { TagcacheError } from '../../utils/errors.js';
-import type { ClientSignal } from '../../utils/fast-paths.js';
 import type { HeaderMap } from '../../utils/headers.js';
 import type { Logger } from '../../utils/logger.js';
 import type { RouteMatch } from '../router/types.js';
@@ -39,7 +38,7 @@ export interface RequestInit {
   body: Readable | null;
   log: Logger;
   /** Called the first time a stage asks for the abort signal: one that fires when the client goes away. */
-  clientSignal?: () => ClientSignal;
+  clientSignal?: () => AbortSignal;
   /** Relays an interim (1xx) response to the client; absent for background requests. */
   onInterim?: (status: number, headers: HeaderMap) => void;
   background?: boolean;
@@ -98,8 +97,8 @@ export class RequestContext {
   trace: RequestTrace | undefined = undefined;
 
   #clientIp: string | (() => string);
-  #signal: ClientSignal | undefined = undefined;
-  readonly #clientSignal: (() => ClientSignal) | undefined;
+  #signal: AbortSignal | undefined = undefined;
+  readonly #clientSignal: (() => AbortSignal) | undefined;
 
   constructor(init: RequestInit) {
     this.id = init.id;
@@ -121,10 +120,10 @@ export class RequestContext {
   }
 
   /**
-   * Fires when the client goes away before its answer is complete (undici
-   * takes it as a signal); undefined for a request no client waits for.
+   * Fires when the client goes away before its answer is complete; made on
+   * first use (a hit never asks), undefined for a request no client waits for.
    */
-  get signal(): ClientSignal | undefined {
+  get signal(): AbortSignal | undefined {
     if (this.#signal === undefined && this.#clientSignal !== undefined) this.#signal = this.#clientSignal();
     return this.#signal;
   }

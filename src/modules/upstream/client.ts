@@ -1,4 +1,3 @@
-import type { EventEmitter } from 'node:events';
 import { IncomingMessage } from 'node:http';
 import type { Readable } from 'node:stream';
 import { isTagcacheError, TagcacheError } from '../../utils/errors.js';
@@ -23,8 +22,8 @@ export interface UpstreamRequest {
   readonly path: string;
   readonly headers: HeaderMap;
   readonly body: Readable | null;
-  /** An AbortSignal, or an emitter of 'abort' (undici takes both). */
-  readonly signal?: AbortSignal | EventEmitter | undefined;
+  /** Fires when whoever waits for the answer has gone away. */
+  readonly signal?: AbortSignal | undefined;
   /** Interim (1xx) responses the backend sends before its final one. */
   readonly onInfo?: (status: number, headers: HeaderMap) => void;
 }
@@ -122,13 +121,12 @@ class Exchange {
     this.#reject = reject;
     const signal = req.signal;
     if (signal === undefined) return;
-    if ((signal as { aborted?: boolean }).aborted === true) {
+    if (signal.aborted) {
       this.settled = true;
       reject(abortError());
       return;
     }
-    if (isEmitter(signal)) signal.once('abort', this.#onAbort);
-    else signal.addEventListener('abort', this.#onAbort, { once: true });
+    signal.addEventListener('abort', this.#onAbort, { once: true });
   }
 
   #onAbort = (): void => {
@@ -140,8 +138,7 @@ class Exchange {
   #unlisten(): void {
     const signal = this.#req.signal;
     if (signal === undefined) return;
-    if (isEmitter(signal)) signal.removeListener('abort', this.#onAbort);
-    else signal.removeEventListener('abort', this.#onAbort);
+    signal.removeEventListener('abort', this.#onAbort);
   }
 
   start(abort: (err: Error) => void): void {
@@ -224,10 +221,6 @@ class ControllerHandler {
   }
 }
 
-function isEmitter(signal: AbortSignal | EventEmitter): signal is EventEmitter {
-  return typeof (signal as EventEmitter).once === 'function';
-}
-
 /** What undici's request() rejects with when its signal fires (its RequestAbortedError): isAbort() knows it. */
 function abortError(): Error {
   return Object.assign(new Error('Request aborted'), { name: 'AbortError', code: 'UND_ERR_ABORTED' });
@@ -235,7 +228,7 @@ function abortError(): Error {
 
 /** The client went away (its body then fails with its connection's reset): not the backend's doing. */
 function clientGone(req: UpstreamRequest, err: unknown): Error | undefined {
-  if ((req.signal as { aborted?: boolean } | undefined)?.aborted !== true || isAbort(err)) return undefined;
+  if (req.signal?.aborted !== true || isAbort(err)) return undefined;
   return Object.assign(new Error('the client went away before the backend answered', { cause: err }), {
     name: 'AbortError',
   });
