@@ -203,7 +203,6 @@ export async function createApp(config: Config, log: Logger, opts: AppOptions = 
     accessLogEnabled: config.accessLog,
     limits: config,
     tracing,
-    fastPaths: config.fastPaths,
   });
 
   const probe = createOriginProbe();

@@ -10,10 +10,8 @@ import { isAbort, upstreamBodyError, upstreamFailureReason } from '../modules/up
 import type { AccessLog } from '../utils/access-log.js';
 import type { Done } from '../utils/compose.js';
 import { isTagcacheError, TagcacheError } from '../utils/errors.js';
-import { ALL_FAST_PATHS, type FastPaths } from '../utils/fast-paths.js';
 import { endToEndHeaders, type HeaderMap } from '../utils/headers.js';
 import type { Logger } from '../utils/logger.js';
-import { canAppendToHead, createHeadPreparer, writeHeadWith } from '../utils/response-head.js';
 import { RetryLaterError } from '../utils/retry-later.js';
 import { UpstreamBody } from '../utils/upstream-body.js';
 import { limitBody } from './body-limit.js';
@@ -31,15 +29,10 @@ export interface ProxyHandlerDeps {
   readonly limits: RequestLimits;
   /** A server span per request, when tracing is on. */
   readonly tracing?: Tracing;
-  /** FAST_PATHS: the `head` shortcut applies here; on when absent. */
-  readonly fastPaths?: FastPaths;
 }
 
 /** Fields tagcache sets on every answer: a backend's own are replaced, not repeated. */
 const OWN_FIELDS = new Set(['x-request-id', 'x-cache', 'cache-status']);
-
-/** Stored header maps, rendered once: an answer from the cache sends its own Age. */
-const prepareStored = createHeadPreparer(new Set([...OWN_FIELDS, 'age']));
 
 /** nginx's convention for "the client closed the connection before the answer". */
 const CLIENT_CLOSED = 499;
@@ -65,8 +58,6 @@ export function createProxyHandler(
   const { run, log, metrics, record, accessLogEnabled, accessLog, limits } = deps;
   // Off, the request path asks one question of it: is it there.
   const tracing = deps.tracing?.enabled === true ? deps.tracing : undefined;
-  const fast = deps.fastPaths ?? ALL_FAST_PATHS;
-  const appendToHead = fast.head && canAppendToHead;
 
   function finish(ctx: RequestContext, status: number, bytes: number, err?: unknown): void {
     metrics.inFlight.dec();
@@ -112,18 +103,7 @@ export function createProxyHandler(
     const cacheStatus =
       ctx.cacheStatusDetail === undefined ? 'tagcache' : `tagcache; ${ctx.cacheStatusDetail}`;
     try {
-      const prepared = r.age !== undefined && appendToHead ? prepareStored(r.headers) : undefined;
-      if (prepared !== undefined) {
-        // An answer from the cache: the stored fields were validated and rendered when first served.
-        writeHeadWith(
-          res,
-          r.status,
-          prepared,
-          `age: ${r.age}\r\nx-request-id: ${ctx.id}\r\nx-cache: ${ctx.cache}\r\ncache-status: ${cacheStatus}\r\n`,
-        );
-      } else {
-        res.writeHead(r.status, headerList(r, ctx, cacheStatus));
-      }
+      res.writeHead(r.status, headerList(r, ctx, cacheStatus));
     } catch (err) {
       // A header value Node refuses to write (a bad character from the backend).
       destroyBody(r);

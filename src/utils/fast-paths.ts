@@ -7,9 +7,6 @@
  * and the differential tests (test/utils/fast-paths*.test.ts) hold both to
  * the same client-visible behaviour. bench/README.md notes what each buys.
  *
- * - `head`: a stored response's validated header lines appended to the
- *   `_header` string Node builds (src/utils/response-head.ts); off: writeHead
- *   with every field.
  * - `access-log`: batched lines formatted by hand onto pino's private stream
  *   symbol (src/utils/access-log.ts); off: `log.info(fields, 'request')`.
  * - `metrics`: tagcache_requests_total, tagcache_request_duration_seconds and
@@ -19,7 +16,7 @@
  * - `undici`: undici's Pool loaded from its internal lib/ files without its
  *   index (src/modules/upstream/undici-parts.ts); off: `import('undici').Pool`.
  */
-export const FAST_PATH_NAMES = ['head', 'access-log', 'metrics', 'undici'] as const;
+export const FAST_PATH_NAMES = ['access-log', 'metrics', 'undici'] as const;
 
 export type FastPathName = (typeof FAST_PATH_NAMES)[number];
 

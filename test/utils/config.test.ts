@@ -101,9 +101,8 @@ describe('loadConfig', () => {
   });
 
   it('turns every fast path on by default, all off with FAST_PATHS=off, or only the ones listed', () => {
-    const all = { head: true, 'access-log': true, metrics: true, undici: true };
+    const all = { 'access-log': true, metrics: true, undici: true };
     const none = {
-      head: false,
       'access-log': false,
       metrics: false,
       undici: false,
@@ -111,13 +110,13 @@ describe('loadConfig', () => {
     expect(loadConfig({}).fastPaths).toEqual(all);
     expect(loadConfig({ FAST_PATHS: 'on' }).fastPaths).toEqual(all);
     expect(loadConfig({ FAST_PATHS: 'OFF' }).fastPaths).toEqual(none);
-    expect(loadConfig({ FAST_PATHS: 'head, undici' }).fastPaths).toEqual({
+    expect(loadConfig({ FAST_PATHS: 'metrics, undici' }).fastPaths).toEqual({
       ...none,
-      head: true,
+      metrics: true,
       undici: true,
     });
-    expect(rejects({ FAST_PATHS: 'head,fast' }).message).toBe(
-      'FAST_PATHS="head,fast": expected on, off, or a comma-separated list of head, access-log, metrics, undici',
+    expect(rejects({ FAST_PATHS: 'metrics,relay' }).message).toBe(
+      'FAST_PATHS="metrics,relay": expected on, off, or a comma-separated list of access-log, metrics, undici',
     );
     expect(rejects({ FAST_PATHS: 'yes' }).message).toMatch(/^FAST_PATHS="yes": expected on, off/);
   });
