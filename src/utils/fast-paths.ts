@@ -1,11 +1,13 @@
 /**
  * Every place where tagcache replaces a library's own way of doing a thing
  * for speed, and the one switch (FAST_PATHS) that turns them off. Each
- * shortcut leans on something its library does not promise (a private field,
- * a private symbol, an internal file, a deprecated interface) or re-does
- * what the library already does; off, the library's supported way is used,
- * and the differential tests (test/utils/fast-paths*.test.ts) hold both to
- * the same client-visible behaviour. bench/README.md notes what each buys.
+ * shortcut leans on something its library does not promise (a private
+ * symbol, an internal file, a registry's duck type) or re-does what the
+ * library already does; off, the library's supported way is used, and
+ * differential tests (test/observability/fast-paths-logs-metrics.test.ts,
+ * test/utils/fast-paths-streams.test.ts) hold both to the same visible
+ * behaviour. Each is kept because the side-by-side bench shows its gain
+ * (bench/README.md, Fast paths); shortcuts that showed none were removed.
  *
  * - `access-log`: batched lines formatted by hand onto pino's private stream
  *   symbol (src/utils/access-log.ts); off: `log.info(fields, 'request')`.
@@ -13,8 +15,8 @@
  *   tagcache_requests_in_flight counted in plain numbers
  *   (src/modules/metrics/request-metrics.ts); off: prom-client's own Counter,
  *   Histogram and Gauge.
- * - `undici`: undici's Pool loaded from its internal lib/ files without its
- *   index (src/modules/upstream/undici-parts.ts); off: `import('undici').Pool`.
+ * - `undici`: undici's Pool loaded from its internal file without its index
+ *   (src/modules/upstream/undici-parts.ts), for idle memory; off: undici's index.
  */
 export const FAST_PATH_NAMES = ['access-log', 'metrics', 'undici'] as const;
 
