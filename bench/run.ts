@@ -540,6 +540,8 @@ async function main(): Promise<void> {
   );
   await stop(traced.child);
 
+  if (ONLY.includes('fast')) notes.push(...(await fastPaths(originUrl, routesFile)));
+
   if (BASELINE_MAIN !== undefined) {
     const before = await startProxy(originUrl, {}, routesFile, BASELINE_MAIN);
     await waitHttp(`${before.url}/item`);
@@ -591,6 +593,43 @@ async function main(): Promise<void> {
   process.stdout.write(`\n${table(rows)}\n${notes.map((n) => `${n}\n`).join('')}`);
   // The servers still running (bare, backend, undici proxy) are killed on exit.
   process.exit(0);
+}
+
+/** Each shortcut FAST_PATHS names, and all of them at once. */
+const FAST_PATH_CASES = ['access-log', 'metrics', 'undici'];
+
+/**
+ * What each fast path buys (BENCH_ONLY=fast): the default build, every
+ * shortcut on, side by side with one that has every shortcut but one (and one
+ * with none), on the same core under the same load; the gain is the CPU per
+ * request without the shortcut over the CPU per request with it, for a hit
+ * and for a pass-through (above 1: the shortcut saves CPU).
+ */
+async function fastPaths(originUrl: string, routesFile: string): Promise<string[]> {
+  const notes: string[] = [];
+  for (const without of [...FAST_PATH_CASES, 'all']) {
+    const keep = without === 'all' ? 'off' : FAST_PATH_CASES.filter((n) => n !== without).join(',');
+    // Both started together, so neither has had longer to warm up or grow its heap.
+    const [allOn, other] = await Promise.all([
+      startProxy(originUrl, { FAST_PATHS: 'on' }, routesFile),
+      startProxy(originUrl, { FAST_PATHS: keep }, routesFile),
+    ]);
+    await waitHttp(`${allOn.url}/item`);
+    await waitHttp(`${other.url}/item`);
+    const gains: string[] = [];
+    for (const path of ['/item', '/nocache/item']) {
+      const s = await sideBySide(
+        { url: `${allOn.url}${path}`, pid: allOn.pid },
+        { url: `${other.url}${path}`, pid: other.pid },
+      );
+      gains.push(`${path === '/item' ? 'hit' : 'pass-through'} ${(s.bUs / s.aUs).toFixed(2)}x`);
+    }
+    await Promise.all([stop(allOn.child), stop(other.child)]);
+    const line = `fast path ${without}: gain ${gains.join(', ')}`;
+    process.stderr.write(`  ${line}\n`);
+    notes.push(line);
+  }
+  return notes;
 }
 
 function table(rows: Row[]): string {

@@ -88,7 +88,7 @@ export interface AppOptions {
  * both listeners from one Config. Dependencies point down from here.
  */
 export async function createApp(config: Config, log: Logger, opts: AppOptions = {}): Promise<App> {
-  const metrics = createMetrics();
+  const metrics = createMetrics(undefined, { fast: config.fastPaths.metrics });
   // A clustered worker answers the primary's aggregation requests from this registry.
   AggregatorRegistry.setRegistries([metrics.registry]);
   const routes = createRouteSource({
@@ -132,6 +132,7 @@ export async function createApp(config: Config, log: Logger, opts: AppOptions = 
       headersTimeoutMs: config.upstreamHeadersTimeoutMs,
       bodyTimeoutMs: config.upstreamBodyTimeoutMs,
       connections: config.upstreamConnections,
+      fast: config.fastPaths.undici,
     }),
   );
 
@@ -187,7 +188,7 @@ export async function createApp(config: Config, log: Logger, opts: AppOptions = 
     }),
   ]);
 
-  const accessLog = createAccessLog(log);
+  const accessLog = createAccessLog(log, { fast: config.fastPaths['access-log'] });
   const tokens = createTokenSource({
     token: config.invalidateToken,
     file: config.invalidateTokensFile,

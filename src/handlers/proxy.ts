@@ -1,5 +1,6 @@
 import { type IncomingMessage, type OutgoingHttpHeader, type ServerResponse, STATUS_CODES } from 'node:http';
 import type { Socket } from 'node:net';
+import { pipeline } from 'node:stream';
 import type { TLSSocket } from 'node:tls';
 import type { RequestRecorder } from '../modules/metrics/index.js';
 import type { Metrics } from '../modules/metrics/registry.js';
@@ -12,8 +13,6 @@ import type { Done } from '../utils/compose.js';
 import { isTagcacheError, TagcacheError } from '../utils/errors.js';
 import { endToEndHeaders, type HeaderMap } from '../utils/headers.js';
 import type { Logger } from '../utils/logger.js';
-import { relay } from '../utils/relay.js';
-import { canAppendToHead, createHeadPreparer, writeHeadWith } from '../utils/response-head.js';
 import { RetryLaterError } from '../utils/retry-later.js';
 import { UpstreamBody } from '../utils/upstream-body.js';
 import { limitBody } from './body-limit.js';
@@ -37,9 +36,6 @@ export interface ProxyHandlerDeps {
 
 /** Fields tagcache sets on every answer: a backend's own are replaced, not repeated. */
 const OWN_FIELDS = new Set(['x-request-id', 'x-cache', 'cache-status']);
-
-/** Stored header maps, rendered once: an answer from the cache sends its own Age. */
-const prepareStored = createHeadPreparer(new Set([...OWN_FIELDS, 'age']));
 
 /** nginx's convention for "the client closed the connection before the answer". */
 const CLIENT_CLOSED = 499;
@@ -111,18 +107,7 @@ export function createProxyHandler(
     const cacheStatus =
       ctx.cacheStatusDetail === undefined ? 'tagcache' : `tagcache; ${ctx.cacheStatusDetail}`;
     try {
-      const prepared = r.age !== undefined && canAppendToHead ? prepareStored(r.headers) : undefined;
-      if (prepared !== undefined) {
-        // An answer from the cache: the stored fields were validated and rendered when first served.
-        writeHeadWith(
-          res,
-          r.status,
-          prepared,
-          `age: ${r.age}\r\nx-request-id: ${ctx.id}\r\nx-cache: ${ctx.cache}\r\ncache-status: ${cacheStatus}\r\n`,
-        );
-      } else {
-        res.writeHead(r.status, headerList(r, ctx, cacheStatus));
-      }
+      res.writeHead(r.status, headerList(r, ctx, cacheStatus));
     } catch (err) {
       // A header value Node refuses to write (a bad character from the backend).
       destroyBody(r);
@@ -148,7 +133,7 @@ export function createProxyHandler(
       body.on('data', (chunk: Buffer) => {
         bytes += chunk.length;
       });
-      relay(body, res, (err) => bodyDone(ctx, res, r.status, bytes, err));
+      pipeline(body, res, (err) => bodyDone(ctx, res, r.status, bytes, err ?? undefined));
     }
   }
 
@@ -284,10 +269,12 @@ export function createProxyHandler(
           ? limitBody(req, res, limits.maxBodyBytes)
           : null,
       log,
-      onAbortWanted: (controller) => {
+      clientSignal: () => {
+        const controller = new AbortController();
         res.once('close', () => {
           if (!res.writableFinished) controller.abort();
         });
+        return controller.signal;
       },
       onInterim: (status, headers) => relayInterim(res, status, headers),
     });

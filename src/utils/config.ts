@@ -1,6 +1,7 @@
 import { availableParallelism } from 'node:os';
 import { type AddressRange, parseAddressRange } from './client-address.js';
 import { TagcacheError } from './errors.js';
+import { ALL_FAST_PATHS, FAST_PATH_NAMES, type FastPaths, parseFastPaths } from './fast-paths.js';
 import { readTracingConfig, type TracingConfig } from './tracing-config.js';
 
 /**
@@ -114,6 +115,8 @@ export interface Config {
   readonly compressionTypes: readonly string[];
   /** Smaller bodies are not compressed. */
   readonly compressionMinBytes: number;
+  /** Which hot-path shortcuts replace their library's own way (FAST_PATHS; see utils/fast-paths.ts). */
+  readonly fastPaths: FastPaths;
 }
 
 const MiB = 1024 * 1024;
@@ -205,6 +208,7 @@ export function loadConfig(env: Env = process.env): Config {
     compression: readBool(env, 'COMPRESSION', true),
     compressionTypes: readMediaTypes(env, 'COMPRESSION_TYPES', DEFAULT_COMPRESSION_TYPES),
     compressionMinBytes: readBytes(env, 'COMPRESSION_MIN_BYTES', 1024, 1),
+    fastPaths: readFastPaths(env, 'FAST_PATHS'),
   });
 }
 
@@ -254,6 +258,15 @@ export function readBool(env: Env, name: string, fallback: boolean): boolean {
   if (['1', 'true', 'on', 'yes'].includes(v)) return true;
   if (['0', 'false', 'off', 'no'].includes(v)) return false;
   return fail(name, value, 'on or off (also true/false, yes/no, 1/0)');
+}
+
+function readFastPaths(env: Env, name: string): FastPaths {
+  const value = raw(env, name);
+  if (value === undefined) return ALL_FAST_PATHS;
+  return (
+    parseFastPaths(value) ??
+    fail(name, value, `on, off, or a comma-separated list of ${FAST_PATH_NAMES.join(', ')}`)
+  );
 }
 
 function readChoice<T extends string>(env: Env, name: string, fallback: T, choices: readonly T[]): T {

@@ -4,7 +4,7 @@ import { Writable } from 'node:stream';
 import { type App, createApp } from '../../src/app.js';
 import { loadConfig } from '../../src/utils/config.js';
 import { createLogger } from '../../src/utils/logger.js';
-import { writeRoutes } from '../support/proxy.js';
+import { suiteFastPaths, writeRoutes } from '../support/proxy.js';
 
 export interface LoggedLine {
   readonly level: string;
@@ -35,6 +35,7 @@ export async function startLoggingProxy(env: Record<string, string>, routes: unk
     HOST: '127.0.0.1',
     ROUTES_FILE: routesFile,
     SHUTDOWN_GRACE_MS: '2000',
+    ...suiteFastPaths(),
     ...env,
   });
   const raw: string[] = [];

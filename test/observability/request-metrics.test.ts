@@ -36,8 +36,8 @@ describe('RequestMetrics', () => {
     expect(count('route="pages",method="OTHER",status="200",cache="HIT"')).toBe(1);
     expect(count('route="pages",method="GET",status="404",cache="MISS"')).toBe(1);
     expect(s.get('tagcache_request_duration_seconds_count{route="pages",cache="HIT"}')).toBe(5);
-    expect(s.get('tagcache_request_duration_seconds_bucket{route="pages",cache="HIT",le="0.001"}')).toBe(4);
-    expect(s.get('tagcache_request_duration_seconds_bucket{route="pages",cache="MISS",le="+Inf"}')).toBe(2);
+    expect(s.get('tagcache_request_duration_seconds_bucket{le="0.001",route="pages",cache="HIT"}')).toBe(4);
+    expect(s.get('tagcache_request_duration_seconds_bucket{le="+Inf",route="pages",cache="MISS"}')).toBe(2);
   });
 
   it('starts from zero after a reset, also for the label set it saw last', async () => {

@@ -27,6 +27,16 @@ export function writeRoutes(table: unknown): string {
   return file;
 }
 
+/**
+ * FAST_PATHS from the environment the suite runs in, so any suite can be run
+ * on the library path (`FAST_PATHS=off npx vitest run test/core`); a test's
+ * own env still wins.
+ */
+export function suiteFastPaths(): Record<string, string> {
+  const value = process.env.FAST_PATHS;
+  return value === undefined ? {} : { FAST_PATHS: value };
+}
+
 /** The default table for cache tests: everything on one cacheable route. */
 export const CACHE_ALL = { routes: [], default: { name: 'all' } };
 
@@ -46,6 +56,7 @@ export async function startProxy(
     ROUTES_FILE: typeof routes === 'string' ? routes : writeRoutes(routes),
     INVALIDATE_TOKEN: 'test-token-0123456789',
     SHUTDOWN_GRACE_MS: '2000',
+    ...suiteFastPaths(),
     ...env,
   });
   const { log, lines } = captureLog();
@@ -84,6 +95,7 @@ export async function spawnProxy(
       ADMIN_PORT: String(adminPort),
       HOST: '127.0.0.1',
       ROUTES_FILE: join(ROOT, 'routes.json'),
+      ...suiteFastPaths(),
       ...env,
     },
     stdio: ['ignore', 'pipe', 'pipe'],

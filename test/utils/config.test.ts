@@ -100,6 +100,27 @@ describe('loadConfig', () => {
     expect(rejects({ COMPRESSION_MIN_BYTES: 'small' }).message).toMatch(/^COMPRESSION_MIN_BYTES="small"/);
   });
 
+  it('turns every fast path on by default, all off with FAST_PATHS=off, or only the ones listed', () => {
+    const all = { 'access-log': true, metrics: true, undici: true };
+    const none = {
+      'access-log': false,
+      metrics: false,
+      undici: false,
+    };
+    expect(loadConfig({}).fastPaths).toEqual(all);
+    expect(loadConfig({ FAST_PATHS: 'on' }).fastPaths).toEqual(all);
+    expect(loadConfig({ FAST_PATHS: 'OFF' }).fastPaths).toEqual(none);
+    expect(loadConfig({ FAST_PATHS: 'metrics, undici' }).fastPaths).toEqual({
+      ...none,
+      metrics: true,
+      undici: true,
+    });
+    expect(rejects({ FAST_PATHS: 'metrics,relay' }).message).toBe(
+      'FAST_PATHS="metrics,relay": expected on, off, or a comma-separated list of access-log, metrics, undici',
+    );
+    expect(rejects({ FAST_PATHS: 'yes' }).message).toMatch(/^FAST_PATHS="yes": expected on, off/);
+  });
+
   it('rejects MAX_OBJECT_BYTES larger than CACHE_MAX_BYTES', () => {
     expect(rejects({ CACHE_MAX_BYTES: '1MiB', MAX_OBJECT_BYTES: '2MiB' }).message).toContain(
       'at most CACHE_MAX_BYTES',

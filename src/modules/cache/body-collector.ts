@@ -49,7 +49,7 @@ export function collectBody(
         );
     },
   });
-  // pipe() plus error handling, not pipeline(): see utils/relay.ts for why.
+  // pipe() plus error handling, not pipeline(), which builds an AbortController per stream.
   source.once('error', (err) => tee.destroy(err));
   source.once('close', () => {
     if (!source.readableEnded) tee.destroy(source.errored ?? new Error('the body was cut short'));

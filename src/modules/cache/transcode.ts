@@ -53,7 +53,7 @@ export function recodeMiss(
   return { headers: out, body: pipeThrough(body, through) };
 }
 
-/** pipe() with errors and early closes passed on both ways (see utils/relay.ts for why not pipeline()). */
+/** pipe() with errors and early closes passed on both ways (cheaper than pipeline(), which builds an AbortController per stream). */
 function pipeThrough(source: Readable, through: Transform): Readable {
   source.once('error', (err) => through.destroy(err));
   through.once('close', () => {

@@ -1,5 +1,5 @@
 import { Counter, collectDefaultMetrics, Gauge, Histogram, Registry } from 'prom-client';
-import { RequestMetrics } from './request-metrics.js';
+import { LibraryRequestMetrics, RequestMetrics } from './request-metrics.js';
 
 /** Seconds from 100 µs (a memory hit) to 30 s (a slow backend). */
 const LATENCY_BUCKETS = [
@@ -25,7 +25,14 @@ export interface MemoryStoreStats {
  * Every metric tagcache exports. Labels are bounded: route names come from
  * routes.json, never raw paths or tags.
  */
-export function createMetrics(registry: Registry = new Registry(), { defaults = true } = {}) {
+export function createMetrics(
+  registry: Registry = new Registry(),
+  {
+    defaults = true,
+    /** The `metrics` fast path (FAST_PATHS): the per-request metrics counted in plain numbers. */
+    fast = true,
+  } = {},
+) {
   let memoryStore: (() => MemoryStoreStats | undefined) | undefined;
   if (defaults) {
     collectDefaultMetrics({ register: registry, prefix: 'tagcache_' });
@@ -37,8 +44,10 @@ export function createMetrics(registry: Registry = new Registry(), { defaults = 
   return {
     registry,
     /** tagcache_requests_total and tagcache_request_duration_seconds. */
-    requests: new RequestMetrics(registry, LATENCY_BUCKETS),
-    inFlight: inFlightGauge(registers),
+    requests: fast
+      ? new RequestMetrics(registry, LATENCY_BUCKETS)
+      : new LibraryRequestMetrics(registry, LATENCY_BUCKETS),
+    inFlight: fast ? inFlightGauge(registers) : new Gauge({ ...IN_FLIGHT, registers }),
     upstreamDuration: new Histogram({
       name: 'tagcache_upstream_duration_seconds',
       help: 'Time until the backend sent response headers, by route.',
@@ -223,14 +232,15 @@ export function createMetrics(registry: Registry = new Registry(), { defaults = 
 export type Metrics = ReturnType<typeof createMetrics>;
 
 /**
- * tagcache_requests_in_flight as a plain number, read when scraped: every
+ * The `metrics` fast path: tagcache_requests_in_flight as a plain number, read when scraped: every
  * request moves it twice, and prom-client's inc() validates and hashes labels.
  */
+const IN_FLIGHT = { name: 'tagcache_requests_in_flight', help: 'Client requests being answered now.' };
+
 function inFlightGauge(registers: Registry[]): { inc(): void; dec(): void } {
   let now = 0;
   new Gauge({
-    name: 'tagcache_requests_in_flight',
-    help: 'Client requests being answered now.',
+    ...IN_FLIGHT,
     registers,
     collect() {
       this.set(now);

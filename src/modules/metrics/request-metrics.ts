@@ -1,4 +1,4 @@
-import type { Metric, Registry } from 'prom-client';
+import { Counter, Histogram, type Metric, type Registry } from 'prom-client';
 import type { CacheStatus } from '../pipeline/context.js';
 
 const KNOWN_METHODS = new Set(['GET', 'HEAD', 'POST', 'PUT', 'PATCH', 'DELETE', 'OPTIONS']);
@@ -22,15 +22,52 @@ interface HistogramSeries {
 
 type MetricValue = { labels: Record<string, string | number>; value: number; metricName?: string };
 
+const REQUESTS = {
+  name: 'tagcache_requests_total',
+  help: 'Client requests answered, by route, method, status and cache status.',
+};
+const DURATION = {
+  name: 'tagcache_request_duration_seconds',
+  help: 'Time from request arrival to the last byte of the answer, by route and cache status.',
+};
+
+/** Counts and times one answered request. */
+export interface RequestCounting {
+  record(route: string, method: string, status: number, cache: CacheStatus, seconds: number): void;
+}
+
+/** The same two metrics as prom-client's own Counter and Histogram: the library path (FAST_PATHS=off). */
+export class LibraryRequestMetrics implements RequestCounting {
+  readonly #count: Counter<'route' | 'method' | 'status' | 'cache'>;
+  readonly #duration: Histogram<'route' | 'cache'>;
+
+  constructor(registry: Registry, buckets: readonly number[]) {
+    const registers = [registry];
+    this.#count = new Counter({ ...REQUESTS, labelNames: ['route', 'method', 'status', 'cache'], registers });
+    this.#duration = new Histogram({
+      ...DURATION,
+      labelNames: ['route', 'cache'],
+      buckets: [...buckets],
+      registers,
+    });
+  }
+
+  record(route: string, method: string, status: number, cache: CacheStatus, seconds: number): void {
+    this.#count.labels(route, methodLabel(method), String(status), cache).inc();
+    this.#duration.labels(route, cache).observe(seconds);
+  }
+}
+
 /**
- * tagcache_requests_total and tagcache_request_duration_seconds, the two
- * metrics every request touches. They count in plain numbers on the request
+ * The `metrics` fast path (FAST_PATHS): tagcache_requests_total and
+ * tagcache_request_duration_seconds, the two metrics every request touches,
+ * as LibraryRequestMetrics keeps them. They count in plain numbers on the request
  * path (prom-client's labelled counter and histogram hash their labels on
  * every call: a microsecond a request, a tenth of a hit's budget) and hand
  * prom-client the same shape its own metrics do when a scrape asks, so the
  * text format and cluster aggregation are prom-client's.
  */
-export class RequestMetrics {
+export class RequestMetrics implements RequestCounting {
   readonly #counts = new Map<string, CountSeries>();
   readonly #durations = new Map<string, HistogramSeries>();
   readonly #buckets: readonly number[];
@@ -49,20 +86,12 @@ export class RequestMetrics {
   constructor(registry: Registry, buckets: readonly number[]) {
     this.#buckets = buckets;
     registry.registerMetric(
-      this.#asMetric(
-        'tagcache_requests_total',
-        'Client requests answered, by route, method, status and cache status.',
-        'counter',
-        () => [...this.#counts.values()].map((s) => ({ labels: { ...s.labels }, value: s.value })),
+      this.#asMetric(REQUESTS.name, REQUESTS.help, 'counter', () =>
+        [...this.#counts.values()].map((s) => ({ labels: { ...s.labels }, value: s.value })),
       ),
     );
     registry.registerMetric(
-      this.#asMetric(
-        'tagcache_request_duration_seconds',
-        'Time from request arrival to the last byte of the answer, by route and cache status.',
-        'histogram',
-        () => this.#histogramValues(),
-      ),
+      this.#asMetric(DURATION.name, DURATION.help, 'histogram', () => this.#histogramValues()),
     );
   }
 
@@ -123,9 +152,9 @@ export class RequestMetrics {
       let cumulative = 0;
       this.#buckets.forEach((le, i) => {
         cumulative += h.counts[i] ?? 0;
-        out.push({ labels: { ...h.labels, le }, value: cumulative, metricName: `${name}_bucket` });
+        out.push({ labels: { le, ...h.labels }, value: cumulative, metricName: `${name}_bucket` });
       });
-      out.push({ labels: { ...h.labels, le: '+Inf' }, value: h.count, metricName: `${name}_bucket` });
+      out.push({ labels: { le: '+Inf', ...h.labels }, value: h.count, metricName: `${name}_bucket` });
       out.push({ labels: { ...h.labels }, value: h.sum, metricName: `${name}_sum` });
       out.push({ labels: { ...h.labels }, value: h.count, metricName: `${name}_count` });
     }

@@ -1,7 +1,7 @@
 import type { CacheStatus } from '../pipeline/context.js';
 import type { Metrics } from './registry.js';
 
-/** Counts and times one answered request (see RequestMetrics for why it is not a prom-client Counter). */
+/** Counts and times one answered request (RequestMetrics, or prom-client's own with FAST_PATHS=off). */
 export function createRequestRecorder(metrics: Metrics) {
   const requests = metrics.requests;
   return function record(

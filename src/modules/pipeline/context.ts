@@ -1,5 +1,4 @@
 import { randomUUID } from 'node:crypto';
-import { EventEmitter } from 'node:events';
 import type { IncomingHttpHeaders } from 'node:http';
 import type { Readable } from 'node:stream';
 import type { Middleware } from '../../utils/compose.js';
@@ -38,8 +37,8 @@ export interface RequestInit {
   clientIp: string | (() => string);
   body: Readable | null;
   log: Logger;
-  /** Called the first time a stage asks for the abort signal. */
-  onAbortWanted?: (controller: ClientAbort) => void;
+  /** Called the first time a stage asks for the abort signal: one that fires when the client goes away. */
+  clientSignal?: () => AbortSignal;
   /** Relays an interim (1xx) response to the client; absent for background requests. */
   onInterim?: (status: number, headers: HeaderMap) => void;
   background?: boolean;
@@ -94,8 +93,8 @@ export class RequestContext {
   trace: RequestTrace | undefined = undefined;
 
   #clientIp: string | (() => string);
-  #abort: ClientAbort | undefined = undefined;
-  readonly #onAbortWanted: ((controller: ClientAbort) => void) | undefined;
+  #signal: AbortSignal | undefined = undefined;
+  readonly #clientSignal: (() => AbortSignal) | undefined;
 
   constructor(init: RequestInit) {
     this.id = init.id;
@@ -112,17 +111,17 @@ export class RequestContext {
     this.now = Date.now();
     this.background = init.background ?? false;
     this.log = init.log;
-    this.#onAbortWanted = init.onAbortWanted;
+    this.#clientSignal = init.clientSignal;
     this.onInterim = init.onInterim;
   }
 
-  /** Emits 'abort' when the client goes away before its answer is complete (undici takes it as a signal). */
-  get signal(): ClientAbort {
-    if (this.#abort === undefined) {
-      this.#abort = new ClientAbort();
-      this.#onAbortWanted?.(this.#abort);
-    }
-    return this.#abort;
+  /**
+   * Fires when the client goes away before its answer is complete; made on
+   * first use (a hit never asks), undefined for a request no client waits for.
+   */
+  get signal(): AbortSignal | undefined {
+    if (this.#signal === undefined && this.#clientSignal !== undefined) this.#signal = this.#clientSignal();
+    return this.#signal;
   }
 
   /** The address of the peer that sent this request (a proxy's, when one is in front). */
@@ -146,20 +145,6 @@ export function routeOf(ctx: RequestContext): RouteMatch {
   const match = ctx.route;
   if (match === undefined) throw new TagcacheError('TC_PIPELINE', 'the chain ran before a route was matched');
   return match;
-}
-
-/**
- * An abort signal in undici's EventEmitter form: an AbortController costs an
- * EventTarget per proxied request (and a DOMException when it fires), where
- * this costs an emitter.
- */
-export class ClientAbort extends EventEmitter {
-  aborted = false;
-  abort(): void {
-    if (this.aborted) return;
-    this.aborted = true;
-    this.emit('abort');
-  }
 }
 
 const REQUEST_ID = /^[A-Za-z0-9._:@/+=-]{1,128}$/;

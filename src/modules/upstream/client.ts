@@ -1,10 +1,9 @@
-import type { EventEmitter } from 'node:events';
 import { IncomingMessage } from 'node:http';
 import type { Readable } from 'node:stream';
 import { isTagcacheError, TagcacheError } from '../../utils/errors.js';
 import { endToEndHeaders, type HeaderMap } from '../../utils/headers.js';
 import { UpstreamBody } from '../../utils/upstream-body.js';
-import { Pool, parseHeaders, errors as undiciErrors } from './undici-parts.js';
+import { type Pool, undiciParts } from './undici-parts.js';
 
 export interface UpstreamOptions {
   connectTimeoutMs: number;
@@ -12,6 +11,8 @@ export interface UpstreamOptions {
   bodyTimeoutMs: number;
   /** Connections kept per origin. */
   connections: number;
+  /** The `undici` fast path (FAST_PATHS): undici loaded from its internal files, not its index. */
+  fast?: boolean;
 }
 
 export interface UpstreamRequest {
@@ -21,8 +22,8 @@ export interface UpstreamRequest {
   readonly path: string;
   readonly headers: HeaderMap;
   readonly body: Readable | null;
-  /** An AbortSignal, or an emitter of 'abort' (undici takes both). */
-  readonly signal?: AbortSignal | EventEmitter;
+  /** Fires when whoever waits for the answer has gone away. */
+  readonly signal?: AbortSignal | undefined;
   /** Interim (1xx) responses the backend sends before its final one. */
   readonly onInfo?: (status: number, headers: HeaderMap) => void;
 }
@@ -46,12 +47,14 @@ export interface UpstreamClient {
 }
 
 export function createUpstreamClient(opts: UpstreamOptions): UpstreamClient {
+  const fast = opts.fast ?? true;
+  const undici = undiciParts(fast);
   const pools = new Map<string, Pool>();
 
   function poolFor(origin: URL): Pool {
     let pool = pools.get(origin.origin);
     if (pool === undefined) {
-      pool = new Pool(origin.origin, {
+      pool = new undici.Pool(origin.origin, {
         connections: opts.connections,
         pipelining: 1,
         keepAliveTimeout: 4_000,
@@ -68,8 +71,8 @@ export function createUpstreamClient(opts: UpstreamOptions): UpstreamClient {
   return {
     request(req) {
       return new Promise((resolve, reject) => {
-        const handler = new ResponseHandler(req, resolve, reject);
-        if (handler.settled) return;
+        const exchange = new Exchange(req, resolve, reject);
+        if (exchange.settled) return;
         try {
           poolFor(req.origin).dispatch(
             {
@@ -78,11 +81,11 @@ export function createUpstreamClient(opts: UpstreamOptions): UpstreamClient {
               headers: req.headers as Record<string, string | string[]>,
               body: req.body,
             },
-            handler,
+            new ControllerHandler(exchange),
           );
         } catch (err) {
           // A refusal made before anything was sent (an argument undici will not take).
-          handler.onError(err as Error);
+          exchange.error(err as Error);
         }
       });
     },
@@ -94,12 +97,13 @@ export function createUpstreamClient(opts: UpstreamOptions): UpstreamClient {
 }
 
 /**
- * One backend request in undici's dispatch-handler form: the response is
- * handed over at its headers, and its body is an UpstreamBody fed chunk by
- * chunk. undici's request() would add an AsyncResource, a body stream, an
- * abort listener and a promise wrapper per request that a proxy does not need.
+ * One backend request: the response is handed over at its headers, and its
+ * body is an UpstreamBody fed chunk by chunk. undici's request() would add an
+ * AsyncResource, a body stream, an abort listener and a promise wrapper per
+ * request that a proxy does not need. ControllerHandler translates undici's
+ * callbacks into these calls.
  */
-class ResponseHandler {
+class Exchange {
   settled = false;
   #abort: ((err: Error) => void) | null = null;
   #body: UpstreamBody | null = null;
@@ -117,57 +121,56 @@ class ResponseHandler {
     this.#reject = reject;
     const signal = req.signal;
     if (signal === undefined) return;
-    if ((signal as { aborted?: boolean }).aborted === true) {
+    if (signal.aborted) {
       this.settled = true;
       reject(abortError());
       return;
     }
-    if (isEmitter(signal)) signal.once('abort', this.#onAbort);
-    else signal.addEventListener('abort', this.#onAbort, { once: true });
+    signal.addEventListener('abort', this.#onAbort, { once: true });
   }
 
   #onAbort = (): void => {
     const err = abortError();
     if (this.#abort !== null) this.#abort(err);
-    else this.onError(err);
+    else this.error(err);
   };
 
   #unlisten(): void {
     const signal = this.#req.signal;
     if (signal === undefined) return;
-    if (isEmitter(signal)) signal.removeListener('abort', this.#onAbort);
-    else signal.removeEventListener('abort', this.#onAbort);
+    signal.removeEventListener('abort', this.#onAbort);
   }
 
-  onConnect(abort: (err: Error) => void): void {
+  start(abort: (err: Error) => void): void {
     this.#abort = abort;
     // Aborted while queued for a connection: undici learns it now.
     if (this.settled && this.#body === null) abort(abortError());
   }
 
-  onHeaders(status: number, raw: Buffer[], resume: () => void): boolean {
+  headers(status: number, parsed: Record<string, string | string[]>, resume: () => void): void {
+    const headers = parsed as HeaderMap;
     if (status < 200) {
-      this.#req.onInfo?.(status, parseHeaders(raw) as HeaderMap);
-      return true;
+      this.#req.onInfo?.(status, headers);
+      return;
     }
     const abort = this.#abort ?? (() => {});
     const body = new UpstreamBody(resume, abort);
     this.#body = body;
     this.settled = true;
-    this.#resolve({ status, headers: endToEndHeaders(parseHeaders(raw) as HeaderMap), body });
-    return true;
+    this.#resolve({ status, headers: endToEndHeaders(headers), body });
   }
 
-  onData(chunk: Buffer): boolean {
+  /** False: pause until the body calls `resume`. */
+  data(chunk: Buffer): boolean {
     return this.#body?.deliver(chunk) ?? true;
   }
 
-  onComplete(): void {
+  complete(): void {
     this.#unlisten();
     this.#body?.complete();
   }
 
-  onError(err: Error): void {
+  error(err: Error): void {
     this.#unlisten();
     // As undici's request() does: a failed request's body is spent, never sent again elsewhere.
     const sent = this.#req.body;
@@ -184,18 +187,48 @@ class ResponseHandler {
   }
 }
 
-function isEmitter(signal: AbortSignal | EventEmitter): signal is EventEmitter {
-  return typeof (signal as EventEmitter).once === 'function';
+interface Controller {
+  abort(reason: Error): void;
+  pause(): void;
+  resume(): void;
 }
 
-/** What undici's request() rejects with when its signal fires: isAbort() knows it. */
+/**
+ * undici's supported handler interface: a controller to pause, resume and
+ * abort with. The deprecated one (onConnect, onHeaders, …) that undici 7
+ * still calls directly saves a wrapper per request, which measured no gain
+ * side by side (bench/README.md, fast paths).
+ */
+class ControllerHandler {
+  readonly #x: Exchange;
+  constructor(exchange: Exchange) {
+    this.#x = exchange;
+  }
+  onRequestStart(controller: Controller): void {
+    this.#x.start((err) => controller.abort(err));
+  }
+  onResponseStart(controller: Controller, status: number, headers: Record<string, string | string[]>): void {
+    this.#x.headers(status, headers, () => controller.resume());
+  }
+  onResponseData(controller: Controller, chunk: Buffer): void {
+    if (!this.#x.data(chunk)) controller.pause();
+  }
+  onResponseEnd(): void {
+    this.#x.complete();
+  }
+  onResponseError(_controller: Controller | undefined, err: Error): void {
+    this.#x.error(err);
+  }
+}
+
+/** What undici's request() rejects with when its signal fires (its RequestAbortedError): isAbort() knows it. */
 function abortError(): Error {
-  return new undiciErrors.RequestAbortedError();
+  return Object.assign(new Error('Request aborted'), { name: 'AbortError', code: 'UND_ERR_ABORTED' });
 }
 
 /** The client went away (its body then fails with its connection's reset): not the backend's doing. */
 function clientGone(req: UpstreamRequest, err: unknown): Error | undefined {
-  if ((req.signal as { aborted?: boolean } | undefined)?.aborted !== true || isAbort(err)) return undefined;
+  if (req.signal?.aborted !== true || isAbort(err)) return undefined;
   return Object.assign(new Error('the client went away before the backend answered', { cause: err }), {
     name: 'AbortError',
   });
@@ -224,17 +257,17 @@ export function toUpstreamError(err: unknown, origin: URL): unknown {
       cause: err,
     });
   }
-  if (err instanceof undiciErrors.HeadersTimeoutError || code === 'UND_ERR_HEADERS_TIMEOUT') {
+  if (code === 'UND_ERR_HEADERS_TIMEOUT') {
     return new TagcacheError('TC_UPSTREAM_TIMEOUT', `backend ${where} sent no headers in time`, 504, {
       cause: err,
     });
   }
-  if (err instanceof undiciErrors.BodyTimeoutError || code === 'UND_ERR_BODY_TIMEOUT') {
+  if (code === 'UND_ERR_BODY_TIMEOUT') {
     return new TagcacheError('TC_UPSTREAM_TIMEOUT', `backend ${where} stalled sending the body`, 504, {
       cause: err,
     });
   }
-  if (err instanceof undiciErrors.ConnectTimeoutError || code === 'UND_ERR_CONNECT_TIMEOUT') {
+  if (code === 'UND_ERR_CONNECT_TIMEOUT') {
     return new TagcacheError('TC_UPSTREAM_TIMEOUT', `connecting to backend ${where} timed out`, 504, {
       cause: err,
     });
@@ -266,7 +299,8 @@ export function toUpstreamError(err: unknown, origin: URL): unknown {
  * into its own can be made to send one: one answer's fault, not an outage).
  */
 function isParserError(err: unknown): boolean {
-  if (err instanceof undiciErrors.HTTPParserError) return true;
+  // By name: undici's HTTPParserError may carry no code.
+  if ((err as { name?: unknown } | null)?.name === 'HTTPParserError') return true;
   const code = (err as { code?: unknown } | null)?.code;
   return typeof code === 'string' && (code.startsWith('HPE_') || code === 'UND_ERR_HEADERS_OVERFLOW');
 }
