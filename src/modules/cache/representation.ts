@@ -2,7 +2,15 @@ import type { Config } from '../../utils/config.js';
 import { type HeaderMap, headerList, headerValue } from '../../utils/headers.js';
 import type { Route } from '../router/types.js';
 import type { EntryForms, StoredEntry } from '../store/types.js';
-import { brotliBody, type DecodableCoding, decodeBody, gzipBody, mediaTypeMatcher } from './compress.js';
+import {
+  brotliBody,
+  compressSmall,
+  type DecodableCoding,
+  decodeBody,
+  gzipBody,
+  mediaTypeMatcher,
+  SYNC_COMPRESS_BYTES,
+} from './compress.js';
 import type { Coding, EncodingPreference } from './encoding.js';
 
 export interface CompressionSettings {
@@ -87,6 +95,8 @@ export function prepareForStore(
     settings.compressible(headerValue(headers, 'content-type')) && identity.length >= settings.minBytes;
   if (codings.length === 0) {
     if (!compressible(body)) return asItCame;
+    if (body.length <= SYNC_COMPRESS_BYTES)
+      return finish(headers, body, compressSmall(body), settings.maxBytes);
     return encode(body, {}).then((forms) => finish(headers, body, forms, settings.maxBytes));
   }
   const coding = codings.length === 1 ? DECODABLE[codings[0] ?? ''] : undefined;
