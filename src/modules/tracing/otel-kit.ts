@@ -45,3 +45,19 @@ export function failed(span: Span, err: unknown): void {
   span.setAttribute(ATTR_ERROR_TYPE, type);
   span.setStatus({ code: SpanStatusCode.ERROR, message: err instanceof Error ? err.message : String(err) });
 }
+
+/** work, with `span` ended when it settles (after `after` saw the value); a failure marks it and passes on. */
+export function endWhen<T>(span: Span, work: Promise<T>, after?: (value: T) => void): Promise<T> {
+  return work.then(
+    (value) => {
+      after?.(value);
+      span.end();
+      return value;
+    },
+    (err: unknown) => {
+      failed(span, err);
+      span.end();
+      throw err;
+    },
+  );
+}

@@ -1,6 +1,6 @@
 import { type Attributes, type Span, SpanKind } from '@opentelemetry/api';
 import type { InvalidationTarget, Store, StoredEntry } from '../store/types.js';
-import { failed, type SpanKit } from './otel-kit.js';
+import { endWhen, failed, type SpanKit } from './otel-kit.js';
 
 /**
  * The store with a span around each cache operation: get, put, delete and
@@ -19,21 +19,6 @@ export function traceStore(store: Store, kit: SpanKit): Store {
       ...extra,
     });
 
-  function settle<T>(span: Span, work: Promise<T>, after?: (value: T) => void): Promise<T> {
-    return work.then(
-      (value) => {
-        after?.(value);
-        span.end();
-        return value;
-      },
-      (err: unknown) => {
-        failed(span, err);
-        span.end();
-        throw err;
-      },
-    );
-  }
-
   return {
     kind: store.kind,
     get(id) {
@@ -47,7 +32,7 @@ export function traceStore(store: Store, kit: SpanKit): Store {
         span.end();
         throw err;
       }
-      if (found instanceof Promise) return settle(span, found, (entry) => hit(span, entry));
+      if (found instanceof Promise) return endWhen(span, found, (entry) => hit(span, entry));
       // Answered at once: the memory store, or the local tier in front of Redis.
       if (remote) span.setAttribute('tagcache.store.tier', 'local');
       hit(span, found);
@@ -60,7 +45,7 @@ export function traceStore(store: Store, kit: SpanKit): Store {
         'tagcache.store.bytes': entry.body.length,
         'tagcache.tags': entry.tags.length,
       });
-      return settle(
+      return endWhen(
         span,
         kit.within(span, () => store.put(entry, ttlMs)),
       );
@@ -68,7 +53,7 @@ export function traceStore(store: Store, kit: SpanKit): Store {
     delete(id) {
       if (!kit.sampled()) return store.delete(id);
       const span = open('delete');
-      return settle(
+      return endWhen(
         span,
         kit.within(span, () => store.delete(id)),
       );
@@ -76,7 +61,7 @@ export function traceStore(store: Store, kit: SpanKit): Store {
     invalidate(target, mode) {
       if (!kit.sampled()) return store.invalidate(target, mode);
       const span = open('invalidate', { ...targetAttributes(target), 'tagcache.invalidation.mode': mode });
-      return settle(
+      return endWhen(
         span,
         kit.within(span, () => store.invalidate(target, mode)),
         (result) => span.setAttribute('tagcache.invalidation.entries', result.entries),

@@ -33,7 +33,7 @@ import type { Logger } from '../../utils/logger.js';
 import type { TracingConfig } from '../../utils/tracing-config.js';
 import type { Metrics } from '../metrics/registry.js';
 import { createExportProcessor } from './otel-export.js';
-import { failed, methodName, type SpanKit } from './otel-kit.js';
+import { endWhen, methodName, type SpanKit } from './otel-kit.js';
 import { traceStore } from './otel-store.js';
 import { traceUpstream } from './otel-upstream.js';
 import type { RequestEnd, RequestStart, RequestTrace, Tracing } from './types.js';
@@ -84,19 +84,7 @@ export function createOtelTracing(config: TracingConfig, deps: OtelDeps): Tracin
 
   /** fn inside `span`, which ends when fn settles; a failure marks it and passes on. */
   function within<T>(span: Span, ctx: Context, fn: () => Promise<T>): Promise<T> {
-    return als.run(ctx, () =>
-      fn().then(
-        (value) => {
-          span.end();
-          return value;
-        },
-        (err: unknown) => {
-          failed(span, err);
-          span.end();
-          throw err;
-        },
-      ),
-    );
+    return als.run(ctx, () => endWhen(span, fn()));
   }
 
   return {
@@ -128,17 +116,7 @@ export function createOtelTracing(config: TracingConfig, deps: OtelDeps): Tracin
     wait(name, waiting) {
       if (!kit.sampled()) return waiting;
       const span = kit.start(name, SpanKind.INTERNAL);
-      return waiting.then(
-        (value) => {
-          span.end();
-          return value;
-        },
-        (err: unknown) => {
-          failed(span, err);
-          span.end();
-          throw err;
-        },
-      );
+      return endWhen(span, waiting);
     },
     work(name, fn) {
       if (!kit.sampled()) return fn();
