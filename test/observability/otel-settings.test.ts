@@ -1,18 +1,8 @@
 import { describe, expect, it } from 'vitest';
 import { loadConfig } from '../../src/utils/config.js';
-import { TagcacheError } from '../../src/utils/errors.js';
+import { rejected } from '../support/config.js';
 
 const ON = { OTEL_EXPORTER_OTLP_ENDPOINT: 'http://collector:4318' };
-
-function rejected(env: Record<string, string>): string {
-  try {
-    loadConfig(env);
-  } catch (err) {
-    expect(err).toBeInstanceOf(TagcacheError);
-    return (err as TagcacheError).message;
-  }
-  throw new Error(`expected ${JSON.stringify(env)} to be rejected`);
-}
 
 describe('tracing settings (the standard OTEL_* variables)', () => {
   it('are off unless an OTLP endpoint is named, whatever else is set', () => {

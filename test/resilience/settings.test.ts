@@ -1,17 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { parseRoutes } from '../../src/modules/router/index.js';
 import { loadConfig } from '../../src/utils/config.js';
-import { TagcacheError } from '../../src/utils/errors.js';
-
-function rejected(env: Record<string, string>): string {
-  try {
-    loadConfig(env);
-  } catch (err) {
-    expect(err).toBeInstanceOf(TagcacheError);
-    return (err as TagcacheError).message;
-  }
-  throw new Error(`expected ${JSON.stringify(env)} to be rejected`);
-}
+import { rejected } from '../support/config.js';
 
 describe('resilience settings', () => {
   it('have the documented defaults', () => {
