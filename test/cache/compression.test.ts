@@ -1,26 +1,14 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { brotliCompressSync, brotliDecompressSync, gunzipSync, gzipSync } from 'node:zlib';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { encodingPreference } from '../../src/modules/cache/encoding.js';
 import { scrape, sumOf } from '../core/prom.js';
 import { fetchRaw, type SimpleResponse } from '../support/http.js';
-import { type Origin, startOrigin } from '../support/origin.js';
-import { type RunningProxy, startProxy } from '../support/proxy.js';
-import { storeCases } from './stores.js';
+import type { Origin } from '../support/origin.js';
+import { describeCache } from './stores.js';
 
-const stores = storeCases({ direct: true });
 /** Generous: on a loaded machine a Redis write may take seconds to land; a pass never waits for it. */
 const POLL = { timeout: 15_000, interval: 20 };
-/** Redis without the local tier: every form must survive the trip through Redis. */
-const cases = [
-  ...stores,
-  {
-    name: 'redis without the local tier',
-    env: () => ({ ...(stores[1]?.env() ?? {}), LOCAL_TIER_TTL_MS: '0' }),
-  },
-];
-
-let origin: Origin;
 let n = 0;
 const path = () => `/z${++n}`;
 
@@ -37,15 +25,14 @@ const BODY = Buffer.from(
   ),
 );
 
+interface ServeOptions {
+  compress?: 'asked' | 'always';
+  headers?: Record<string, string>;
+  etag?: string;
+}
+
 /** What nearly every origin does: Vary: Accept-Encoding, compressing or not. */
-function serve(
-  p: string,
-  opts: {
-    compress?: 'asked' | 'always';
-    headers?: Record<string, string>;
-    etag?: string;
-  } = {},
-) {
+function serveOn(origin: Origin, p: string, opts: ServeOptions = {}) {
   origin.on(p, (req: IncomingMessage, res: ServerResponse) => {
     const headers: Record<string, string> = {
       'content-type': 'application/json',
@@ -89,24 +76,12 @@ const ENCODINGS = [
   'identity',
 ];
 
-beforeAll(async () => {
-  origin = await startOrigin();
-});
-afterAll(async () => {
-  await origin.close();
-});
-
-describe.each(cases)('compression at the edge on the $name store', (store) => {
-  let proxy: RunningProxy;
-  beforeAll(async () => {
-    proxy = await startProxy({ UPSTREAM_URL: origin.url, ...store.env() });
-  });
-  afterAll(async () => {
-    await proxy.close();
-  });
+/** Every form must survive the trip through Redis, without the local tier too. */
+describeCache('compression at the edge', {}, (h) => {
+  const serve = (p: string, opts?: ServeOptions) => serveOn(h.origin, p, opts);
 
   const get = (p: string, acceptEncoding?: string, headers: Record<string, string> = {}) =>
-    fetchRaw(proxy.url + p, {
+    fetchRaw(h.proxy.url + p, {
       headers: { ...(acceptEncoding === undefined ? {} : { 'accept-encoding': acceptEncoding }), ...headers },
     });
   /** The entry is written once its forms are made: wait for it without asking the origin. */
@@ -122,7 +97,7 @@ describe.each(cases)('compression at the edge on the $name store', (store) => {
     await stored(p);
     const rest = [];
     for (const ae of ENCODINGS.slice(1)) rest.push(await get(p, ae));
-    expect(origin.count(p)).toBe(1);
+    expect(h.origin.count(p)).toBe(1);
     for (const res of [first, ...rest]) expect(decoded(res).equals(BODY)).toBe(true);
     expect(rest.map((r) => r.headers['x-cache'])).toEqual(Array(7).fill('HIT'));
   });
@@ -137,7 +112,7 @@ describe.each(cases)('compression at the edge on the $name store', (store) => {
         const res = await get(p, ae);
         expect(decoded(res).equals(BODY), `${firstAsks} then ${ae}`).toBe(true);
       }
-      expect(origin.count(p)).toBe(1);
+      expect(h.origin.count(p)).toBe(1);
     }
   });
 
@@ -178,7 +153,7 @@ describe.each(cases)('compression at the edge on the $name store', (store) => {
 
   it('hands a client the whole new body when a revalidation brings a changed response', async () => {
     const p = path();
-    origin.on(p, (_req, res, c) => {
+    h.origin.on(p, (_req, res, c) => {
       const body = Buffer.concat([BODY, Buffer.from(` #${c}`)]);
       res.writeHead(200, {
         'content-type': 'text/plain',
@@ -199,7 +174,7 @@ describe.each(cases)('compression at the edge on the $name store', (store) => {
 
   it('recodes a miss of undeclared length as it streams, for a br client and for one that refuses gzip', async () => {
     const chunked = (p: string, gzipped: boolean) =>
-      origin.on(p, (_req, res) => {
+      h.origin.on(p, (_req, res) => {
         res.writeHead(200, {
           'content-type': 'application/json',
           'cache-control': 'max-age=60',
@@ -226,7 +201,7 @@ describe.each(cases)('compression at the edge on the $name store', (store) => {
     // Stored all the same: later clients are answered from the entry.
     await stored(q);
     expect(decoded(await get(q, 'gzip, br')).equals(BODY)).toBe(true);
-    expect(origin.count(q)).toBe(1);
+    expect(h.origin.count(q)).toBe(1);
   });
 
   it('leaves a no-transform response as the origin sent it', async () => {
@@ -254,7 +229,7 @@ describe.each(cases)('compression at the edge on the $name store', (store) => {
     }
     const gz = await get(p, 'gzip');
     expect(gz.headers['content-encoding']).toBe('gzip');
-    expect(origin.count(p)).toBe(1);
+    expect(h.origin.count(p)).toBe(1);
   });
 
   it('gives each coding its own strong ETag, answers If-None-Match with 304, and revalidates with the origin’s own', async () => {
@@ -273,7 +248,7 @@ describe.each(cases)('compression at the edge on the $name store', (store) => {
     expect((await get(p, 'br', { 'if-none-match': '"v1"' })).status).toBe(200);
     // A client's no-cache makes tagcache validate: the origin sees its own tag and answers 304.
     const revalidated = await get(p, 'br', { 'cache-control': 'no-cache' });
-    expect(origin.seen.filter((s) => s.url === p).map((s) => s.headers['if-none-match'])).toEqual([
+    expect(h.origin.seen.filter((s) => s.url === p).map((s) => s.headers['if-none-match'])).toEqual([
       undefined,
       '"v1"',
     ]);
@@ -307,12 +282,12 @@ describe.each(cases)('compression at the edge on the $name store', (store) => {
     serve(p);
     await get(p);
     await stored(p);
-    const head = await fetchRaw(proxy.url + p, { method: 'HEAD', headers: { 'accept-encoding': 'br' } });
+    const head = await fetchRaw(h.proxy.url + p, { method: 'HEAD', headers: { 'accept-encoding': 'br' } });
     const body = await get(p, 'br');
     expect(head.headers['content-encoding']).toBe('br');
     expect(head.headers['content-length']).toBe(body.headers['content-length']);
     expect(head.body.length).toBe(0);
-    expect(origin.count(p)).toBe(1);
+    expect(h.origin.count(p)).toBe(1);
   });
 
   it('asks the origin with a normalised Accept-Encoding, whatever odd one a client sends', async () => {
@@ -321,7 +296,7 @@ describe.each(cases)('compression at the edge on the $name store', (store) => {
     await get(p, 'zstd, compress, x-bogus;q=0.9');
     await stored(p);
     await get(p, 'br');
-    expect(origin.seen.filter((s) => s.url === p).map((s) => s.headers['accept-encoding'])).toEqual([
+    expect(h.origin.seen.filter((s) => s.url === p).map((s) => s.headers['accept-encoding'])).toEqual([
       'identity',
     ]);
   });
@@ -329,7 +304,7 @@ describe.each(cases)('compression at the edge on the $name store', (store) => {
   it('compresses once per entry: a thousand hits in other codings store nothing more', async () => {
     const p = path();
     serve(p);
-    const storedCount = async () => sumOf(await scrape(proxy.adminUrl), 'tagcache_stored_bytes_count');
+    const storedCount = async () => sumOf(await scrape(h.proxy.adminUrl), 'tagcache_stored_bytes_count');
     const start = await storedCount();
     await get(p);
     await stored(p);
@@ -337,18 +312,16 @@ describe.each(cases)('compression at the edge on the $name store', (store) => {
     await expect.poll(storedCount, POLL).toBeGreaterThan(start);
     const before = await storedCount();
     await Promise.all(Array.from({ length: 200 }, (_, i) => get(p, ENCODINGS[i % ENCODINGS.length])));
-    const after = await scrape(proxy.adminUrl);
+    const after = await scrape(h.proxy.adminUrl);
     expect(sumOf(after, 'tagcache_stored_bytes_count')).toBe(before);
     expect(sumOf(after, 'tagcache_compressed_responses_total', { encoding: 'br' })).toBeGreaterThan(0);
     expect(sumOf(after, 'tagcache_compression_saved_bytes_total', { encoding: 'br' })).toBeGreaterThan(0);
-    expect(origin.count(p)).toBe(1);
+    expect(h.origin.count(p)).toBe(1);
   });
-});
 
-describe('compression switched off', () => {
-  it('COMPRESSION=off stores and answers the body as it came, one variant per canonical Accept-Encoding', async () => {
-    const proxy = await startProxy({ UPSTREAM_URL: origin.url, COMPRESSION: 'off' });
-    try {
+  describe('compression switched off', () => {
+    it('COMPRESSION=off stores and answers the body as it came, one variant per canonical Accept-Encoding', async () => {
+      const proxy = await h.startProxy({ COMPRESSION: 'off' });
       const p = path();
       serve(p);
       await fetchRaw(proxy.url + p, { headers: { 'accept-encoding': 'br' } });
@@ -361,22 +334,18 @@ describe('compression switched off', () => {
       expect(hit.headers['x-cache']).toBe('HIT');
       expect(hit.headers['content-encoding']).toBeUndefined();
       expect(hit.body.equals(BODY)).toBe(true);
-      expect(origin.count(p)).toBe(1);
+      expect(h.origin.count(p)).toBe(1);
       // Another preference is another variant, as the backend's Vary asks.
       const other = await fetchRaw(proxy.url + p, { headers: { 'accept-encoding': 'gzip, deflate, br' } });
       expect(other.headers['x-cache']).toBe('MISS');
-      expect(origin.count(p)).toBe(2);
-    } finally {
-      await proxy.close();
-    }
-  });
+      expect(h.origin.count(p)).toBe(2);
+    });
 
-  it('a route with "compress": false keeps what its origin sent, one variant per normalised Accept-Encoding', async () => {
-    const proxy = await startProxy(
-      { UPSTREAM_URL: origin.url },
-      { routes: [{ name: 'raw', pattern: '^/z', compress: false }], default: { name: 'other' } },
-    );
-    try {
+    it('a route with "compress": false keeps what its origin sent, one variant per normalised Accept-Encoding', async () => {
+      const proxy = await h.startProxy(
+        {},
+        { routes: [{ name: 'raw', pattern: '^/z', compress: false }], default: { name: 'other' } },
+      );
       const p = path();
       serve(p, { compress: 'asked' });
       const br = await fetchRaw(proxy.url + p, { headers: { 'accept-encoding': 'br' } });
@@ -392,17 +361,13 @@ describe('compression switched off', () => {
       const hit = await fetchRaw(proxy.url + p, { headers: { 'accept-encoding': 'BR ;q=1' } });
       expect(hit.headers['x-cache']).toBe('HIT');
       expect(hit.headers['content-encoding']).toBe('br');
-      expect(origin.count(p)).toBe(2);
-    } finally {
-      await proxy.close();
-    }
+      expect(h.origin.count(p)).toBe(2);
+    });
   });
-});
 
-describe('what is not compressed', () => {
-  it('a body under COMPRESSION_MIN_BYTES, or of a media type not listed, is one entry served as it came', async () => {
-    const proxy = await startProxy({ UPSTREAM_URL: origin.url, COMPRESSION_MIN_BYTES: '64KiB' });
-    try {
+  describe('what is not compressed', () => {
+    it('a body under COMPRESSION_MIN_BYTES, or of a media type not listed, is one entry served as it came', async () => {
+      const proxy = await h.startProxy({ COMPRESSION_MIN_BYTES: '64KiB' });
       const p = path();
       serve(p);
       const q = path();
@@ -420,25 +385,21 @@ describe('what is not compressed', () => {
         expect(hit.headers['x-cache']).toBe('HIT');
         expect(hit.headers['content-encoding']).toBeUndefined();
         expect(hit.body.equals(BODY)).toBe(true);
-        expect(origin.count(target)).toBe(1);
+        expect(h.origin.count(target)).toBe(1);
       }
-    } finally {
-      await proxy.close();
-    }
+    });
   });
-});
 
-describe('collapsed requests', () => {
-  it("a waiting request never gets the first one's body in a coding it refuses", async () => {
-    const proxy = await startProxy({ UPSTREAM_URL: origin.url });
-    try {
+  describe('collapsed requests', () => {
+    it("a waiting request never gets the first one's body in a coding it refuses", async () => {
+      const proxy = await h.startProxy();
       const p = path();
       let release: () => void = () => undefined;
       const gate = new Promise<void>((r) => {
         release = r;
       });
       // No Vary, no-transform, gzip when asked: the gzip body must stay with gzip clients.
-      origin.on(p, (req, res) => {
+      h.origin.on(p, (req, res) => {
         const gz = encodingPreference(req.headers['accept-encoding']).best === 'gzip';
         const body = gz ? gzipSync(BODY) : BODY;
         void gate.then(() =>
@@ -465,19 +426,15 @@ describe('collapsed requests', () => {
         expect(res.headers['content-encoding']).toBeUndefined();
         expect(res.body.equals(BODY)).toBe(true);
       }
-    } finally {
-      await proxy.close();
-    }
+    });
   });
-});
 
-describe('a hostile origin body', () => {
-  it('a gzip bomb is not inflated past MAX_OBJECT_BYTES: it is stored as it came, for gzip clients only', async () => {
-    const proxy = await startProxy({ UPSTREAM_URL: origin.url, MAX_OBJECT_BYTES: '1MiB' });
-    try {
+  describe('a hostile origin body', () => {
+    it('a gzip bomb is not inflated past MAX_OBJECT_BYTES: it is stored as it came, for gzip clients only', async () => {
+      const proxy = await h.startProxy({ MAX_OBJECT_BYTES: '1MiB' });
       const p = path();
       const bomb = gzipSync(Buffer.alloc(4 * 1024 * 1024, 0x20));
-      origin.on(p, (_req, res) => {
+      h.origin.on(p, (_req, res) => {
         res.writeHead(200, {
           'content-type': 'application/json',
           'content-encoding': 'gzip',
@@ -497,9 +454,7 @@ describe('a hostile origin body', () => {
       // The gzip body was stored for gzip clients only (the backend named no Vary): never handed to one that refuses it.
       const plain = await fetchRaw(proxy.url + p, { headers: { 'accept-encoding': 'identity' } });
       expect(plain.headers['x-cache']).toBe('MISS');
-      expect(origin.count(p)).toBe(2);
-    } finally {
-      await proxy.close();
-    }
+      expect(h.origin.count(p)).toBe(2);
+    });
   });
 });

@@ -1,45 +1,50 @@
-import { afterAll, beforeAll, describe } from 'vitest';
+import { afterAll, afterEach, beforeAll, describe } from 'vitest';
 import { type Origin, startOrigin } from '../support/origin.js';
 import { CACHE_ALL, type RunningProxy, startProxy } from '../support/proxy.js';
 import { startRedis, type TestRedis, uniquePrefix } from '../support/redis.js';
 
+export type StoreName = 'memory' | 'redis' | 'redis without the local tier';
+
 /**
  * The stores every cache suite runs against: the embedded memory store and a
- * real Redis. Suites call `forEachStore` and get the env that selects one.
+ * real Redis, with and without the local tier. `env()` selects one.
  */
 export interface StoreCase {
-  readonly name: 'memory' | 'redis' | 'redis without the local tier';
+  readonly name: StoreName;
   /** Settings for startProxy; call inside a test or beforeAll (Redis starts in beforeAll). */
   env(): Record<string, string>;
 }
 
+/** Every store case, in the order suites run them. */
+export const ALL_STORES: readonly StoreName[] = ['memory', 'redis', 'redis without the local tier'];
+
 /**
  * `{ direct: true }` adds Redis with LOCAL_TIER_TTL_MS=0, so every read comes
  * back from Redis (decoding, markers, tags) instead of the tier in front of it.
+ * `only` picks cases by name instead; Redis starts only when one of them needs it.
+ * `ownRedis` starts a redis-server of the suite's own, which `redis()` can kill.
  */
-export function storeCases(opts: { direct?: boolean } = {}): StoreCase[] {
+export function storeCases(
+  opts: { direct?: boolean; only?: readonly StoreName[]; ownRedis?: boolean } = {},
+): StoreCase[] & { redis(): TestRedis } {
+  const names = opts.only ?? (opts.direct === true ? ALL_STORES : ALL_STORES.slice(0, 2));
   let redis: TestRedis | undefined;
-  beforeAll(async () => {
-    redis = await startRedis();
-  });
-  afterAll(async () => {
-    await redis?.stop();
-  });
-  const redisEnv = () => {
-    if (redis === undefined) throw new Error('Redis did not start');
-    return { REDIS_URL: redis.url, REDIS_PREFIX: uniquePrefix('cache') };
-  };
-  const cases: StoreCase[] = [
-    { name: 'memory', env: () => ({}) },
-    { name: 'redis', env: redisEnv },
-  ];
-  if (opts.direct === true) {
-    cases.push({
-      name: 'redis without the local tier',
-      env: () => ({ ...redisEnv(), LOCAL_TIER_TTL_MS: '0' }),
+  if (names.some((name) => name !== 'memory')) {
+    beforeAll(async () => {
+      redis = await startRedis({ own: opts.ownRedis === true });
+    });
+    afterAll(async () => {
+      await redis?.stop();
     });
   }
-  return cases;
+  const redisEnv = () => ({ REDIS_URL: started(redis).url, REDIS_PREFIX: uniquePrefix('cache') });
+  const envOf: Record<StoreName, () => Record<string, string>> = {
+    memory: () => ({}),
+    redis: redisEnv,
+    'redis without the local tier': () => ({ ...redisEnv(), LOCAL_TIER_TTL_MS: '0' }),
+  };
+  const cases = names.map((name) => ({ name, env: envOf[name] }));
+  return Object.assign(cases, { redis: () => started(redis) });
 }
 
 export interface CacheHarness {
@@ -48,6 +53,13 @@ export interface CacheHarness {
   /** This store case's proxy in front of it. */
   readonly proxy: RunningProxy;
   readonly store: StoreCase;
+  /** The suite's Redis (not for the memory case). */
+  readonly redis: TestRedis;
+  /**
+   * Another proxy on this store case, for a test that needs other settings
+   * (`UPSTREAM_URL` in `env` points it elsewhere). Closed when the test ends.
+   */
+  startProxy(env?: Record<string, string>, routes?: unknown): Promise<RunningProxy>;
 }
 
 export interface CacheSuiteOptions {
@@ -55,6 +67,10 @@ export interface CacheSuiteOptions {
   readonly env?: Record<string, string>;
   /** routes.json for the proxy (default: everything on one cacheable route). */
   readonly routes?: unknown;
+  /** The store cases to run (default: all three). */
+  readonly stores?: readonly StoreName[];
+  /** A redis-server of the suite's own, for tests that kill and restart it. */
+  readonly ownRedis?: boolean;
 }
 
 /**
@@ -63,7 +79,7 @@ export interface CacheSuiteOptions {
  * `body` runs once per case; read `h.proxy` and `h.origin` inside tests and hooks.
  */
 export function describeCache(title: string, opts: CacheSuiteOptions, body: (h: CacheHarness) => void): void {
-  const cases = storeCases({ direct: true });
+  const cases = storeCases({ only: opts.stores ?? ALL_STORES, ownRedis: opts.ownRedis });
   let origin: Origin | undefined;
   beforeAll(async () => {
     origin = await startOrigin();
@@ -73,11 +89,15 @@ export function describeCache(title: string, opts: CacheSuiteOptions, body: (h: 
   });
   describe.each(cases)(`${title} on the $name store`, (store) => {
     let proxy: RunningProxy | undefined;
+    const extra: RunningProxy[] = [];
     beforeAll(async () => {
       proxy = await startProxy(
         { UPSTREAM_URL: started(origin).url, ...store.env(), ...opts.env },
         opts.routes ?? CACHE_ALL,
       );
+    });
+    afterEach(async () => {
+      await Promise.all(extra.splice(0).map((p) => p.close()));
     });
     afterAll(async () => {
       await proxy?.close();
@@ -89,7 +109,15 @@ export function describeCache(title: string, opts: CacheSuiteOptions, body: (h: 
       get proxy() {
         return started(proxy);
       },
+      get redis() {
+        return cases.redis();
+      },
       store,
+      async startProxy(env = {}, routes = CACHE_ALL) {
+        const p = await startProxy({ UPSTREAM_URL: started(origin).url, ...store.env(), ...env }, routes);
+        extra.push(p);
+        return p;
+      },
     });
   });
 }

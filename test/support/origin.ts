@@ -16,8 +16,8 @@ export interface Origin extends Listening {
   count(path: string): number;
   /** Scripts the answers for one path; unscripted paths answer 404 no-store. */
   on(path: string, script: Script): void;
-  /** The most requests in flight at once, for collapsing tests. */
-  readonly maxInFlight: number;
+  /** The most requests for a path (query included) in flight at once, for collapsing tests. */
+  maxInFlightOf(path: string): number;
 }
 
 /**
@@ -29,17 +29,18 @@ export async function startOrigin(): Promise<Origin> {
   const scripts = new Map<string, Script>();
   const counts = new Map<string, number>();
   const seen: SeenRequest[] = [];
-  let inFlight = 0;
-  let maxInFlight = 0;
+  const inFlight = new Map<string, number>();
+  const maxInFlight = new Map<string, number>();
   const server = await listen((req, res) => {
     const url = req.url ?? '/';
     seen.push({ method: req.method ?? 'GET', url, headers: req.headers });
     const n = (counts.get(url) ?? 0) + 1;
     counts.set(url, n);
-    inFlight++;
-    maxInFlight = Math.max(maxInFlight, inFlight);
+    const now = (inFlight.get(url) ?? 0) + 1;
+    inFlight.set(url, now);
+    maxInFlight.set(url, Math.max(maxInFlight.get(url) ?? 0, now));
     res.once('close', () => {
-      inFlight--;
+      inFlight.set(url, (inFlight.get(url) ?? 1) - 1);
     });
     const path = url.split('?')[0] ?? url;
     const script = scripts.get(url) ?? scripts.get(path);
@@ -54,9 +55,7 @@ export async function startOrigin(): Promise<Origin> {
     seen,
     count: (path) => counts.get(path) ?? 0,
     on: (path, script) => scripts.set(path, script),
-    get maxInFlight() {
-      return maxInFlight;
-    },
+    maxInFlightOf: (path) => maxInFlight.get(path) ?? 0,
   };
 }
 
