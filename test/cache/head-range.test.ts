@@ -1,6 +1,5 @@
 import { expect, it } from 'vitest';
 import { fetchRaw } from '../support/http.js';
-import { startProxy } from '../support/proxy.js';
 import { describeCache } from './stores.js';
 
 let n = 0;
@@ -76,22 +75,13 @@ describeCache('HEAD and Range from cache', {}, (h) => {
   });
 
   it('streams a body over MAX_OBJECT_BYTES through without storing it', async () => {
-    const small = await startProxy({
-      UPSTREAM_URL: h.origin.url,
-      MAX_OBJECT_BYTES: '10',
-      CACHE_MAX_BYTES: '1MiB',
-      ...h.store.env(),
-    });
-    try {
-      const p = path();
-      stored(p);
-      const first = await fetchRaw(small.url + p);
-      const second = await fetchRaw(small.url + p);
-      expect(first.text()).toBe(BODY);
-      expect(second.text()).toBe(BODY);
-      expect(second.headers['x-cache']).toBe('MISS');
-    } finally {
-      await small.close();
-    }
+    const small = await h.startProxy({ MAX_OBJECT_BYTES: '10', CACHE_MAX_BYTES: '1MiB' });
+    const p = path();
+    stored(p);
+    const first = await fetchRaw(small.url + p);
+    const second = await fetchRaw(small.url + p);
+    expect(first.text()).toBe(BODY);
+    expect(second.text()).toBe(BODY);
+    expect(second.headers['x-cache']).toBe('MISS');
   });
 });
