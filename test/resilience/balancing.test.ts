@@ -41,17 +41,37 @@ describe('several backends per route', () => {
   });
 
   it('least-in-flight sends most of the load to the backend that answers fast', async () => {
-    const slow = (req: Parameters<Handler>[0], res: Parameters<Handler>[1]) =>
-      setTimeout(() => page('no-store')(req, res), 200);
-    const [a, b] = await backends(2, (i) => (i === 0 ? slow : page('no-store')));
+    // "Slow" by what the other backend did, not by the clock: the slow one answers a request only once
+    // the fast one has taken 20 more, so a loaded machine cannot even the two out.
+    const STOP_AT = 60;
+    const held: { due: number; answer: () => void }[] = [];
+    let fast: Backend | undefined;
+    const fastHits = () => fast?.hits() ?? 0;
+    const releaseDue = () => {
+      for (const h of held.filter((x) => fastHits() >= x.due || fastHits() >= STOP_AT)) {
+        held.splice(held.indexOf(h), 1);
+        h.answer();
+      }
+    };
+    const [a, b] = await backends(2, (i) =>
+      i === 0
+        ? (req, res) => {
+            held.push({ due: fastHits() + 20, answer: () => page('no-store')(req, res) });
+            releaseDue();
+          }
+        : (req, res) => {
+            page('no-store')(req, res);
+            releaseDue();
+          },
+    );
     if (a === undefined || b === undefined) throw new Error('two backends');
+    fast = b;
     const proxy = await proxyOver([a.url, b.url]);
-    const deadline = Date.now() + 1_000;
     let n = 0;
     const results = await steadyLoad({
       workers: 4,
-      timeoutMs: 3_000,
-      until: () => Date.now() > deadline,
+      timeoutMs: 10_000,
+      until: () => b.hits() >= STOP_AT,
       next: () => ({ url: `${proxy.url}/lif${n++}`, label: 'x' }),
     });
     expect(results.every((r) => r.outcome.kind === 'answer' && r.outcome.status === 200)).toBe(true);

@@ -10,8 +10,9 @@ const ROUTES = {
     // A burst of three, hits included; the slow refill (one token in 20 s) keeps a loaded machine from
     // handing a token back between the burst and the request that must be refused.
     { name: 'limited', pattern: '^/limited', rateLimit: { requestsPerSecond: 0.05, burst: 3 } },
-    // Hits are free; only what goes to the backend takes a token.
-    { name: 'hits', pattern: '^/hits', rateLimit: { requestsPerSecond: 1, burst: 2, exemptHits: true } },
+    // Hits are free; only what goes to the backend takes a token. The same slow refill: ten hits
+    // taking over a second on a loaded machine must not hand the bucket a token back.
+    { name: 'hits', pattern: '^/hits', rateLimit: { requestsPerSecond: 0.05, burst: 2, exemptHits: true } },
     { name: 'open', pattern: '^/open' },
   ],
   default: { name: 'other' },
