@@ -1,7 +1,7 @@
 import { expect, it } from 'vitest';
 import { fetchRaw } from '../support/http.js';
 import type { RunningProxy } from '../support/proxy.js';
-import { describeCache } from './stores.js';
+import { describeCache, POLL } from './stores.js';
 
 let n = 0;
 const path = () => `/c${++n}`;
@@ -29,7 +29,7 @@ describeCache('request collapsing', {}, (h) => {
     const release = gated(p, { 'cache-control': 'max-age=60' });
     const all = Promise.all(Array.from({ length: 64 }, () => fetchRaw(h.proxy.url + p)));
     // Release the backend only once all 64 are inside the proxy, waiting.
-    await expect.poll(() => inFlight(h.proxy)).toBe(64);
+    await expect.poll(() => inFlight(h.proxy), POLL).toBe(64);
     expect(h.origin.count(p)).toBe(1);
     release();
     const answers = await all;
@@ -54,7 +54,7 @@ describeCache('request collapsing', {}, (h) => {
       if (h.origin.count(p) >= 10) for (const answer of held.splice(0)) answer();
     });
     const first = Promise.all(Array.from({ length: 10 }, () => fetchRaw(h.proxy.url + p)));
-    await expect.poll(() => h.origin.count(p)).toBe(1);
+    await expect.poll(() => h.origin.count(p), POLL).toBe(1);
     release();
     await first;
     expect(h.origin.count(p)).toBe(10);
@@ -62,7 +62,7 @@ describeCache('request collapsing', {}, (h) => {
     // hit-for-miss: the next burst does not queue behind a leader at all.
     const before = h.origin.count(p);
     const burst = Array.from({ length: 8 }, () => fetchRaw(h.proxy.url + p));
-    await expect.poll(() => h.origin.count(p)).toBe(before + 8);
+    await expect.poll(() => h.origin.count(p), POLL).toBe(before + 8);
     await Promise.all(burst);
   });
 
@@ -81,7 +81,7 @@ describeCache('request collapsing', {}, (h) => {
     const personal = await fetchRaw(h.proxy.url + p, { headers: { authorization: 'Bearer anyone' } });
     expect(personal.headers['x-cache']).toBe('MISS');
     const all = Promise.all(Array.from({ length: 32 }, () => fetchRaw(h.proxy.url + p)));
-    await expect.poll(() => inFlight(h.proxy)).toBe(32);
+    await expect.poll(() => inFlight(h.proxy), POLL).toBe(32);
     expect(h.origin.count(p)).toBe(2);
     release();
     const answers = await all;
@@ -105,7 +105,7 @@ describeCache('request collapsing', {}, (h) => {
     });
     await fetchRaw(h.proxy.url + p);
     const all = Promise.all(Array.from({ length: 20 }, () => fetchRaw(h.proxy.url + p)));
-    await expect.poll(() => inFlight(h.proxy)).toBe(20);
+    await expect.poll(() => inFlight(h.proxy), POLL).toBe(20);
     expect(h.origin.count(p)).toBe(2);
     release();
     const answers = await all;

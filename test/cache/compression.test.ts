@@ -5,10 +5,8 @@ import { encodingPreference } from '../../src/modules/cache/encoding.js';
 import { scrape, sumOf } from '../core/prom.js';
 import { fetchRaw, type SimpleResponse } from '../support/http.js';
 import type { Origin } from '../support/origin.js';
-import { describeCache } from './stores.js';
+import { describeCache, POLL } from './stores.js';
 
-/** Generous: on a loaded machine a Redis write may take seconds to land; a pass never waits for it. */
-const POLL = { timeout: 15_000, interval: 20 };
 let n = 0;
 const path = () => `/z${++n}`;
 

@@ -2,7 +2,7 @@ import { connect } from 'node:net';
 import { describe, expect, it } from 'vitest';
 import { fetchRaw } from '../support/http.js';
 import { respond } from '../support/origin.js';
-import { describeCache } from './stores.js';
+import { describeCache, POLL } from './stores.js';
 
 /**
  * The edge cases of RFC 9111 that mature proxies get wrong, one test per
@@ -320,7 +320,7 @@ describeCache(
           socket.write(`GET ${p} HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n`);
         });
         expect(hints[0]).toMatch(/^HTTP\/1\.1 103 Early Hints\r\n[\s\S]*link: <\/style\.css>/i);
-        await expect.poll(async () => (await fetchRaw(h.proxy.url + p)).headers['x-cache']).toBe('HIT');
+        await expect.poll(async () => (await fetchRaw(h.proxy.url + p)).headers['x-cache'], POLL).toBe('HIT');
         expect((await fetchRaw(h.proxy.url + p)).headers.link).toBeUndefined();
       });
     });

@@ -2,7 +2,7 @@ import { request } from 'node:http';
 import { expect, it } from 'vitest';
 import { fetchRaw } from '../support/http.js';
 import { respond } from '../support/origin.js';
-import { describeCache } from './stores.js';
+import { describeCache, POLL } from './stores.js';
 
 let n = 0;
 /** A fresh path per test: entries never leak between tests. */
@@ -255,7 +255,9 @@ describeCache(
       expect(res.headers['cache-status']).toBe('tagcache; fwd=miss; detail=only-if-cached');
       expect(h.origin.count(p)).toBe(0);
       // The client's own ask, answered as asked: logged at info under its own code, no upstream error.
-      await expect.poll(() => h.proxy.lines.find((l) => l.msg === 'request' && l.path === p)).toBeDefined();
+      await expect
+        .poll(() => h.proxy.lines.find((l) => l.msg === 'request' && l.path === p), POLL)
+        .toBeDefined();
       const logged = h.proxy.lines.find((l) => l.msg === 'request' && l.path === p);
       expect(logged?.level).toBe('info');
       expect(logged?.err).toMatch(/^TC_ONLY_IF_CACHED: /);

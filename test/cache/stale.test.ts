@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { fetchRaw } from '../support/http.js';
 import { respond, startOrigin } from '../support/origin.js';
-import { describeCache } from './stores.js';
+import { describeCache, POLL } from './stores.js';
 
 let n = 0;
 const path = () => `/s${++n}`;
@@ -24,9 +24,9 @@ describeCache(
         expect(stale.headers['x-cache']).toBe('STALE');
         expect(stale.text()).toBe('body #1');
         expect(stale.headers['cache-status']).toContain('detail=stale-while-revalidate');
-        await expect.poll(() => h.origin.count(p)).toBe(2);
+        await expect.poll(() => h.origin.count(p), POLL).toBe(2);
         // The refresh replaced the entry: the next stale answer carries the second body.
-        await expect.poll(async () => (await fetchRaw(h.proxy.url + p)).text()).toBe('body #2');
+        await expect.poll(async () => (await fetchRaw(h.proxy.url + p)).text(), POLL).toBe('body #2');
       });
 
       it('refreshes exactly once however many stale hits arrive together', async () => {
@@ -47,9 +47,9 @@ describeCache(
         const answers = await Promise.all(Array.from({ length: 50 }, () => fetchRaw(h.proxy.url + p)));
         expect(answers.every((a) => a.headers['x-cache'] === 'STALE')).toBe(true);
         release();
-        await expect.poll(() => h.origin.count(p)).toBe(2);
+        await expect.poll(() => h.origin.count(p), POLL).toBe(2);
         // Still two after the refresh settled and more stale hits came in.
-        await expect.poll(async () => (await fetchRaw(h.proxy.url + p)).text()).toBe('body #2');
+        await expect.poll(async () => (await fetchRaw(h.proxy.url + p)).text(), POLL).toBe('body #2');
         expect(h.origin.count(p)).toBeLessThanOrEqual(3);
       });
 

@@ -1,7 +1,7 @@
 import { expect, it } from 'vitest';
 import { fetchRaw } from '../support/http.js';
 import { respond } from '../support/origin.js';
-import { describeCache } from './stores.js';
+import { describeCache, POLL } from './stores.js';
 
 // A Redis of the suite's own: these tests kill it and start it again.
 describeCache(
@@ -18,7 +18,7 @@ describeCache(
       expect(during.map((r) => r.status)).toEqual(Array(20).fill(200));
       // One went to the backend; the rest were collapsed onto it (the store was not needed for that).
       expect(during.filter((r) => r.headers['x-cache'] === 'MISS').length).toBeGreaterThanOrEqual(1);
-      await expect.poll(() => h.proxy.lines.some((l) => l.msg.includes('fail open'))).toBe(true);
+      await expect.poll(() => h.proxy.lines.some((l) => l.msg.includes('fail open')), POLL).toBe(true);
       const metrics = await (await fetch(`${h.proxy.adminUrl}/metrics`)).text();
       expect(metrics).toMatch(/tagcache_store_errors_total\{operation="get"\} [1-9]/);
       // Reported, not failed: every instance sharing this Redis would otherwise leave the balancer at once.

@@ -15,6 +15,13 @@ export interface StoreCase {
   env(): Record<string, string>;
 }
 
+/**
+ * expect.poll options for the cache suites. Generous on purpose: on a loaded
+ * machine a Redis write or twenty connections may take seconds, and a pass
+ * never waits for the timeout (vitest's default of one second fails them).
+ */
+export const POLL = { timeout: 15_000, interval: 20 } as const;
+
 /** Every store case, in the order suites run them. */
 export const ALL_STORES: readonly StoreName[] = ['memory', 'redis', 'redis without the local tier'];
 
