@@ -95,6 +95,7 @@ export function createRedisStore(options: RedisStoreOptions): RedisStore {
       throw new TagcacheError('TC_STORE_UNAVAILABLE', `redis store: ${operation} after close()`, 503);
     }
     if (!conn.started) await conn.waitForStart();
+    conn.batch();
     try {
       return await work();
     } catch (err) {
