@@ -105,15 +105,54 @@ describe('single Redis store', () => {
     await store.close();
   });
 
+  it('returns every string as stored: long ones, ones JSON escapes, lone surrogates, non-ASCII', async () => {
+    const store = await open(uniquePrefix('strings'));
+    const policy = JSON.stringify({
+      v: 1,
+      resh: { 'cache-control': 'max-age=60', etag: '"abc"' },
+      u: '/x'.repeat(50),
+    });
+    const entry = makeEntry('strings', {
+      key: `strings?q=${'\u00e9'.repeat(70)}`,
+      headers: {
+        'content-type': 'text/plain; charset="utf-8"',
+        link: Array.from({ length: 4 }, (_, i) => `</p${i}>; rel="preload"`),
+        'x-long': 'v'.repeat(200),
+        'x-ctl': 'a\tb\\c',
+      },
+      policy,
+      tags: [
+        'caf\u00e9',
+        '\ud83d\ude00 emoji',
+        'lone \ud800 surrogate',
+        `${'\ud83d'.repeat(40)} lone and long`,
+      ],
+      url: `https://shop.example/${'\u4e2d'.repeat(30)}`,
+    });
+    await store.put(entry, 60_000);
+    const { body, ...rest } = entry;
+    const found = await store.get('strings');
+    expect(found).toMatchObject(rest);
+    expect(found?.body.equals(body)).toBe(true);
+    await store.close();
+  });
+
   it('reads an entry of another format version as a miss', async () => {
     const prefix = uniquePrefix('version');
     const store = await open(prefix);
     const key = createRedisKeys(prefix).entry('page');
     await store.put(makeEntry('page'), 60_000);
     expect(await store.get('page')).toBeDefined();
-    // A later version's blob, or one cut short: misses, never errors.
     const blob = (await raw.hgetBuffer(key, 'd')) as Buffer;
-    await raw.hset(key, 'd', Buffer.concat([Buffer.from([0x74, 0x63, 0x03, 0x00]), blob.subarray(4)]));
+    // Version 2's blob of the same entry: every string in the JSON part.
+    const { body, ...rest } = makeEntry('page');
+    const json = Buffer.from(JSON.stringify({ e: { ...rest, body: null }, b: [[['body'], body.length]] }));
+    const length = Buffer.alloc(4);
+    length.writeUInt32BE(json.length);
+    await raw.hset(key, 'd', Buffer.concat([Buffer.from([0x74, 0x63, 0x02, 0x00]), length, json, body]));
+    expect(await store.get('page')).toBeUndefined();
+    // A later version's blob, or one cut short: misses, never errors.
+    await raw.hset(key, 'd', Buffer.concat([Buffer.from([0x74, 0x63, 0x04, 0x00]), blob.subarray(4)]));
     expect(await store.get('page')).toBeUndefined();
     await raw.hset(key, 'd', blob.subarray(0, blob.length - 1));
     expect(await store.get('page')).toBeUndefined();
