@@ -5,7 +5,7 @@ import type { StoredEntry } from './types.js';
  * older versions (version 1 read `v` first and takes anything else as a
  * miss); the blob's first bytes say it to this and later versions.
  */
-export const ENTRY_FORMAT_VERSION = '3';
+export const ENTRY_FORMAT_VERSION = '2';
 
 /** The hash field holding the whole entry as one binary value. */
 export const BLOB_FIELD = 'd';
@@ -18,11 +18,8 @@ export const BLOB_FIELD = 'd';
  */
 export const ENTRY_FIELDS = [BLOB_FIELD, 'softPurgedAt'] as const;
 
-/**
- * "tc", 0x03, 0x00: version 3 of the blob. A blob starting otherwise is someone else's: a miss.
- * (Version 2 carried every string in the JSON part.)
- */
-const MAGIC = Buffer.from([0x74, 0x63, 0x03, 0x00]);
+/** "tc", 0x02, 0x00: version 2 of the blob. A blob starting otherwise is someone else's: a miss. */
+const MAGIC = Buffer.from([0x74, 0x63, 0x02, 0x00]);
 const HEAD = MAGIC.length + 4;
 
 /**
@@ -71,19 +68,15 @@ export function decodeEntry(
 
 /**
  * The whole entry in one value: MAGIC, the length of a JSON part, the JSON
- * part, then every Buffer the entry holds and every string worth carrying
- * raw, back to back. The JSON part is the entry with each of those replaced
- * by null, and their paths with their lengths (and 1 for a string), so any
- * field (a nested one too, such as alternative encodings of the body)
- * round-trips without the codec knowing of it; bodies are never JSON-escaped
- * or copied on read. Strings carried raw are those JSON would escape or that
- * are long (the cache policy, itself JSON, is both): slicing them out of the
- * blob costs less than JSON.parse unescaping them, and a hit decodes every
- * entry it serves.
+ * part, then every Buffer the entry holds, back to back. The JSON part is
+ * the entry with each Buffer replaced by null, and the paths of those
+ * Buffers with their lengths, so any field (a nested one too, such as
+ * alternative encodings of the body) round-trips without the codec knowing
+ * of it; bodies are never JSON-escaped or copied on read.
  */
 export function encodeBlob(entry: object): Buffer {
   const buffers: Buffer[] = [];
-  const paths: Segment[] = [];
+  const paths: [(string | number)[], number][] = [];
   const stripped = strip(entry, [], buffers, paths);
   const json = Buffer.from(JSON.stringify({ e: stripped, b: paths }));
   const head = Buffer.allocUnsafe(HEAD);
@@ -109,38 +102,21 @@ export function decodeBlob(blob: Buffer): Record<string, unknown> | undefined {
   for (const item of paths) {
     if (!Array.isArray(item) || !Array.isArray(item[0]) || typeof item[1] !== 'number') return undefined;
     const end = offset + item[1];
-    if (end > blob.length) return undefined;
-    const value = item[2] === 1 ? blob.toString('utf8', offset, end) : blob.subarray(offset, end);
-    if (!put(entry, item[0], value)) return undefined;
+    if (end > blob.length || !put(entry, item[0], blob.subarray(offset, end))) return undefined;
     offset = end;
   }
   return offset === blob.length ? (entry as Record<string, unknown>) : undefined;
 }
 
-/** Where a raw part goes, its length in bytes, and 1 when it is a string rather than a Buffer. */
-type Segment = [(string | number)[], number] | [(string | number)[], number, 1];
-
-/** Strings at least this long, or with a character JSON escapes, are carried raw. */
-const RAW_STRING_LENGTH = 64;
-// biome-ignore lint/suspicious/noControlCharactersInRegex: control characters are what JSON escapes.
-const JSON_ESCAPED = /["\\\u0000-\u001f]/;
-const LONE_SURROGATE = /[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\uDBFF])[\uDC00-\uDFFF]/;
-
-function strip(value: unknown, path: (string | number)[], buffers: Buffer[], paths: Segment[]): unknown {
+function strip(
+  value: unknown,
+  path: (string | number)[],
+  buffers: Buffer[],
+  paths: [(string | number)[], number][],
+): unknown {
   if (Buffer.isBuffer(value)) {
     buffers.push(value);
     paths.push([path, value.length]);
-    return null;
-  }
-  if (
-    typeof value === 'string' &&
-    (value.length >= RAW_STRING_LENGTH || JSON_ESCAPED.test(value)) &&
-    // UTF-8 cannot carry a lone surrogate; JSON escapes it.
-    !LONE_SURROGATE.test(value)
-  ) {
-    const bytes = Buffer.from(value, 'utf8');
-    buffers.push(bytes);
-    paths.push([path, bytes.length, 1]);
     return null;
   }
   if (Array.isArray(value)) return value.map((item, i) => strip(item, [...path, i], buffers, paths));
@@ -154,7 +130,7 @@ function strip(value: unknown, path: (string | number)[], buffers: Buffer[], pat
  * Sets the Buffer at path, where encodeBlob left a null; false when the path
  * does not lead to one through own properties (never into a prototype).
  */
-function put(root: object, path: unknown[], value: Buffer | string): boolean {
+function put(root: object, path: unknown[], value: Buffer): boolean {
   if (path.length === 0) return false;
   let holder = root as Record<string | number, unknown>;
   for (let i = 0; i < path.length; i++) {
