@@ -582,6 +582,23 @@ async function main(): Promise<void> {
     await waitHttp(`${far.url}/item`);
     await measure(rows, 'Redis, no local tier, hit', { url: `${far.url}/item`, pid: far.pid }, bare);
     await measure(rows, 'miss, stored (Redis)', { url: `${far.url}/m/`, pid: far.pid, unique: true }, undici);
+    if (BASELINE_MAIN !== undefined) {
+      // Its own prefix: a build with another entry format would take this one's entries for misses and rewrite them.
+      const before = await startProxy(
+        originUrl,
+        { REDIS_URL: redisUrl, LOCAL_TIER_TTL_MS: '0', REDIS_PREFIX: 'tcbase:' },
+        routesFile,
+        BASELINE_MAIN,
+      );
+      await waitHttp(`${before.url}/item`);
+      await measure(
+        rows,
+        'BENCH_BASELINE_MAIN build, Redis, no local tier, hit',
+        { url: `${before.url}/item`, pid: before.pid },
+        { name: 'this build', target: { url: `${far.url}/item`, pid: far.pid } },
+      );
+      await stop(before.child);
+    }
     await stop(far.child);
     redis.kill('SIGTERM');
   } else {

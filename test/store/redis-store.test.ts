@@ -105,6 +105,38 @@ describe('single Redis store', () => {
     await store.close();
   });
 
+  it('returns every string as stored: long ones, ones JSON escapes, lone surrogates, non-ASCII', async () => {
+    const store = await open(uniquePrefix('strings'));
+    const policy = JSON.stringify({
+      v: 1,
+      resh: { 'cache-control': 'max-age=60', etag: '"abc"' },
+      u: '/x'.repeat(50),
+    });
+    const entry = makeEntry('strings', {
+      key: `strings?q=${'\u00e9'.repeat(70)}`,
+      headers: {
+        'content-type': 'text/plain; charset="utf-8"',
+        link: Array.from({ length: 4 }, (_, i) => `</p${i}>; rel="preload"`),
+        'x-long': 'v'.repeat(200),
+        'x-ctl': 'a\tb\\c',
+      },
+      policy,
+      tags: [
+        'caf\u00e9',
+        '\ud83d\ude00 emoji',
+        'lone \ud800 surrogate',
+        `${'\ud83d'.repeat(40)} lone and long`,
+      ],
+      url: `https://shop.example/${'\u4e2d'.repeat(30)}`,
+    });
+    await store.put(entry, 60_000);
+    const { body, ...rest } = entry;
+    const found = await store.get('strings');
+    expect(found).toMatchObject(rest);
+    expect(found?.body.equals(body)).toBe(true);
+    await store.close();
+  });
+
   it('reads an entry of another format version as a miss', async () => {
     const prefix = uniquePrefix('version');
     const store = await open(prefix);

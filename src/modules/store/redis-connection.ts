@@ -32,6 +32,14 @@ export interface RedisConnection {
   group(keys: readonly string[]): string[][];
   /** Keys bucketed per master by the client's slot map on a Cluster (per slot where it knows none), as group() otherwise. */
   groupByNode(keys: readonly string[]): string[][];
+  /**
+   * Commands sent from now until the event loop's check phase leave in one
+   * write: call before sending. Concurrent requests' commands then share a
+   * syscall without ioredis's auto-pipelining, whose Pipeline, extra promise
+   * and nextTick per command cost a single-node hit more than the writes they
+   * save (a Cluster keeps auto-pipelining: it groups commands per node).
+   */
+  batch(): void;
   /** One connection per master, for SCAN. */
   masters(): Redis[];
   /** False until the first connection settles; until then commands wait for it (at most commandTimeoutMs). */
@@ -85,8 +93,8 @@ export function createRedisConnection(options: RedisConnectionOptions): RedisCon
       ...nodeOptions,
       enableOfflineQueue: false,
       retryStrategy: reconnectDelayMs,
-      // Concurrent requests' commands leave in one write per tick rather than one each.
-      enableAutoPipelining: true,
+      // Concurrent requests' commands share writes through batch() instead.
+      enableAutoPipelining: false,
       scripts: SCRIPTS,
     } satisfies RedisOptions;
     if (sentinels !== undefined) {
@@ -120,6 +128,7 @@ export function createRedisConnection(options: RedisConnectionOptions): RedisCon
     kind: cluster ? 'redis-cluster' : 'redis',
     client,
     group: cluster ? groupBySlot : together,
+    batch: client instanceof Cluster ? () => {} : writeBatcher(client),
     groupByNode:
       client instanceof Cluster ? (keys) => groupByOwner(keys, (slot) => client.slots[slot]?.[0]) : together,
     masters: () => (client instanceof Cluster ? client.nodes('master') : [client]),
@@ -141,6 +150,25 @@ export function createRedisConnection(options: RedisConnectionOptions): RedisCon
     async close() {
       await Promise.all(clients.map(quit));
     },
+  };
+}
+
+/** RedisConnection.batch for one node: its socket corked until setImmediate, so one writev carries the lot. */
+function writeBatcher(client: Redis): () => void {
+  let corked: Redis['stream'] | undefined;
+  const flush = () => {
+    const stream = corked;
+    corked = undefined;
+    stream?.uncork();
+  };
+  return () => {
+    if (corked !== undefined) return;
+    const { stream } = client;
+    // No socket yet, or a closing one: commands are refused or queued by ioredis, nothing to batch.
+    if (stream === undefined || !stream.writable) return;
+    corked = stream;
+    stream.cork();
+    setImmediate(flush);
   };
 }
 
