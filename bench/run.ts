@@ -558,6 +558,13 @@ async function main(): Promise<void> {
       { url: `${before.url}/nocache/item`, pid: before.pid },
       undici,
     );
+    // Against this build's own miss, side by side: below 1, this build's miss costs less than the baseline's.
+    await measure(
+      rows,
+      'BENCH_BASELINE_MAIN build, miss, stored',
+      { url: `${before.url}/m/`, pid: before.pid, unique: true },
+      { name: 'this build', target: t('/m/', true) },
+    );
     await stop(before.child);
   }
   await stop(mem.child);
