@@ -506,6 +506,17 @@ async function main(): Promise<void> {
     notes.push(
       `miss that stores vs pass-through (each against undici side by side): ${(stored / pass).toFixed(2)}x`,
     );
+  if (ONLY.length === 0 || ONLY.some((o) => 'miss, stored vs pass-through'.includes(o))) {
+    // The target itself (issue 16), measured directly: a second instance of this build serves the
+    // pass-through beside the first one's stored misses, both on the server core at once.
+    const twin = await startProxy(originUrl, {}, routesFile);
+    await waitHttp(`${twin.url}/nocache/item`);
+    const s = await sideBySide({ url: `${twin.url}/nocache/item`, pid: twin.pid }, t('/m/', true));
+    await stop(twin.child);
+    const line = `miss that stores vs pass-through, side by side (two instances): ${(s.aUs / s.bUs).toFixed(2)}x (${s.bUs.toFixed(1)} vs ${s.aUs.toFixed(1)} µs CPU per request)`;
+    process.stderr.write(`  ${line}\n`);
+    notes.push(line);
+  }
   const peak = rows.find((r) => r.name === 'memory store, hit')?.rps ?? 0;
   if (peak > 0) {
     const pause = ['-s', delayScript(Math.max(1, Math.round((CONNECTIONS * 1000) / (peak / 2))))];
