@@ -62,8 +62,14 @@ const DECODABLE: Readonly<Record<string, DecodableCoding>> = {
  */
 export function mayTransform(headers: HeaderMap, route: Route, settings: CompressionSettings): boolean {
   if (!settings.enabled || !route.compress) return false;
-  return !headerList(headers['cache-control']).some((d) => /^no-transform$/i.test(d));
+  const cc = headers['cache-control'];
+  if (cc === undefined) return true;
+  // One test of the whole field, not a list built per call: a stored miss asks this three times.
+  return !NO_TRANSFORM.test(Array.isArray(cc) ? cc.join(',') : cc);
 }
+
+/** no-transform as one item of a Cache-Control list, in any case. */
+const NO_TRANSFORM = /(?:^|,)[ \t]*no-transform[ \t]*(?:,|$)/i;
 
 /**
  * Whether the answer to this miss will be one of several codings once
