@@ -37,6 +37,10 @@ export function createLazyForms(deps: LazyFormDeps) {
     }
   };
 
+  // The rewrite keeps the entry's storedAt, so a purge since its fetch refuses it (tombstones). A newer
+  // fill of the id by another instance (after a revalidation, or an eviction from Redis) is overwritten,
+  // as by any concurrent fill: the copy written back is still a response this instance may serve, fresh
+  // by its own policy or revalidated before it is served again.
   const rewrite = (id: string, entry: StoredEntry, forms: EntryForms, ttlMs: number): StoredEntry => {
     const next: StoredEntry = { ...entry, forms };
     remember(id, next);
