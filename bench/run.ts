@@ -507,13 +507,22 @@ async function main(): Promise<void> {
       `miss that stores vs pass-through (each against undici side by side): ${(stored / pass).toFixed(2)}x`,
     );
   if (ONLY.length === 0 || ONLY.some((o) => 'miss, stored vs pass-through'.includes(o))) {
-    // The target itself (issue 16), measured directly: a second instance of this build serves the
-    // pass-through beside the first one's stored misses, both on the server core at once.
+    // The target itself (issue 16), measured directly: a second instance of this build beside the
+    // first, one serving stored misses and the other pass-through, then the roles swapped: the two
+    // instances differ (one has run longer, its heap is fuller), and the swap cancels what is theirs.
     const twin = await startProxy(originUrl, {}, routesFile);
     await waitHttp(`${twin.url}/nocache/item`);
-    const s = await sideBySide({ url: `${twin.url}/nocache/item`, pid: twin.pid }, t('/m/', true));
+    const other = (path: string, unique = false): Target => ({
+      url: `${twin.url}${path}`,
+      pid: twin.pid,
+      unique,
+    });
+    const one = await sideBySide(other('/nocache/item'), t('/m/', true));
+    const two = await sideBySide(t('/nocache/item'), other('/m/', true));
     await stop(twin.child);
-    const line = `miss that stores vs pass-through, side by side (two instances): ${(s.aUs / s.bUs).toFixed(2)}x (${s.bUs.toFixed(1)} vs ${s.aUs.toFixed(1)} µs CPU per request)`;
+    const r1 = one.aUs / one.bUs;
+    const r2 = two.aUs / two.bUs;
+    const line = `miss that stores vs pass-through, two instances side by side, roles swapped: ${Math.sqrt(r1 * r2).toFixed(2)}x (${r1.toFixed(2)}x, ${r2.toFixed(2)}x)`;
     process.stderr.write(`  ${line}\n`);
     notes.push(line);
   }
