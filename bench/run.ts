@@ -506,6 +506,26 @@ async function main(): Promise<void> {
     notes.push(
       `miss that stores vs pass-through (each against undici side by side): ${(stored / pass).toFixed(2)}x`,
     );
+  if (ONLY.length === 0 || ONLY.some((o) => 'miss, stored vs pass-through'.includes(o))) {
+    // The target itself (issue 16), measured directly: a second instance of this build beside the
+    // first, one serving stored misses and the other pass-through, then the roles swapped: the two
+    // instances differ (one has run longer, its heap is fuller), and the swap cancels what is theirs.
+    const twin = await startProxy(originUrl, {}, routesFile);
+    await waitHttp(`${twin.url}/nocache/item`);
+    const other = (path: string, unique = false): Target => ({
+      url: `${twin.url}${path}`,
+      pid: twin.pid,
+      unique,
+    });
+    const one = await sideBySide(other('/nocache/item'), t('/m/', true));
+    const two = await sideBySide(t('/nocache/item'), other('/m/', true));
+    await stop(twin.child);
+    const r1 = one.aUs / one.bUs;
+    const r2 = two.aUs / two.bUs;
+    const line = `miss that stores vs pass-through, two instances side by side, roles swapped: ${Math.sqrt(r1 * r2).toFixed(2)}x (${r1.toFixed(2)}x, ${r2.toFixed(2)}x)`;
+    process.stderr.write(`  ${line}\n`);
+    notes.push(line);
+  }
   const peak = rows.find((r) => r.name === 'memory store, hit')?.rps ?? 0;
   if (peak > 0) {
     const pause = ['-s', delayScript(Math.max(1, Math.round((CONNECTIONS * 1000) / (peak / 2))))];
@@ -557,6 +577,13 @@ async function main(): Promise<void> {
       'BENCH_BASELINE_MAIN build, pass-through',
       { url: `${before.url}/nocache/item`, pid: before.pid },
       undici,
+    );
+    // Against this build's own miss, side by side: below 1, this build's miss costs less than the baseline's.
+    await measure(
+      rows,
+      'BENCH_BASELINE_MAIN build, miss, stored',
+      { url: `${before.url}/m/`, pid: before.pid, unique: true },
+      { name: 'this build', target: t('/m/', true) },
     );
     await stop(before.child);
   }

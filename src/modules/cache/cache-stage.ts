@@ -15,6 +15,7 @@ import { decide, type RequestDirectives, requestDirectives, staleAt } from './de
 import { normaliseAcceptEncoding } from './encoding.js';
 import { createFleetWait, FILL_LEASE_MS, FILL_POLL_MS } from './fleet-wait.js';
 import { usableFor } from './follow.js';
+import { createLazyForms } from './lazy-forms.js';
 import { type Found, type Lookup, lookup, policyOf } from './lookup.js';
 import { createRefresher } from './refresher.js';
 import type { RefusalLog } from './refusals.js';
@@ -89,9 +90,10 @@ export function cacheStage(deps: CacheDeps): CacheStage {
     maxObjectBytes: config.maxObjectBytes,
     keep: { staleKeepSeconds: config.staleKeepSeconds, staleOnOutageSeconds: config.staleOnOutageSeconds },
     refusals: deps.refusals,
-    compression: compressionSettings(config),
+    compression: compressionSettings(config, (coding) => metrics.compressedForms.labels(coding).inc()),
   };
   const onEncoded = countEncoded(metrics);
+  const withLazyForm = createLazyForms(absorbDeps);
   const revalidator = createRevalidator({
     store,
     metrics,
@@ -104,7 +106,8 @@ export function cacheStage(deps: CacheDeps): CacheStage {
 
   function serve(ctx: RequestContext, found: Found, status: 'HIT' | 'STALE', detail?: string): void {
     const now = Date.now();
-    ctx.response = answerFromEntry(ctx, found.entry, found.policy, now, onEncoded);
+    const entry = withLazyForm(found.entry, found.policy, ctx.headers);
+    ctx.response = answerFromEntry(ctx, entry, found.policy, now, onEncoded);
     ctx.cache = status;
     ctx.tags = found.entry.tags;
     const ttl = Math.round((staleAt(found.policy, found.entry.softPurgedAt) - now) / 1000);
@@ -195,7 +198,13 @@ export function cacheStage(deps: CacheDeps): CacheStage {
     if (entry === undefined || policy === undefined) {
       throw new TagcacheError('TC_UPSTREAM_RESET', 'the backend body was cut short', 502);
     }
-    ctx.response = answerFromEntry(ctx, entry, policy, Date.now(), onEncoded);
+    ctx.response = answerFromEntry(
+      ctx,
+      withLazyForm(entry, policy, ctx.headers),
+      policy,
+      Date.now(),
+      onEncoded,
+    );
   }
 
   async function bypass(ctx: RequestContext, next: Next, cacheable: boolean): Promise<void> {

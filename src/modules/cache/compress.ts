@@ -20,8 +20,8 @@ const unbrotli = promisify(zlib.brotliDecompress);
 /**
  * Bodies up to this size are compressed on the event loop: a trip through
  * the thread pool costs ~80-90 µs of CPU per call on these machines, more
- * than both forms of a 1 KiB page take to make (~120 µs together, ~260 µs at
- * 4 KiB), so the pool only pays for larger bodies (bench/README.md).
+ * than a form of a 1 KiB page takes to make (~120 µs for both together,
+ * ~260 µs at 4 KiB), so the pool only pays for larger bodies (bench/README.md).
  */
 export const SYNC_COMPRESS_BYTES = 4 * 1024;
 
@@ -40,12 +40,13 @@ export async function brotliBody(body: Buffer): Promise<Buffer> {
   return own(await brotli(body, brotliOptions(body)));
 }
 
-/** Both forms of a small body (at most SYNC_COMPRESS_BYTES), made at once. */
-export function compressSmall(body: Buffer): { gzip: Buffer; br: Buffer } {
-  return {
-    gzip: own(zlib.gzipSync(body, { level: GZIP_LEVEL })),
-    br: own(zlib.brotliCompressSync(body, brotliOptions(body))),
-  };
+/** One form of a small body (at most SYNC_COMPRESS_BYTES), made on the event loop. */
+export function compressSync(body: Buffer, coding: 'gzip' | 'br'): Buffer {
+  return own(
+    coding === 'br'
+      ? zlib.brotliCompressSync(body, brotliOptions(body))
+      : zlib.gzipSync(body, { level: GZIP_LEVEL }),
+  );
 }
 
 /**

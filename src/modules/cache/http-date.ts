@@ -26,11 +26,22 @@ const IMF_FIXDATE = new RegExp(`^${DAY}, (\\d{2}) ${MONTH} (\\d{4}) ${TIME} GMT$
 const RFC850 = new RegExp(`^${LONG_DAY}, (\\d{2})-${MONTH}-(\\d{2}) ${TIME} GMT$`, 'i');
 const ASCTIME = new RegExp(`^${DAY} ${MONTH} ([ \\d]\\d) ${TIME} (\\d{4})$`, 'i');
 
+/** The last IMF-fixdate parsed: every response of one second carries the same Date. */
+let lastParsed = '';
+let lastParsedMs = Number.NaN;
+
 export function parseHttpDate(value: string | undefined): number {
   if (value === undefined) return Number.NaN;
+  if (value === lastParsed) return lastParsedMs;
   const v = value.trim();
   let m = IMF_FIXDATE.exec(v);
-  if (m !== null) return build(m[3], m[2], m[1], m[4], m[5], m[6]);
+  if (m !== null) {
+    const ms = build(m[3], m[2], m[1], m[4], m[5], m[6]);
+    // Only this form: an RFC 850 date's century depends on the current year.
+    lastParsed = value;
+    lastParsedMs = ms;
+    return ms;
+  }
   m = RFC850.exec(v);
   if (m !== null) {
     // Two-digit years that look more than 50 years ahead are in the past century (§5.6.7).
@@ -65,7 +76,15 @@ function build(
   return new Date(t).getUTCDate() === d ? t : Number.NaN;
 }
 
+/** The last date formatted, for the same reason. */
+let lastFormatted = '';
+let lastFormattedMs = Number.NaN;
+
 /** IMF-fixdate, the form tagcache generates. */
 export function formatHttpDate(ms: number): string {
-  return new Date(ms).toUTCString();
+  if (ms !== lastFormattedMs) {
+    lastFormatted = new Date(ms).toUTCString();
+    lastFormattedMs = ms;
+  }
+  return lastFormatted;
 }

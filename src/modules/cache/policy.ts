@@ -157,16 +157,6 @@ export function computePolicy(input: PolicyInput, keep: KeepWindows): PolicyResu
   const freshUntil = input.responseTime + (lifetime - initialAge) * 1000;
   const etag = headerValue(headers, 'etag');
   const lm = headerValue(headers, 'last-modified');
-  const hasValidator = etag !== undefined || (lm !== undefined && !Number.isNaN(parseHttpDate(lm)));
-  // Only a response that was fresh for a while is worth keeping for an outage; one born stale is not.
-  const keepSeconds = Math.max(
-    Math.max(swr, sie) + (hasValidator ? keep.staleKeepSeconds : 0),
-    noStale || lifetime <= initialAge ? 0 : keep.staleOnOutageSeconds,
-  );
-  const usefulUntil = freshUntil + keepSeconds * 1000;
-  const ttlMs = Math.ceil(usefulUntil - input.responseTime);
-  if (ttlMs <= 0) return { storable: false, reason: 'no-freshness' };
-
   const policy: Policy = {
     v: 1,
     rt: input.responseTime,
@@ -183,7 +173,25 @@ export function computePolicy(input: PolicyInput, keep: KeepWindows): PolicyResu
     ...(headers['surrogate-control'] !== undefined ? { sc: headerValue(headers, 'surrogate-control') } : {}),
     ...(input.requestHeaders.authorization !== undefined ? { au: true as const } : {}),
   };
+  const ttlMs = Math.ceil(keptUntil(policy, keep) - input.responseTime);
+  if (ttlMs <= 0) return { storable: false, reason: 'no-freshness' };
   return { storable: true, policy, ttlMs };
+}
+
+/**
+ * Until when (epoch ms) the store keeps an entry of this policy: past its
+ * stale windows, longer when it has a validator (304 revalidation) or may be
+ * served through a backend outage. Also what an entry rewritten later (a form
+ * made on a hit, lazy-forms.ts) is kept until.
+ */
+export function keptUntil(p: Policy, keep: KeepWindows): number {
+  const hasValidator = p.etag !== undefined || (p.lm !== undefined && !Number.isNaN(parseHttpDate(p.lm)));
+  // Only a response that was fresh for a while is worth keeping for an outage; one born stale is not.
+  const keepSeconds = Math.max(
+    Math.max(p.swr, p.sie) + (hasValidator ? keep.staleKeepSeconds : 0),
+    p.ns || p.lt <= p.ia ? 0 : keep.staleOnOutageSeconds,
+  );
+  return p.fu + keepSeconds * 1000;
 }
 
 /** The route's ttlOverrides names this backend directive (it then counts only with the route's ttl). */

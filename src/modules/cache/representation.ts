@@ -4,7 +4,7 @@ import type { Route } from '../router/types.js';
 import type { EntryForms, StoredEntry } from '../store/types.js';
 import {
   brotliBody,
-  compressSmall,
+  compressSync,
   type DecodableCoding,
   decodeBody,
   gzipBody,
@@ -22,16 +22,20 @@ export interface CompressionSettings {
   readonly minBytes: number;
   /** MAX_OBJECT_BYTES: a decoded body may not grow past it. */
   readonly maxBytes: number;
+  /** Told of each encoded form made (tagcache_compressed_forms_total). */
+  readonly onForm?: (coding: 'gzip' | 'br') => void;
 }
 
 export function compressionSettings(
   config: Pick<Config, 'compression' | 'compressionTypes' | 'compressionMinBytes' | 'maxObjectBytes'>,
+  onForm?: (coding: 'gzip' | 'br') => void,
 ): CompressionSettings {
   return {
     enabled: config.compression,
     compressible: mediaTypeMatcher(config.compressionTypes),
     minBytes: config.compressionMinBytes,
     maxBytes: config.maxObjectBytes,
+    ...(onForm === undefined ? {} : { onForm }),
   };
 }
 
@@ -58,8 +62,14 @@ const DECODABLE: Readonly<Record<string, DecodableCoding>> = {
  */
 export function mayTransform(headers: HeaderMap, route: Route, settings: CompressionSettings): boolean {
   if (!settings.enabled || !route.compress) return false;
-  return !headerList(headers['cache-control']).some((d) => /^no-transform$/i.test(d));
+  const cc = headers['cache-control'];
+  if (cc === undefined) return true;
+  // One test of the whole field, not a list built per call: a stored miss asks this three times.
+  return !NO_TRANSFORM.test(Array.isArray(cc) ? cc.join(',') : cc);
 }
+
+/** no-transform as one item of a Cache-Control list, in any case. */
+const NO_TRANSFORM = /(?:^|,)[ \t]*no-transform[ \t]*(?:,|$)/i;
 
 /**
  * Whether the answer to this miss will be one of several codings once
@@ -73,18 +83,22 @@ export function willVaryByEncoding(headers: HeaderMap, route: Route, settings: C
 }
 
 /**
- * The stored form of a response, made once when it is stored. A body the
- * backend encoded with a coding tagcache can undo is decoded (the backend's
- * bytes kept as that coding's form); a compressible identity body of at
- * least COMPRESSION_MIN_BYTES gets gzip and br forms. Every form is kept only
- * when smaller than the identity body. What may not be transformed, or
- * cannot be decoded, is stored as it came. Sync when there is nothing to do.
+ * The stored form of a response. A body the backend encoded with a coding
+ * tagcache can undo is decoded (the backend's bytes kept as that coding's
+ * form); a compressible identity body of at least COMPRESSION_MIN_BYTES is
+ * marked as having gzip and br forms to make. Only the form the filling client
+ * prefers (want) is made now; the others are made the first time a client
+ * that takes one asks (lazy-forms.ts), so a body nobody asks compressed is
+ * never compressed. Every form is kept only when smaller than the identity
+ * body. What may not be transformed, or cannot be decoded, is stored as it
+ * came. Sync when there is nothing to do now.
  */
 export function prepareForStore(
   headers: Headers,
   body: Buffer,
   route: Route,
   settings: CompressionSettings,
+  want: Coding = 'identity',
 ): Prepared | Promise<Prepared> {
   const asItCame: Prepared = { headers, body, forms: undefined };
   if (!mayTransform(headers, route, settings)) return asItCame;
@@ -95,51 +109,130 @@ export function prepareForStore(
     settings.compressible(headerValue(headers, 'content-type')) && identity.length >= settings.minBytes;
   if (codings.length === 0) {
     if (!compressible(body)) return asItCame;
-    if (body.length <= SYNC_COMPRESS_BYTES)
-      return finish(headers, body, compressSmall(body), settings.maxBytes);
-    return encode(body, {}).then((forms) => finish(headers, body, forms, settings.maxBytes));
+    const made = fill(body, { pending: LAZY }, want, settings);
+    return made instanceof Promise
+      ? made.then((forms) => finish(headers, body, forms))
+      : finish(headers, body, made);
   }
   const coding = codings.length === 1 ? DECODABLE[codings[0] ?? ''] : undefined;
   if (coding === undefined) return asItCame;
   return decodeBody(body, coding, settings.maxBytes).then(async (identity) => {
     if (identity === undefined) return asItCame;
-    const own: { gzip?: Buffer; br?: Buffer } =
-      coding === 'gzip' ? { gzip: body } : coding === 'br' ? { br: body } : {};
-    const forms = compressible(identity) ? await encode(identity, own) : own;
-    return finish(headers, identity, { ...forms, source: coding }, settings.maxBytes);
+    const own: EntryForms = coding === 'gzip' ? { gzip: body } : coding === 'br' ? { br: body } : {};
+    const room = settings.maxBytes - identity.length;
+    // The backend's own bytes count against MAX_OBJECT_BYTES like any form (a kept form is smaller than identity).
+    const held = keepIfWorth(own, identity, room);
+    const pending = compressible(identity) ? LAZY.filter((c) => held[c] === undefined) : [];
+    const forms = await fill(identity, { ...held, pending }, want, settings);
+    return finish(headers, identity, { ...forms, source: coding });
   });
 }
 
-async function encode(identity: Buffer, have: { gzip?: Buffer; br?: Buffer }) {
-  const [gzip, br] = await Promise.all([have.gzip ?? gzipBody(identity), have.br ?? brotliBody(identity)]);
-  return { gzip, br };
+/** Both codings, br first: what a compressible identity body is marked with at store time. */
+const LAZY: readonly ('gzip' | 'br')[] = ['br', 'gzip'];
+
+function keepIfWorth(forms: EntryForms, identity: Buffer, room: number): EntryForms {
+  const out: { gzip?: Buffer; br?: Buffer } = {};
+  for (const c of LAZY) {
+    const form = forms[c];
+    if (form !== undefined && form.length < identity.length && form.length <= room) {
+      out[c] = form;
+      room -= form.length;
+    }
+  }
+  return out;
 }
 
-function finish(
-  headers: Headers,
+/**
+ * The forms an entry is written with. A small body (up to
+ * SYNC_COMPRESS_BYTES) gets only the form its filling client prefers; the
+ * others stay pending, made on the event loop by the first hit that asks
+ * (lazy-forms.ts). A larger one gets every form now, in the thread pool: a
+ * hit cannot wait for one, and would answer in another coding until it is made.
+ */
+function fill(
   identity: Buffer,
-  forms: { gzip?: Buffer; br?: Buffer; source?: string },
+  forms: EntryForms,
+  want: Coding,
+  settings: CompressionSettings,
+): EntryForms | Promise<EntryForms> {
+  if (identity.length <= SYNC_COMPRESS_BYTES) return withForm(identity, forms, want, settings);
+  const pending = forms.pending ?? [];
+  return Promise.all(pending.map((c) => makeForm(identity, c, settings))).then((made) =>
+    made.reduce<EntryForms>(
+      (held, form, i) => addForm(identity, held, pending[i] ?? 'br', form, settings.maxBytes),
+      forms,
+    ),
+  );
+}
+
+/**
+ * The forms with `coding` made when it is pending, else as they are (see
+ * addForm). Sync for small bodies (see SYNC_COMPRESS_BYTES), in the thread
+ * pool for larger ones.
+ */
+export function withForm(
+  identity: Buffer,
+  forms: EntryForms,
+  coding: Coding,
+  settings: Pick<CompressionSettings, 'maxBytes' | 'onForm'>,
+): EntryForms | Promise<EntryForms> {
+  if (coding === 'identity' || forms.pending?.includes(coding) !== true) return forms;
+  const made = makeForm(identity, coding, settings);
+  const { maxBytes } = settings;
+  return made instanceof Promise
+    ? made.then((form) => addForm(identity, forms, coding, form, maxBytes))
+    : addForm(identity, forms, coding, made, maxBytes);
+}
+
+/** One coding of an identity body: on the event loop when small, in the thread pool otherwise. */
+export function makeForm(
+  identity: Buffer,
+  coding: 'gzip' | 'br',
+  settings: Pick<CompressionSettings, 'onForm'>,
+): Buffer | Promise<Buffer> {
+  settings.onForm?.(coding);
+  if (identity.length <= SYNC_COMPRESS_BYTES) return compressSync(identity, coding);
+  return coding === 'br' ? brotliBody(identity) : gzipBody(identity);
+}
+
+/**
+ * The forms with a newly made one: kept when smaller than the identity body
+ * and when the entry with all its forms stays within maxBytes (the first
+ * coding asked for gets the room); either way no longer pending, so no body
+ * is compressed twice in one coding.
+ */
+export function addForm(
+  identity: Buffer,
+  forms: EntryForms,
+  coding: 'gzip' | 'br',
+  form: Buffer,
   maxBytes: number,
-): Prepared {
-  const kept: { gzip?: Buffer; br?: Buffer; source?: string } = {};
-  // A form no smaller than the plain body is not worth a byte of memory; and the entry with its
-  // forms stays within MAX_OBJECT_BYTES (br, the smaller, is the one kept when only one fits).
-  let room = maxBytes - identity.length;
-  if (forms.br !== undefined && forms.br.length < identity.length && forms.br.length <= room) {
-    kept.br = forms.br;
-    room -= forms.br.length;
-  }
-  if (forms.gzip !== undefined && forms.gzip.length < identity.length && forms.gzip.length <= room)
-    kept.gzip = forms.gzip;
-  if (forms.source !== undefined) kept.source = forms.source;
-  if (kept.gzip === undefined && kept.br === undefined && kept.source === undefined)
+): EntryForms {
+  const { pending, ...rest } = forms;
+  const left = (pending ?? []).filter((c) => c !== coding);
+  const room = maxBytes - identity.length - (forms.gzip?.length ?? 0) - (forms.br?.length ?? 0);
+  return {
+    ...rest,
+    ...(form.length < identity.length && form.length <= room ? { [coding]: form } : {}),
+    ...(left.length > 0 ? { pending: left } : {}),
+  };
+}
+
+function finish(headers: Headers, identity: Buffer, forms: EntryForms): Prepared {
+  if (
+    forms.gzip === undefined &&
+    forms.br === undefined &&
+    forms.source === undefined &&
+    (forms.pending ?? []).length === 0
+  )
     return { headers, body: identity, forms: undefined };
   const out: Headers = { ...headers };
   delete out['content-encoding'];
   const vary = headerList(headers.vary);
   if (!vary.some((name) => name.toLowerCase() === 'accept-encoding'))
     out.vary = [...vary, 'Accept-Encoding'].join(', ');
-  return { headers: out, body: identity, forms: kept };
+  return { headers: out, body: identity, forms };
 }
 
 /** One coding's view of an entry: made on first use and kept for as long as the entry lives. */
@@ -154,8 +247,8 @@ const views = new WeakMap<StoredEntry, Partial<Record<Coding, Representation>>>(
 /**
  * The form of an entry this client gets: the first coding of its preference
  * the entry holds, identity when none. undefined means the entry as stored
- * (no forms: one representation for everyone). Never compresses: forms are
- * made at store time, a hit only picks one.
+ * (no forms: one representation for everyone). Never compresses: a pending
+ * form is made before (lazy-forms.ts); until then it is not held.
  */
 export function representationFor(entry: StoredEntry, pref: EncodingPreference): Representation | undefined {
   const forms = entry.forms;

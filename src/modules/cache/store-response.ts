@@ -139,12 +139,13 @@ function absorb(
     // A store that failed refused nothing: the answer is as good as it was.
     return outcome === 'refused' ? undefined : entry;
   };
-  // Encoded forms are made here, once per entry, before it is written: a hit never compresses.
-  // ready settles when they are made (at once when none are made off the event loop).
+  // Only the form this client prefers is made before the entry is written; the others when first
+  // asked for (lazy-forms.ts). ready settles when it is made (at once when not made off the event loop).
+  const want = encodingPreference(ctx.headers['accept-encoding']).best;
   const save = (
     body: Buffer,
   ): { entry: Promise<StoredEntry | undefined>; ready: Promise<void> | undefined } => {
-    const prepared = prepareForStore(snapshot, body, route, deps.compression);
+    const prepared = prepareForStore(snapshot, body, route, deps.compression, want);
     if (!(prepared instanceof Promise)) return { entry: commit(prepared), ready: undefined };
     const entry = prepared.then(commit, () => commit({ headers: snapshot, body, forms: undefined }));
     // Settles after commit has run (callbacks run in order), so its writes have reached a near tier.

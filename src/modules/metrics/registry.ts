@@ -99,6 +99,12 @@ export function createMetrics(
       labelNames: ['encoding'] as const,
       registers,
     }),
+    compressedForms: new Counter({
+      name: 'tagcache_compressed_forms_total',
+      help: 'Encoded forms made of stored bodies, by encoding (br, gzip): each at most once per entry, when first asked for.',
+      labelNames: ['encoding'] as const,
+      registers,
+    }),
     compressionSavedBytes: new Counter({
       name: 'tagcache_compression_saved_bytes_total',
       help: 'Body bytes not sent thanks to an encoded form, against the identity body, by encoding (br, gzip).',

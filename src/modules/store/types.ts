@@ -44,6 +44,12 @@ export interface EntryForms {
   readonly br?: Buffer;
   /** The coding the backend itself sent the body in, when it sent one; its validators describe that form. */
   readonly source?: string;
+  /**
+   * Codings worth making that are not made yet: each is made the first time a client that
+   * takes it asks, and written back with the entry (cache/lazy-forms.ts). An instance that
+   * does not know this field answers identity, which every such entry holds.
+   */
+  readonly pending?: readonly ('gzip' | 'br')[];
 }
 
 export type InvalidationMode = 'hard' | 'soft';
