@@ -3,9 +3,9 @@ import type { ProxyResponse, RequestContext } from '../pipeline/context.js';
 import type { StoredEntry } from '../store/types.js';
 import { isNotModified, notModifiedHeaders } from './conditional.js';
 import { type Coding, encodingPreference } from './encoding.js';
+import { representationFor } from './form-view.js';
 import { currentAge, type Policy } from './policy.js';
 import { selectRange } from './range.js';
-import { representationFor } from './representation.js';
 
 /** Told of each whole answer sent in an encoded form, with the bytes it saved against identity. */
 export type OnEncoded = (coding: Exclude<Coding, 'identity'>, savedBytes: number) => void;

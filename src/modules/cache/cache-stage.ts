@@ -1,60 +1,19 @@
 import type { Done, Next } from '../../utils/compose.js';
-import type { Config } from '../../utils/config.js';
 import { TagcacheError } from '../../utils/errors.js';
-import type { Logger } from '../../utils/logger.js';
-import type { Metrics } from '../metrics/registry.js';
 import { type RequestContext, routeOf, type Stage } from '../pipeline/context.js';
-import type { RouteSource } from '../router/types.js';
-import type { Store } from '../store/types.js';
-import type { Tracing } from '../tracing/index.js';
-import { countEncoded } from './answer-from-entry.js';
 import { bypass } from './bypass.js';
 import { keyFor, keyTarget } from './cache-key.js';
-import { createCollapser } from './collapse.js';
 import { hasPreconditions } from './conditional.js';
-import { type CacheCore, lead } from './core.js';
+import { type CacheDeps, createCore, lead } from './core.js';
 import { type RequestDirectives, requestDirectives } from './decide.js';
 import { normaliseAcceptEncoding } from './encoding.js';
-import { createFleetWait, FILL_LEASE_MS, FILL_POLL_MS } from './fleet-wait.js';
 import { usableFor } from './follow.js';
 import { type Lookup, lookup } from './lookup.js';
 import { answerCollapsed, miss } from './miss.js';
 import { refreshInBackground } from './refresh.js';
-import { createRefresher } from './refresher.js';
-import type { RefusalLog } from './refusals.js';
-import { compressionSettings } from './representation.js';
-import { respond } from './respond.js';
 import { revalidate } from './revalidate.js';
-import { createStoreAccess } from './store-access.js';
 import type { Verdict } from './verdict.js';
 import { verdictOf } from './verdict.js';
-
-export type CacheConfig = Pick<
-  Config,
-  | 'maxObjectBytes'
-  | 'collapseTimeoutMs'
-  | 'collapseMaxWaiters'
-  | 'hitForMissSeconds'
-  | 'staleKeepSeconds'
-  | 'staleOnOutageSeconds'
-  | 'compression'
-  | 'compressionTypes'
-  | 'compressionMinBytes'
->;
-
-export interface CacheDeps {
-  readonly store: Store;
-  readonly routes: RouteSource;
-  readonly metrics: Metrics;
-  readonly log: Logger;
-  readonly config: CacheConfig;
-  /** The whole chain, for the cache's own revalidations (background contexts pass the cache by). */
-  readonly send: (ctx: RequestContext) => Done;
-  /** Spans for collapsed waits and background revalidations. */
-  readonly tracing?: Tracing;
-  /** Remembers why responses were not stored (GET /entries). */
-  readonly refusals?: RefusalLog;
-}
 
 export type CacheStage = Stage & { close(): Promise<void> };
 
@@ -64,44 +23,9 @@ export type CacheStage = Stage & { close(): Promise<void> };
  * concurrent misses, and on the way back stores what the backend said may be stored.
  */
 export function cacheStage(deps: CacheDeps): CacheStage {
-  const { metrics, log, config } = deps;
-  const store = createStoreAccess(deps.store, metrics, log);
-  const onEncoded = countEncoded(metrics);
-  const core: CacheCore = {
-    store,
-    metrics,
-    send: deps.send,
-    respond: (ctx, a) => respond(ctx, a, onEncoded),
-    absorbDeps: {
-      store,
-      metrics,
-      maxObjectBytes: config.maxObjectBytes,
-      keep: { staleKeepSeconds: config.staleKeepSeconds, staleOnOutageSeconds: config.staleOnOutageSeconds },
-      refusals: deps.refusals,
-      compression: compressionSettings(config),
-    },
-    collapser: createCollapser({
-      timeoutMs: config.collapseTimeoutMs,
-      maxWaiters: config.collapseMaxWaiters,
-      hitForMissMs: config.hitForMissSeconds * 1000,
-      tracing: deps.tracing,
-      // Instances sharing Redis collapse their misses between them too.
-      fleet:
-        deps.store.kind === 'memory' || config.collapseTimeoutMs <= 0
-          ? undefined
-          : createFleetWait({
-              leases: deps.store,
-              present: async (key) => (await store.get(key)) !== undefined,
-              leaseMs: FILL_LEASE_MS,
-              pollMs: FILL_POLL_MS,
-              timeoutMs: config.collapseTimeoutMs,
-            }),
-    }),
-    refresher: createRefresher(
-      (err) => log.warn({ err: String(err) }, 'background refresh failed'),
-      deps.tracing,
-    ),
-  };
+  const { metrics } = deps;
+  const core = createCore(deps);
+  const { store } = core;
 
   /**
    * Not async: a fresh hit from a store that answers at once (memory, the

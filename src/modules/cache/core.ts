@@ -1,13 +1,48 @@
 import type { Done } from '../../utils/compose.js';
+import type { Config } from '../../utils/config.js';
+import type { Logger } from '../../utils/logger.js';
 import type { Metrics } from '../metrics/registry.js';
 import type { RequestContext } from '../pipeline/context.js';
-import type { StoredEntry } from '../store/types.js';
-import type { Collapser } from './collapse.js';
-import type { Refresher } from './refresher.js';
-import type { Answer } from './respond.js';
-import type { StoreAccess } from './store-access.js';
+import type { RouteSource } from '../router/types.js';
+import type { Store, StoredEntry } from '../store/types.js';
+import type { Tracing } from '../tracing/index.js';
+import { countEncoded } from './answer-from-entry.js';
+import { type Collapser, createCollapser } from './collapse.js';
+import { createFleetWait, FILL_LEASE_MS, FILL_POLL_MS } from './fleet-wait.js';
+import { createRefresher, type Refresher } from './refresher.js';
+import type { RefusalLog } from './refusals.js';
+import { compressionSettings } from './representation.js';
+import { type Answer, respond } from './respond.js';
+import { createStoreAccess, type StoreAccess } from './store-access.js';
 import type { AbsorbDeps } from './store-response.js';
 import type { Leader } from './verdict.js';
+
+export type CacheConfig = Pick<
+  Config,
+  | 'maxObjectBytes'
+  | 'collapseTimeoutMs'
+  | 'collapseMaxWaiters'
+  | 'hitForMissSeconds'
+  | 'staleKeepSeconds'
+  | 'staleOnOutageSeconds'
+  | 'compression'
+  | 'compressionTypes'
+  | 'compressionMinBytes'
+>;
+
+export interface CacheDeps {
+  readonly store: Store;
+  readonly routes: RouteSource;
+  readonly metrics: Metrics;
+  readonly log: Logger;
+  readonly config: CacheConfig;
+  /** The whole chain, for the cache's own revalidations (background contexts pass the cache by). */
+  readonly send: (ctx: RequestContext) => Done;
+  /** Spans for collapsed waits and background revalidations. */
+  readonly tracing?: Tracing;
+  /** Remembers why responses were not stored (GET /entries). */
+  readonly refusals?: RefusalLog;
+}
 
 /** What the cache's actions (miss, revalidation, refresh) share, made once by the stage. */
 export interface CacheCore {
@@ -20,6 +55,48 @@ export interface CacheCore {
   readonly send: (ctx: RequestContext) => Done;
   /** respond (respond.ts) with the stage's counters for encoded answers. */
   readonly respond: (ctx: RequestContext, a: Answer) => void;
+}
+
+/** The store access, collapser, refresher and storing rules the stage and its actions share. */
+export function createCore(deps: CacheDeps): CacheCore {
+  const { metrics, log, config } = deps;
+  const store = createStoreAccess(deps.store, metrics, log);
+  const onEncoded = countEncoded(metrics);
+  return {
+    store,
+    metrics,
+    send: deps.send,
+    respond: (ctx, a) => respond(ctx, a, onEncoded),
+    absorbDeps: {
+      store,
+      metrics,
+      maxObjectBytes: config.maxObjectBytes,
+      keep: { staleKeepSeconds: config.staleKeepSeconds, staleOnOutageSeconds: config.staleOnOutageSeconds },
+      refusals: deps.refusals,
+      compression: compressionSettings(config),
+    },
+    collapser: createCollapser({
+      timeoutMs: config.collapseTimeoutMs,
+      maxWaiters: config.collapseMaxWaiters,
+      hitForMissMs: config.hitForMissSeconds * 1000,
+      tracing: deps.tracing,
+      // Instances sharing Redis collapse their misses between them too.
+      fleet:
+        deps.store.kind === 'memory' || config.collapseTimeoutMs <= 0
+          ? undefined
+          : createFleetWait({
+              leases: deps.store,
+              present: async (key) => (await store.get(key)) !== undefined,
+              leaseMs: FILL_LEASE_MS,
+              pollMs: FILL_POLL_MS,
+              timeoutMs: config.collapseTimeoutMs,
+            }),
+    }),
+    refresher: createRefresher(
+      (err) => log.warn({ err: String(err) }, 'background refresh failed'),
+      deps.tracing,
+    ),
+  };
 }
 
 /**
