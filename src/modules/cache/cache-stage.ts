@@ -4,7 +4,7 @@ import { type RequestContext, routeOf, type Stage } from '../pipeline/context.js
 import { bypass } from './bypass.js';
 import { keyFor, keyTarget } from './cache-key.js';
 import { hasPreconditions } from './conditional.js';
-import { type CacheDeps, createCore, lead } from './core.js';
+import { type CacheDeps, createCore, lead, routeName } from './core.js';
 import { type RequestDirectives, requestDirectives } from './decide.js';
 import { normaliseAcceptEncoding } from './encoding.js';
 import { usableFor } from './follow.js';
@@ -70,10 +70,10 @@ export function cacheStage(deps: CacheDeps): CacheStage {
   ): Done {
     switch (v.kind) {
       case 'hit':
-        if (v.stale) metrics.staleServed.labels(ctx.route?.route.name ?? 'unknown', 'max-stale').inc();
+        if (v.stale) metrics.staleServed.labels(routeName(ctx), 'max-stale').inc();
         return core.respond(ctx, { kind: 'stored', found: v.found, cache: v.stale ? 'STALE' : 'HIT' });
       case 'stale':
-        metrics.staleServed.labels(ctx.route?.route.name ?? 'unknown', 'swr').inc();
+        metrics.staleServed.labels(routeName(ctx), 'swr').inc();
         core.respond(ctx, {
           kind: 'stored',
           found: v.found,

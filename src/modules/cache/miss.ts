@@ -2,7 +2,7 @@ import type { Next } from '../../utils/compose.js';
 import { TagcacheError } from '../../utils/errors.js';
 import type { RequestContext } from '../pipeline/context.js';
 import type { StoredEntry } from '../store/types.js';
-import { type CacheCore, type Handoff, handoff } from './core.js';
+import { type CacheCore, type Handoff, handoff, routeName } from './core.js';
 import type { RequestDirectives } from './decide.js';
 import { usableFor } from './follow.js';
 import { type Found, lookup, policyOf } from './lookup.js';
@@ -55,7 +55,7 @@ export async function miss(
 
 /** A collapse follower (or a leader another instance filled for), answered from that entry. */
 export function answerCollapsed(core: CacheCore, ctx: RequestContext, found: Found): void {
-  core.metrics.collapsed.labels(ctx.route?.route.name ?? 'unknown').inc();
+  core.metrics.collapsed.labels(routeName(ctx)).inc();
   core.respond(ctx, { kind: 'stored', found, cache: 'HIT', extra: 'collapsed' });
 }
 

@@ -2,7 +2,7 @@ import type { Next } from '../../utils/compose.js';
 import { isTagcacheError } from '../../utils/errors.js';
 import type { ProxyResponse, RequestContext } from '../pipeline/context.js';
 import type { StoredEntry } from '../store/types.js';
-import { type CacheCore, type Handoff, handoff } from './core.js';
+import { type CacheCore, type Handoff, handoff, routeName } from './core.js';
 import type { RequestDirectives } from './decide.js';
 import type { Found } from './lookup.js';
 import { forwarded, notStoredDetail } from './outcome.js';
@@ -142,7 +142,7 @@ function passFailure(
 function standIn(core: CacheCore, ctx: RequestContext, found: Found, f: Failure, w: StaleWindows): boolean {
   const reason = fallbackFor(f, w, Date.now());
   if (reason === undefined) return false;
-  core.metrics.staleServed.labels(ctx.route?.route.name ?? 'unknown', reason).inc();
+  core.metrics.staleServed.labels(routeName(ctx), reason).inc();
   core.respond(ctx, { kind: 'stale-on-error', found, status: f.status, reason });
   return true;
 }
