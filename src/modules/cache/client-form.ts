@@ -1,5 +1,5 @@
 import type { Readable } from 'node:stream';
-import { type HeaderMap, headerValue } from '../../utils/headers.js';
+import { type HeaderMap, headerList, headerValue } from '../../utils/headers.js';
 import type { ProxyResponse, RequestContext } from '../pipeline/context.js';
 import type { Route } from '../router/types.js';
 import { encodingPreference } from './encoding.js';
@@ -62,4 +62,17 @@ function wantsOtherForm(
   if (!(length <= maxObjectBytes)) return false;
   const sent = headerValue(upstream, 'content-encoding')?.trim().toLowerCase() ?? 'identity';
   return encodingPreference(ctx.headers['accept-encoding']).best !== sent;
+}
+
+/** A response that will be answered in several codings once stored says Vary: Accept-Encoding now. */
+export function sayVaryEncoding(
+  res: ProxyResponse,
+  upstream: HeaderMap,
+  route: Route,
+  compression: CompressionSettings,
+): void {
+  if (!willVaryByEncoding(upstream, route, compression)) return;
+  const vary = headerList(res.headers.vary);
+  if (vary.some((name) => name.toLowerCase() === 'accept-encoding')) return;
+  res.headers = { ...res.headers, vary: [...vary, 'Accept-Encoding'].join(', ') };
 }

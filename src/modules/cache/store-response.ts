@@ -1,20 +1,15 @@
-import { type HeaderMap, headerList, headerValue } from '../../utils/headers.js';
+import { headerValue } from '../../utils/headers.js';
 import type { Metrics } from '../metrics/registry.js';
 import type { RequestContext } from '../pipeline/context.js';
 import type { StoredEntry } from '../store/types.js';
 import { collectBody } from './body-collector.js';
-import { clientForm } from './client-form.js';
+import { clientForm, sayVaryEncoding } from './client-form.js';
 import { computePolicy } from './compute-policy.js';
 import { storedHeaders } from './entry.js';
 import { entryWriter } from './persist.js';
 import type { KeepWindows, NotStorable } from './policy.js';
 import type { RefusalLog } from './refusals.js';
-import {
-  type CompressionSettings,
-  mayTransform,
-  prepareForStore,
-  willVaryByEncoding,
-} from './representation.js';
+import { type CompressionSettings, mayTransform, prepareForStore } from './representation.js';
 import type { StoreAccess } from './store-access.js';
 
 export interface AbsorbDeps {
@@ -99,8 +94,7 @@ function absorb(
 
   const policy = result.policy;
   // Once stored it will be answered in several codings: this answer says so too.
-  if (willVaryByEncoding(res.upstreamHeaders, route, deps.compression))
-    res.headers = withVaryEncoding(res.headers);
+  sayVaryEncoding(res, res.upstreamHeaders, route, deps.compression);
   // The stored copy's fields as the backend sent them; its length is set once the body is whole.
   const headers = res.headers;
   const snapshot = storedHeaders(headers, undefined);
@@ -168,9 +162,3 @@ function absorb(
 }
 
 const NOTHING = (): undefined => undefined;
-
-function withVaryEncoding(headers: HeaderMap): HeaderMap {
-  const vary = headerList(headers.vary);
-  if (vary.some((name) => name.toLowerCase() === 'accept-encoding')) return headers;
-  return { ...headers, vary: [...vary, 'Accept-Encoding'].join(', ') };
-}
