@@ -4,7 +4,12 @@ import { pipeline } from 'node:stream';
 import type { TLSSocket } from 'node:tls';
 import type { RequestRecorder } from '../modules/metrics/index.js';
 import type { Metrics } from '../modules/metrics/registry.js';
-import { type ProxyResponse, RequestContext, requestIdFrom } from '../modules/pipeline/context.js';
+import {
+  type Outcome,
+  type ProxyResponse,
+  RequestContext,
+  requestIdFrom,
+} from '../modules/pipeline/context.js';
 import { matchRoute, type RouteSource } from '../modules/router/index.js';
 import type { Tracing } from '../modules/tracing/index.js';
 import { isAbort, upstreamBodyError, upstreamFailureReason } from '../modules/upstream/index.js';
@@ -68,13 +73,14 @@ export function createProxyHandler(
     metrics.inFlight.dec();
     const seconds = (performance.now() - ctx.startedAt) / 1000;
     const route = ctx.route?.route.name ?? 'unknown';
-    record(route, ctx.method, status, ctx.cache, seconds);
+    const outcome = ctx.outcome;
+    record(route, ctx.method, status, outcome.cache, seconds);
     const trace = ctx.trace;
     trace?.end({
       status,
       route: ctx.route?.route.name,
-      cache: ctx.cache,
-      cacheStatusDetail: ctx.cacheStatusDetail,
+      cache: outcome.cache,
+      cacheStatusDetail: outcome.detail,
       tags: ctx.tags.length,
       bytes,
       error: err === undefined ? undefined : errorType(err),
@@ -86,7 +92,7 @@ export function createProxyHandler(
       path: ctx.path,
       route,
       status,
-      cache: ctx.cache,
+      cache: outcome.cache,
       bytes,
       ms: round(seconds * 1000),
       upstreamMs: ctx.upstreamMs === undefined ? undefined : round(ctx.upstreamMs),
@@ -104,10 +110,8 @@ export function createProxyHandler(
       sendError(ctx, res, new TagcacheError('TC_PIPELINE', 'the pipeline finished without an answer'));
       return;
     }
-    const cacheStatus =
-      ctx.cacheStatusDetail === undefined ? 'tagcache' : `tagcache; ${ctx.cacheStatusDetail}`;
     try {
-      res.writeHead(r.status, headerList(r, ctx, cacheStatus));
+      res.writeHead(r.status, headerList(r, ctx));
     } catch (err) {
       // A header value Node refuses to write (a bad character from the backend).
       destroyBody(r);
@@ -164,7 +168,7 @@ export function createProxyHandler(
    * Node's flat [name, value, …] form, built fresh: r.headers may be a stored entry's own object,
    * and copying it to add four fields (object spread, new hidden classes) costs more than this.
    */
-  function headerList(r: ProxyResponse, ctx: RequestContext, cacheStatus: string): OutgoingHttpHeader[] {
+  function headerList(r: ProxyResponse, ctx: RequestContext): OutgoingHttpHeader[] {
     const list: OutgoingHttpHeader[] = [];
     const headers = r.headers;
     for (const name in headers) {
@@ -173,7 +177,8 @@ export function createProxyHandler(
       list.push(name, value);
     }
     if (r.age !== undefined) list.push('age', r.age);
-    list.push('x-request-id', ctx.id, 'x-cache', ctx.cache, 'cache-status', cacheStatus);
+    const outcome = ctx.outcome;
+    list.push('x-request-id', ctx.id, 'x-cache', outcome.cache, 'cache-status', cacheStatus(outcome));
     return list;
   }
 
@@ -207,13 +212,14 @@ export function createProxyHandler(
       return;
     }
     const body = Buffer.from(`${status} ${STATUS_CODES[status] ?? 'Error'}\n`);
+    const outcome = failed(ctx.outcome, err);
     const headers: Record<string, string> = {
       'content-type': 'text/plain; charset=utf-8',
       'content-length': String(body.length),
       'cache-control': 'no-store',
       'x-request-id': ctx.id,
-      'x-cache': ctx.cache,
-      'cache-status': `tagcache; fwd=${ctx.cache === 'BYPASS' ? 'bypass' : 'miss'}; detail=${cacheStatusDetail(err)}`,
+      'x-cache': outcome.cache,
+      'cache-status': cacheStatus(outcome),
     };
     if (err instanceof RetryLaterError) headers['retry-after'] = String(err.retryAfterSeconds);
     // An unread or refused body must not be parsed as the next request on this connection.
@@ -225,14 +231,14 @@ export function createProxyHandler(
 
   /** OPTIONS * asks about the server: answered here, since it names no resource a backend could serve. */
   function answerServerOptions(ctx: RequestContext, res: ServerResponse): void {
-    ctx.cache = 'BYPASS';
+    ctx.outcome = SERVER_OPTIONS;
     res.writeHead(200, {
       allow: ALLOW,
       'content-length': '0',
       'cache-control': 'no-store',
       'x-request-id': ctx.id,
-      'x-cache': ctx.cache,
-      'cache-status': 'tagcache; fwd=bypass',
+      'x-cache': SERVER_OPTIONS.cache,
+      'cache-status': cacheStatus(SERVER_OPTIONS),
     });
     res.end();
     finish(ctx, 200, 0);
@@ -281,7 +287,7 @@ export function createProxyHandler(
     if (tracing !== undefined) ctx.trace = tracing.startRequest(ctx);
     if (refused !== undefined) {
       metrics.rejectedRequests.labels(refused.reason).inc();
-      ctx.cache = 'BYPASS';
+      ctx.outcome = REFUSED;
       sendError(ctx, res, new TagcacheError('TC_BAD_REQUEST', refused.message, refused.status), true);
       closeAfter(req, res);
       return;
@@ -322,9 +328,25 @@ function destroyBody(r: ProxyResponse): void {
   if (r.body !== null && !Buffer.isBuffer(r.body)) r.body.destroy();
 }
 
-/** RFC 9211 detail of an error answer: its catalogue code, or the directive the client's own request named. */
-function cacheStatusDetail(err: TagcacheError): string {
-  return err.code === 'TC_ONLY_IF_CACHED' ? 'only-if-cached' : err.code;
+const SERVER_OPTIONS: Outcome = { cache: 'BYPASS', detail: 'fwd=bypass' };
+/** A request refused at the door: the error answer says why (see failed). */
+const REFUSED: Outcome = { cache: 'BYPASS', detail: undefined };
+
+/** The Cache-Status field (RFC 9211) of an outcome; X-Cache is its `cache`. */
+function cacheStatus(outcome: Outcome): string {
+  return outcome.detail === undefined ? 'tagcache' : `tagcache; ${outcome.detail}`;
+}
+
+/**
+ * The outcome an error answer reports: forwarded as the cache stage let it go, with the
+ * catalogue code, or the directive the client's own request named, as its detail.
+ */
+function failed(outcome: Outcome, err: TagcacheError): Outcome {
+  const detail = err.code === 'TC_ONLY_IF_CACHED' ? 'only-if-cached' : err.code;
+  return {
+    cache: outcome.cache,
+    detail: `fwd=${outcome.cache === 'BYPASS' ? 'bypass' : 'miss'}; detail=${detail}`,
+  };
 }
 
 /**

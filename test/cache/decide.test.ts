@@ -1,7 +1,8 @@
 import type { IncomingHttpHeaders } from 'node:http';
 import { describe, expect, it } from 'vitest';
+import { computePolicy } from '../../src/modules/cache/compute-policy.js';
 import { type Decision, decide, requestDirectives } from '../../src/modules/cache/decide.js';
-import { computePolicy, type Policy, type PolicyResult } from '../../src/modules/cache/policy.js';
+import type { Policy, PolicyResult } from '../../src/modules/cache/policy.js';
 import { parseRoutes } from '../../src/modules/router/index.js';
 import type { HeaderMap } from '../../src/utils/headers.js';
 

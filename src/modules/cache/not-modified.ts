@@ -1,8 +1,9 @@
 import type { HeaderMap } from '../../utils/headers.js';
 import type { ProxyResponse, RequestContext } from '../pipeline/context.js';
+import { computePolicy } from './compute-policy.js';
 import { buildEntry, mergeNotModified, storedHeaders } from './entry.js';
 import type { Found } from './lookup.js';
-import { computePolicy, type KeepWindows } from './policy.js';
+import type { KeepWindows } from './policy.js';
 
 /**
  * A 304 to a revalidation (RFC 9111 §4.3.4): the stored response with the

@@ -1,101 +1,84 @@
-import type { Metrics } from '../metrics/registry.js';
-import type { ProxyResponse, RequestContext } from '../pipeline/context.js';
+import type { IncomingHttpHeaders } from 'node:http';
+import type { Outcome, ProxyResponse, RequestContext } from '../pipeline/context.js';
 import type { StoredEntry } from '../store/types.js';
-import { isNotModified, notModifiedHeaders } from './conditional.js';
-import { type Coding, encodingPreference } from './encoding.js';
-import { currentAge, type Policy } from './policy.js';
-import { selectRange } from './range.js';
-import { representationFor } from './representation.js';
+import { answerFromEntry, type OnEncoded } from './answer-from-entry.js';
+import { staleAt } from './decide.js';
+import type { Found } from './lookup.js';
+import { forwarded, served } from './outcome.js';
+import type { Policy } from './policy.js';
 
-/** Told of each whole answer sent in an encoded form, with the bytes it saved against identity. */
-export type OnEncoded = (coding: Exclude<Coding, 'identity'>, savedBytes: number) => void;
-
-/** OnEncoded counting into tagcache_compressed_responses_total and tagcache_compression_saved_bytes_total. */
-export function countEncoded(metrics: Metrics): OnEncoded {
-  const encoded = {
-    br: [metrics.compressedResponses.labels('br'), metrics.compressionSavedBytes.labels('br')],
-    gzip: [metrics.compressedResponses.labels('gzip'), metrics.compressionSavedBytes.labels('gzip')],
-  } as const;
-  return (coding, saved) => {
-    const [answers, bytes] = encoded[coding];
-    answers.inc();
-    bytes.inc(saved);
-  };
-}
-
-const MAX_AGE = 2_147_483_648;
+/** How a request is answered, once the cache has decided and done what it must. */
+export type Answer =
+  /** From the store as it stands: a hit, a stale hit, a collapse follower. */
+  | {
+      readonly kind: 'stored';
+      readonly found: Found;
+      readonly cache: 'HIT' | 'STALE';
+      readonly extra?: string;
+    }
+  /** From the entry a validation just confirmed or refreshed (`status` 304 when the client's own request did it). */
+  | {
+      readonly kind: 'revalidated';
+      readonly found: Found;
+      readonly fwd: 'stale' | 'request';
+      readonly status: 304 | undefined;
+    }
+  /** From the stale entry, standing in for a backend that failed (RFC 5861 §4, RFC 9111 §4.2.4). */
+  | {
+      readonly kind: 'stale-on-error';
+      readonly found: Found;
+      readonly status: number | undefined;
+      readonly reason: 'error' | 'outage';
+    }
+  /**
+   * The backend's answer as the chain left it in ctx.response, or in its place `response`, or the
+   * entry just stored from it (`found`: the client prefers a form the entry holds).
+   */
+  | {
+      readonly kind: 'forwarded';
+      readonly outcome: Outcome;
+      readonly found?: Found;
+      readonly response?: ProxyResponse;
+    };
 
 /**
- * The answer to a request from a stored entry: 304 when the client's
- * conditional holds, 206/416 for a single range, else the stored response;
- * Age is the entry's current age (RFC 9111 §5.1). All of it applies to the
- * form this client gets (representation.ts): its ETag, its length, its bytes.
+ * The entry to answer from: the one found, or a copy holding the form this client prefers when
+ * that form was still to be made (lazy-forms.ts).
  */
-export function answerFromEntry(
+export type FormMaker = (entry: StoredEntry, policy: Policy, headers: IncomingHttpHeaders) => StoredEntry;
+
+/** The one place an answer becomes ctx.response and ctx.outcome. */
+export function respond(
   ctx: RequestContext,
-  entry: StoredEntry,
-  policy: Policy,
-  now: number,
-  onEncoded?: OnEncoded,
-): ProxyResponse {
-  const age = String(Math.min(MAX_AGE, Math.floor(currentAge(policy, now))));
-  const h = ctx.headers;
-  const rep =
-    entry.forms === undefined
-      ? undefined
-      : representationFor(entry, encodingPreference(h['accept-encoding']));
-  const headers = rep?.headers ?? entry.headers;
-  const body = rep?.body ?? entry.body;
-  if ((h['if-none-match'] !== undefined || h['if-modified-since'] !== undefined) && entry.status === 200) {
-    if (isNotModified(h, headers)) {
-      return {
-        status: 304,
-        headers: notModifiedHeaders(headers),
-        age,
-        upstreamHeaders: undefined,
-        body: null,
-      };
-    }
+  a: Answer,
+  onEncoded: OnEncoded | undefined,
+  withForm?: FormMaker,
+): void {
+  const answer = (entry: StoredEntry, policy: Policy, now: number) =>
+    answerFromEntry(ctx, withForm?.(entry, policy, ctx.headers) ?? entry, policy, now, onEncoded);
+  if (a.kind === 'forwarded') {
+    if (a.found !== undefined) ctx.response = answer(a.found.entry, a.found.policy, Date.now());
+    else if (a.response !== undefined) ctx.response = a.response;
+    ctx.outcome = a.outcome;
+    return;
   }
-  const head = ctx.method === 'HEAD';
-  if (h.range !== undefined && entry.status === 200 && !head) {
-    const length = body.length;
-    const range = selectRange(h, headers, length);
-    if (range.kind === 'partial') {
-      return {
-        status: 206,
-        headers: {
-          ...headers,
-          'content-range': `bytes ${range.start}-${range.end}/${length}`,
-          'content-length': String(range.end - range.start + 1),
-        },
-        age,
-        upstreamHeaders: undefined,
-        body: body.subarray(range.start, range.end + 1),
-      };
-    }
-    if (range.kind === 'unsatisfiable') {
-      return {
-        status: 416,
-        headers: {
-          'content-range': `bytes */${length}`,
-          'content-length': '0',
-          date: entry.headers.date ?? new Date(now).toUTCString(),
-        },
-        age,
-        upstreamHeaders: undefined,
-        body: null,
-      };
-    }
+  const now = Date.now();
+  const { entry, policy } = a.found;
+  ctx.response = answer(entry, policy, now);
+  ctx.tags = entry.tags;
+  ctx.outcome = outcomeOf(a, now);
+}
+
+function outcomeOf(a: Exclude<Answer, { kind: 'forwarded' }>, now: number): Outcome {
+  const { entry, policy } = a.found;
+  switch (a.kind) {
+    case 'stored':
+      return served(a.cache, Math.round((staleAt(policy, entry.softPurgedAt) - now) / 1000), a.extra);
+    case 'revalidated':
+      return forwarded('REVALIDATED', a.fwd, a.status, { ttl: Math.round((policy.fu - now) / 1000) });
+    case 'stale-on-error':
+      return forwarded('STALE', 'stale', a.status, {
+        detail: a.reason === 'error' ? 'stale-if-error' : 'backend-outage',
+      });
   }
-  if (rep !== undefined && rep.coding !== 'identity' && !head)
-    onEncoded?.(rep.coding, entry.body.length - body.length);
-  // The stored headers (or the form's, made once per entry), not a copy: the answer is written without changing them.
-  return {
-    status: entry.status,
-    headers,
-    age,
-    upstreamHeaders: undefined,
-    body: head ? null : body,
-  };
 }

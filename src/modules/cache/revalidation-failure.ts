@@ -3,9 +3,6 @@ import { isTagcacheError } from '../../utils/errors.js';
 import type { ProxyResponse } from '../pipeline/context.js';
 import type { NotStorable } from './policy.js';
 
-/** RFC 5861 §4: the answers that let a stale entry stand in. */
-export const ERROR_STATUSES = new Set([500, 502, 503, 504]);
-
 /** Whether an upstream failure (thrown) is one stale-if-error covers. */
 export function isUpstreamFailure(err: unknown): boolean {
   return (

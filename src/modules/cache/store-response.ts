@@ -1,23 +1,17 @@
-import { type HeaderMap, headerList, headerValue } from '../../utils/headers.js';
+import { headerValue } from '../../utils/headers.js';
 import type { Metrics } from '../metrics/registry.js';
 import type { RequestContext } from '../pipeline/context.js';
-import type { Route } from '../router/types.js';
 import type { StoredEntry } from '../store/types.js';
 import { collectBody } from './body-collector.js';
+import { clientForm, sayVaryEncoding } from './client-form.js';
+import { computePolicy } from './compute-policy.js';
 import { encodingPreference } from './encoding.js';
-import { buildEntry, storedHeaders, variantId, varyMarker } from './entry.js';
-import { computePolicy, type KeepWindows, type NotStorable, type Policy } from './policy.js';
+import { storedHeaders } from './entry.js';
+import { entryWriter } from './persist.js';
+import type { KeepWindows, NotStorable } from './policy.js';
 import type { RefusalLog } from './refusals.js';
-import {
-  type CompressionSettings,
-  mayTransform,
-  type Prepared,
-  prepareForStore,
-  willVaryByEncoding,
-} from './representation.js';
-import type { PutOutcome, StoreAccess } from './store-access.js';
-import { recodeMiss } from './transcode.js';
-import { selectingNames, variantKey } from './vary.js';
+import { type CompressionSettings, mayTransform, prepareForStore } from './representation.js';
+import type { StoreAccess } from './store-access.js';
 
 export interface AbsorbDeps {
   readonly store: StoreAccess;
@@ -101,8 +95,7 @@ function absorb(
 
   const policy = result.policy;
   // Once stored it will be answered in several codings: this answer says so too.
-  if (willVaryByEncoding(res.upstreamHeaders, route, deps.compression))
-    res.headers = withVaryEncoding(res.headers);
+  sayVaryEncoding(res, res.upstreamHeaders, route, deps.compression);
   // The stored copy's fields as the backend sent them; its length is set once the body is whole.
   const headers = res.headers;
   const snapshot = storedHeaders(headers, undefined);
@@ -112,33 +105,19 @@ function absorb(
   const target = `${ctx.scheme}://${ctx.host}${ctx.upstreamTarget ?? ctx.target}`;
   // Usually the key itself: one string for both.
   const url = target === key ? key : target;
-  const transformable = mayTransform(snapshot, route, deps.compression);
-  const commit = async (prepared: Prepared): Promise<StoredEntry | undefined> => {
-    // Accept-Encoding selects no variant of a body tagcache can answer in any coding (vary.ts).
-    const names = selectingNames(policy.vary, prepared.headers, transformable);
-    const variant = names === undefined ? undefined : variantKey(names, ctx.headers);
+  const commit = entryWriter(deps, {
+    key,
+    policy,
+    ttlMs: result.ttlMs,
+    url,
+    route: route.name,
     // storedAt is when the request went upstream: a purge after that must refuse this write (tombstones).
-    const base = { key, policy, url, route: route.name, storedAt: times.requestTime };
-    const entry = buildEntry({
-      ...base,
-      id: variant === undefined ? key : variantId(key, variant),
-      status,
-      headers: storedHeaders(prepared.headers, prepared.body.length),
-      body: prepared.body,
-      forms: prepared.forms,
-      tags,
-    });
-    const outcome = await persist(
-      entry,
-      policy,
-      result.ttlMs,
-      deps,
-      route.name,
-      names === undefined ? undefined : varyMarker({ ...base, id: key }, names),
-    );
-    // A store that failed refused nothing: the answer is as good as it was.
-    return outcome === 'refused' ? undefined : entry;
-  };
+    storedAt: times.requestTime,
+    status,
+    tags,
+    request: ctx.headers,
+    transformable: mayTransform(snapshot, route, deps.compression),
+  });
   // Only the form this client prefers is made before the entry is written; the others when first
   // asked for (lazy-forms.ts). ready settles when it is made (at once when not made off the event loop).
   const want = encodingPreference(ctx.headers['accept-encoding']).best;
@@ -178,75 +157,10 @@ function absorb(
     return saved.ready;
   });
   const answerFromEntry =
-    mayAnswerFromEntry && ctx.method === 'GET' && wantsOtherForm(ctx, res.upstreamHeaders, route, deps);
-  if (answerFromEntry) {
-    // Nobody else reads it now: a failure mid-body settles the entry as undefined, which the caller answers.
-    res.body.on('error', () => undefined);
-    res.body.resume();
-  } else if (mayAnswerFromEntry && ctx.method === 'GET') {
-    const recoded = recodeMiss(
-      res.upstreamHeaders,
-      res.headers,
-      res.body,
-      encodingPreference(ctx.headers['accept-encoding']),
-      route,
-      deps.compression,
-    );
-    if (recoded !== undefined) {
-      res.headers = recoded.headers;
-      res.body = recoded.body;
-    }
-  }
+    mayAnswerFromEntry &&
+    ctx.method === 'GET' &&
+    clientForm(ctx, res, res.upstreamHeaders, res.body, route, deps.compression, deps.maxObjectBytes);
   return { stored: true, ttlSeconds, entry, answerFromEntry };
 }
 
-/**
- * Whether the client of a miss should wait for the entry rather than get the
- * backend's bytes as they stream: when the entry will hold a form this client
- * prefers (br where the backend sent gzip or nothing, identity where it sent
- * a coding), so misses save bandwidth too. Only bodies of a declared length
- * within MAX_OBJECT_BYTES: one that turned out larger could not be answered
- * (those are recoded as they stream instead, transcode.ts).
- */
-function wantsOtherForm(ctx: RequestContext, upstream: HeaderMap, route: Route, deps: AbsorbDeps): boolean {
-  if (!willVaryByEncoding(upstream, route, deps.compression)) return false;
-  const length = Number(headerValue(upstream, 'content-length') ?? Number.NaN);
-  if (!(length <= deps.maxObjectBytes)) return false;
-  const sent = headerValue(upstream, 'content-encoding')?.trim().toLowerCase() ?? 'identity';
-  return encodingPreference(ctx.headers['accept-encoding']).best !== sent;
-}
-
 const NOTHING = (): undefined => undefined;
-
-async function persist(
-  entry: StoredEntry,
-  policy: Policy,
-  ttlMs: number,
-  deps: AbsorbDeps,
-  route: string,
-  marker: StoredEntry | undefined,
-): Promise<PutOutcome> {
-  // Both writes start at once, the marker first: a near tier (memory, or Redis's local tier) takes
-  // both before this returns, so the next request finds the variant; awaiting the marker's Redis
-  // round trip first left a window where it did not. A variant whose marker failed is unreachable
-  // and expires with its TTL; one whose marker a purge refused is refused by the same tombstone.
-  const [markerStored, stored] = await Promise.all([
-    marker === undefined ? 'stored' : deps.store.put(marker, ttlMs),
-    deps.store.put(entry, ttlMs),
-  ]);
-  if (markerStored === 'stored' && stored === 'stored') {
-    deps.metrics.storedTtl.labels(route).observe(Math.max(0, policy.lt - policy.ia));
-    // Every form held counts: the plain body and each encoded copy.
-    const forms = entry.forms;
-    deps.metrics.storedBytes
-      .labels(route)
-      .observe(entry.body.length + (forms?.gzip?.length ?? 0) + (forms?.br?.length ?? 0));
-  }
-  return markerStored === 'refused' ? 'refused' : stored;
-}
-
-function withVaryEncoding(headers: HeaderMap): HeaderMap {
-  const vary = headerList(headers.vary);
-  if (vary.some((name) => name.toLowerCase() === 'accept-encoding')) return headers;
-  return { ...headers, vary: [...vary, 'Accept-Encoding'].join(', ') };
-}

@@ -1,5 +1,5 @@
 import type { Store } from '../store/types.js';
-import { type InvalidationReport, type InvalidationRequest, itemsOf } from './invalidator.js';
+import { type InvalidationReport, type InvalidationRequest, itemsOf } from './types.js';
 
 /** One line of GET /invalidations. */
 export interface InvalidationRecord {

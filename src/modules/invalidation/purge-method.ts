@@ -1,8 +1,8 @@
 import type { IncomingHttpHeaders } from 'node:http';
 import { TagcacheError } from '../../utils/errors.js';
-import type { InvalidationRequest } from './invalidator.js';
 import { parseHttpUrl } from './keys.js';
 import { parseSurrogateKeyPurge, type RequestLimits } from './request.js';
+import type { InvalidationRequest } from './types.js';
 
 /** Tag headers a PURGE may carry (Varnish xkey, Fastly): name → soft. */
 const TAG_HEADERS = [

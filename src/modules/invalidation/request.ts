@@ -1,8 +1,8 @@
 import { TagcacheError } from '../../utils/errors.js';
 import { splitSurrogateKey } from '../surrogate/surrogate-keys.js';
 import { tagProblem } from '../tags/index.js';
-import type { InvalidationRequest } from './invalidator.js';
 import { parseHttpUrl } from './keys.js';
+import type { InvalidationRequest } from './types.js';
 
 export interface RequestLimits {
   /** Most tags or URLs one request may name. */

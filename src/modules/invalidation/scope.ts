@@ -1,5 +1,5 @@
 import type { Scope } from '../access/scopes.js';
-import type { InvalidationKind, InvalidationRequest } from './invalidator.js';
+import type { InvalidationKind, InvalidationRequest } from './types.js';
 
 const SCOPE_OF_KIND = {
   tags: 'purge:tags',

@@ -11,6 +11,19 @@ import type { RequestTrace } from '../tracing/types.js';
 /** What X-Cache says, and the `cache` metric label. */
 export type CacheStatus = 'HIT' | 'MISS' | 'STALE' | 'REVALIDATED' | 'BYPASS';
 
+/**
+ * What the cache did with a request, as one value: the handler renders it
+ * into X-Cache and Cache-Status, and counts and logs it.
+ */
+export interface Outcome {
+  readonly cache: CacheStatus;
+  /** RFC 9211 Cache-Status parameters after the cache name, e.g. "fwd=miss; stored". */
+  readonly detail: string | undefined;
+}
+
+/** Until a stage says otherwise, a request went to the backend. */
+export const FORWARDED: Outcome = { cache: 'MISS', detail: undefined };
+
 export interface ProxyResponse {
   status: number;
   /**
@@ -79,9 +92,7 @@ export class RequestContext {
   /** Headers a stage adds to the upstream request (conditional revalidation). */
   upstreamExtraHeaders: HeaderMap | undefined = undefined;
   response: ProxyResponse | undefined = undefined;
-  cache: CacheStatus = 'MISS';
-  /** RFC 9211 Cache-Status parameters after the cache name, e.g. "fwd=miss; stored". */
-  cacheStatusDetail: string | undefined = undefined;
+  outcome: Outcome = FORWARDED;
   tags: readonly string[] = [];
   upstreamMs: number | undefined = undefined;
   upstreamAddress: string | undefined = undefined;

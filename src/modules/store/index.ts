@@ -4,7 +4,7 @@ import type { RedisSentinels } from './redis-connection.js';
 import type { RedisStore } from './redis-store.js';
 import type { StepRunner } from './types.js';
 
-export type { InvalidationListener } from './listeners.js';
+export type { InvalidationListener } from './invalidation-event.js';
 export {
   createMemoryStore,
   type MemoryIndexSizes,

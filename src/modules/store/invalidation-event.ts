@@ -1,4 +1,13 @@
+import { createListeners, type ListenerErrorReporter, type Listeners } from './listeners.js';
 import type { InvalidationEvent, InvalidationTarget } from './types.js';
+
+export type InvalidationListener = (event: InvalidationEvent) => void;
+export type InvalidationListeners = Listeners<InvalidationEvent>;
+
+/** The invalidation listener set both stores share. */
+export function createInvalidationListeners(report?: ListenerErrorReporter): InvalidationListeners {
+  return createListeners<InvalidationEvent>(report);
+}
 
 /**
  * Reads an event another instance published. Anything that is not a

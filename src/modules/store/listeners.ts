@@ -1,7 +1,3 @@
-import type { InvalidationEvent } from './types.js';
-
-export type InvalidationListener = (event: InvalidationEvent) => void;
-
 /** Reports a listener that threw; the default makes it a process warning, never a silent loss. */
 export type ListenerErrorReporter = (err: unknown) => void;
 
@@ -15,8 +11,6 @@ export interface Listeners<T> {
   readonly size: number;
   clear(): void;
 }
-
-export type InvalidationListeners = Listeners<InvalidationEvent>;
 
 /**
  * A listener set: a throwing listener is reported and the others still hear
@@ -49,9 +43,4 @@ export function createListeners<T>(report: ListenerErrorReporter = warnProcess):
       listeners.clear();
     },
   };
-}
-
-/** The invalidation listener set both stores share. */
-export function createInvalidationListeners(report?: ListenerErrorReporter): InvalidationListeners {
-  return createListeners<InvalidationEvent>(report);
 }

@@ -1,6 +1,6 @@
 import { Cluster, type ClusterOptions, Redis, type RedisOptions } from 'ioredis';
 import type { Logger } from '../../utils/logger.js';
-import { LEASE_SCRIPTS } from './redis-lease.js';
+import { LEASE_SCRIPTS } from './redis-lease-scripts.js';
 import { STORE_SCRIPTS } from './redis-scripts.js';
 import { groupByOwner, groupBySlot } from './redis-slots.js';
 

@@ -1,6 +1,10 @@
 import type { Logger } from '../../utils/logger.js';
-import { parseInvalidationEvent } from './invalidation-event.js';
-import { createInvalidationListeners, createListeners, type InvalidationListener } from './listeners.js';
+import {
+  createInvalidationListeners,
+  type InvalidationListener,
+  parseInvalidationEvent,
+} from './invalidation-event.js';
+import { createListeners } from './listeners.js';
 import type { RedisClient, RedisConnection } from './redis-connection.js';
 import type { InvalidationEvent } from './types.js';
 

@@ -1,5 +1,5 @@
 import type { IncomingHttpHeaders, IncomingMessage, ServerResponse } from 'node:http';
-import type { InvalidationReport, InvalidationRequest } from '../invalidation/index.js';
+import type { InvalidationReport, InvalidationRequest } from '../invalidation/types.js';
 import type { Store } from '../store/types.js';
 import type { UpstreamClient } from '../upstream/client.js';
 

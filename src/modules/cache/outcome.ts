@@ -1,27 +1,38 @@
+import type { CacheStatus, Outcome } from '../pipeline/context.js';
 import type { NotStorable } from './policy.js';
 
 /**
- * Cache-Status parameters (RFC 9211) after the cache name "tagcache". The
- * handler writes the header; stages describe what happened.
+ * Outcomes (X-Cache and the RFC 9211 Cache-Status parameters after the cache
+ * name "tagcache"): the cache describes what happened, the handler writes it.
  */
-export function hitStatus(ttlSeconds: number, extra?: string): string {
-  return extra === undefined ? `hit; ttl=${ttlSeconds}` : `hit; ttl=${ttlSeconds}; ${extra}`;
+export function served(cache: 'HIT' | 'STALE', ttlSeconds: number, extra?: string): Outcome {
+  return {
+    cache,
+    detail: extra === undefined ? `hit; ttl=${ttlSeconds}` : `hit; ttl=${ttlSeconds}; ${extra}`,
+  };
 }
 
 export type Forward = 'uri-miss' | 'vary-miss' | 'miss' | 'stale' | 'request' | 'method' | 'bypass';
 
-export function forwardStatus(
+export interface ForwardDetail {
+  readonly stored?: boolean;
+  readonly ttl?: number;
+  readonly detail?: string;
+}
+
+/** A request the cache sent on (or validated) upstream. */
+export function forwarded(
+  cache: CacheStatus,
   fwd: Forward,
   status: number | undefined,
-  opts: { stored?: boolean; ttl?: number; collapsed?: boolean; detail?: string } = {},
-): string {
+  opts: ForwardDetail = {},
+): Outcome {
   let out = `fwd=${fwd}`;
   if (status !== undefined) out += `; fwd-status=${status}`;
   if (opts.stored) out += '; stored';
   if (opts.ttl !== undefined) out += `; ttl=${opts.ttl}`;
-  if (opts.collapsed) out += '; collapsed';
   if (opts.detail !== undefined) out += `; detail=${opts.detail}`;
-  return out;
+  return { cache, detail: out };
 }
 
 /**

@@ -1,0 +1,82 @@
+import type { IncomingHttpHeaders } from 'node:http';
+import type { Metrics } from '../metrics/registry.js';
+import type { StoredEntry } from '../store/types.js';
+import { buildEntry, storedHeaders, variantId, varyMarker } from './entry.js';
+import type { Policy } from './policy.js';
+import type { Prepared } from './representation.js';
+import type { PutOutcome, StoreAccess } from './store-access.js';
+import { selectingNames, variantKey } from './vary.js';
+
+type Writer = { readonly store: StoreAccess; readonly metrics: Metrics };
+
+/** What an entry is written with, besides its prepared body and headers. */
+export interface EntryFields {
+  readonly key: string;
+  readonly policy: Policy;
+  readonly ttlMs: number;
+  readonly url: string;
+  readonly route: string;
+  readonly storedAt: number;
+  readonly status: number;
+  readonly tags: readonly string[];
+  /** The request's fields, which select the variant. */
+  readonly request: IncomingHttpHeaders;
+  /** Whether tagcache may answer the body in other codings (vary.ts). */
+  readonly transformable: boolean;
+}
+
+/**
+ * Writes the entry made of a prepared body (and its vary marker), and
+ * settles on it: undefined when a purge since the request refused the write.
+ */
+export function entryWriter(
+  deps: Writer,
+  f: EntryFields,
+): (prepared: Prepared) => Promise<StoredEntry | undefined> {
+  return async (prepared) => {
+    // Accept-Encoding selects no variant of a body tagcache can answer in any coding (vary.ts).
+    const names = selectingNames(f.policy.vary, prepared.headers, f.transformable);
+    const variant = names === undefined ? undefined : variantKey(names, f.request);
+    const base = { key: f.key, policy: f.policy, url: f.url, route: f.route, storedAt: f.storedAt };
+    const entry = buildEntry({
+      ...base,
+      id: variant === undefined ? f.key : variantId(f.key, variant),
+      status: f.status,
+      headers: storedHeaders(prepared.headers, prepared.body.length),
+      body: prepared.body,
+      forms: prepared.forms,
+      tags: f.tags,
+    });
+    const marker = names === undefined ? undefined : varyMarker({ ...base, id: f.key }, names);
+    const outcome = await persist(entry, f.policy, f.ttlMs, deps, f.route, marker);
+    // A store that failed refused nothing: the answer is as good as it was.
+    return outcome === 'refused' ? undefined : entry;
+  };
+}
+
+async function persist(
+  entry: StoredEntry,
+  policy: Policy,
+  ttlMs: number,
+  deps: Writer,
+  route: string,
+  marker: StoredEntry | undefined,
+): Promise<PutOutcome> {
+  // Both writes start at once, the marker first: a near tier (memory, or Redis's local tier) takes
+  // both before this returns, so the next request finds the variant; awaiting the marker's Redis
+  // round trip first left a window where it did not. A variant whose marker failed is unreachable
+  // and expires with its TTL; one whose marker a purge refused is refused by the same tombstone.
+  const [markerStored, stored] = await Promise.all([
+    marker === undefined ? 'stored' : deps.store.put(marker, ttlMs),
+    deps.store.put(entry, ttlMs),
+  ]);
+  if (markerStored === 'stored' && stored === 'stored') {
+    deps.metrics.storedTtl.labels(route).observe(Math.max(0, policy.lt - policy.ia));
+    // Every form held counts: the plain body and each encoded copy.
+    const forms = entry.forms;
+    deps.metrics.storedBytes
+      .labels(route)
+      .observe(entry.body.length + (forms?.gzip?.length ?? 0) + (forms?.br?.length ?? 0));
+  }
+  return markerStored === 'refused' ? 'refused' : stored;
+}
