@@ -6,7 +6,7 @@ import { type KeepWindows, keptUntil, type Policy } from './policy.js';
 import { type CompressionSettings, withForm } from './representation.js';
 import type { StoreAccess } from './store-access.js';
 
-/** Rewritten entries remembered while their write is under way, or after it failed: at most this many. */
+/** Entries whose made forms are remembered (the most recent): at most this many. */
 const MAX_REMEMBERED = 256;
 
 export interface LazyFormDeps {
@@ -21,19 +21,21 @@ export interface LazyFormDeps {
  * written back to the store (memory, local tier, Redis) so every later hit,
  * of this instance or another, finds it made. Each form of an entry is made
  * once: a pending coding stops being pending whether or not its form is worth
- * keeping, and while the rewrite is on its way (or if it failed) the copy is
- * remembered here, so alternating Accept-Encoding costs at most one
+ * keeping, and the forms made are remembered here (whether the write-back
+ * lands, is still on its way, or failed), so alternating Accept-Encoding costs at most one
  * compression per coding per entry.
  */
 export function createLazyForms(deps: LazyFormDeps) {
-  const rewritten = new Map<string, StoredEntry>();
+  // Forms made here, by entry id and fill time. Kept after the write-back lands too: a read that left
+  // for the store before the write landed still returns the entry with the form pending.
+  const made = new Map<string, EntryForms>();
 
-  const remember = (id: string, entry: StoredEntry): void => {
-    rewritten.delete(id);
-    rewritten.set(id, entry);
-    if (rewritten.size > MAX_REMEMBERED) {
-      const oldest = rewritten.keys().next().value;
-      if (oldest !== undefined) rewritten.delete(oldest);
+  const remember = (id: string, forms: EntryForms): void => {
+    made.delete(id);
+    made.set(id, forms);
+    if (made.size > MAX_REMEMBERED) {
+      const oldest = made.keys().next().value;
+      if (oldest !== undefined) made.delete(oldest);
     }
   };
 
@@ -43,11 +45,8 @@ export function createLazyForms(deps: LazyFormDeps) {
   // by its own policy or revalidated before it is served again.
   const rewrite = (id: string, entry: StoredEntry, forms: EntryForms, ttlMs: number): StoredEntry => {
     const next: StoredEntry = { ...entry, forms };
-    remember(id, next);
-    void deps.store.put(next, ttlMs).then((outcome) => {
-      // A failed write is remembered, or a store that reads but cannot write would compress on every hit.
-      if (outcome !== 'failed' && rewritten.get(id) === next) rewritten.delete(id);
-    });
+    remember(id, forms);
+    void deps.store.put(next, ttlMs);
     return next;
   };
 
@@ -58,17 +57,17 @@ export function createLazyForms(deps: LazyFormDeps) {
   ): StoredEntry {
     if (entry.forms?.pending === undefined) return entry;
     const id = `${entry.id}\n${entry.storedAt}`;
-    const found = rewritten.get(id) ?? entry;
-    const forms = found.forms;
-    if (forms === undefined) return found;
+    // Only the forms come from memory; the rest (a soft purge's mark, tags) is the entry as found.
+    const forms = made.get(id) ?? entry.forms;
+    const found = forms === entry.forms ? entry : { ...entry, forms };
     const coding = pendingChoice(forms, encodingPreference(headers['accept-encoding']));
     if (coding === undefined) return found;
     // Written back for as long as the entry was stored; one about to expire is not worth a form.
     const ttlMs = Math.ceil(keptUntil(policy, deps.keep) - Date.now());
     if (ttlMs < 1 || found.body.length > SYNC_COMPRESS_BYTES) return found;
-    const made = withForm(found.body, forms, coding, deps.compression);
-    if (made instanceof Promise) return found; // never, for a body this small
-    return rewrite(id, found, made, ttlMs);
+    const next = withForm(found.body, forms, coding, deps.compression);
+    if (next instanceof Promise) return found; // never, for a body this small
+    return rewrite(id, found, next, ttlMs);
   };
 }
 

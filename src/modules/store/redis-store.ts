@@ -122,18 +122,8 @@ export function createRedisStore(options: RedisStoreOptions): RedisStore {
 
   return {
     kind: conn.kind,
-    get(id) {
-      const read = () => client.hmgetBuffer(keys.entry(id), ...ENTRY_FIELDS);
-      if (closed || !conn.started) return run('get', async () => decodeEntry(id, await read()));
-      // Every hit comes here: the same as run(), without its two promises.
-      conn.batch();
-      return read().then(
-        (values) => decodeEntry(id, values),
-        (err: unknown) => {
-          throw toStoreError(err, 'get');
-        },
-      );
-    },
+    get: (id) =>
+      run('get', async () => decodeEntry(id, await client.hmgetBuffer(keys.entry(id), ...ENTRY_FIELDS))),
     put: (entry, ttlMs) =>
       leases.track(
         entry.key,
