@@ -306,8 +306,17 @@ export function createRevalidator(deps: RevalidatorDeps) {
       if (ownOnly) return forwardOwn(ctx, next, fwd, stale);
 
       const plain = fwd === 'stale' && ctx.headers.range === undefined;
-      const role = plain ? collapser.join(key) : undefined;
-      if (role?.role === 'follower' && (await deps.follow(ctx, role.result))) return;
+      let role = plain ? collapser.join(key) : undefined;
+      if (role?.role === 'follower') {
+        if (await deps.follow(ctx, role.result)) return;
+        // An entry that needs validation too, typically from the miss that stored the one found here,
+        // its store write settling only now (slow under load): collapse once more, behind one
+        // revalidation, rather than every follower going upstream alone.
+        if ((await role.result) !== undefined) {
+          role = collapser.join(key);
+          if (role.role === 'follower' && (await deps.follow(ctx, role.result))) return;
+        }
+      }
       const leader = role?.role === 'leader' ? role : undefined;
       let handedOff = false;
       /** Followers get what this revalidation leaves, once the store has had its say on it. */
