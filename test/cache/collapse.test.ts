@@ -41,8 +41,10 @@ describe.each(cases)('request collapsing on the $name store', (store) => {
     const p = path();
     const release = gated(p, { 'cache-control': 'max-age=60' });
     const all = Promise.all(Array.from({ length: 64 }, () => fetchRaw(proxy.url + p)));
-    // Release the backend only once all 64 are inside the proxy, waiting.
-    await expect.poll(() => inFlight(proxy)).toBe(64);
+    // Release the backend only once all 64 are inside the proxy, waiting. On a loaded machine that
+    // takes more than expect.poll's default 1 s; a poll that gave up would leave them held at the gate,
+    // counted by every later test's inFlight.
+    await expect.poll(() => inFlight(proxy), { timeout: 15_000 }).toBe(64);
     expect(origin.count(p)).toBe(1);
     release();
     const answers = await all;
@@ -71,7 +73,7 @@ describe.each(cases)('request collapsing on the $name store', (store) => {
       }, 5);
     });
     const first = Promise.all(Array.from({ length: 10 }, () => fetchRaw(proxy.url + p)));
-    await expect.poll(() => origin.count(p)).toBe(1);
+    await expect.poll(() => origin.count(p), { timeout: 15_000 }).toBe(1);
     release();
     await first;
     expect(origin.count(p)).toBe(10);
@@ -79,7 +81,7 @@ describe.each(cases)('request collapsing on the $name store', (store) => {
     // hit-for-miss: the next burst does not queue behind a leader at all.
     const before = origin.count(p);
     const burst = Array.from({ length: 8 }, () => fetchRaw(proxy.url + p));
-    await expect.poll(() => origin.count(p)).toBe(before + 8);
+    await expect.poll(() => origin.count(p), { timeout: 15_000 }).toBe(before + 8);
     await Promise.all(burst);
   });
 
@@ -98,7 +100,7 @@ describe.each(cases)('request collapsing on the $name store', (store) => {
     const personal = await fetchRaw(proxy.url + p, { headers: { authorization: 'Bearer anyone' } });
     expect(personal.headers['x-cache']).toBe('MISS');
     const all = Promise.all(Array.from({ length: 32 }, () => fetchRaw(proxy.url + p)));
-    await expect.poll(() => inFlight(proxy)).toBe(32);
+    await expect.poll(() => inFlight(proxy), { timeout: 15_000 }).toBe(32);
     expect(origin.count(p)).toBe(2);
     release();
     const answers = await all;
@@ -122,7 +124,7 @@ describe.each(cases)('request collapsing on the $name store', (store) => {
     });
     await fetchRaw(proxy.url + p);
     const all = Promise.all(Array.from({ length: 20 }, () => fetchRaw(proxy.url + p)));
-    await expect.poll(() => inFlight(proxy)).toBe(20);
+    await expect.poll(() => inFlight(proxy), { timeout: 15_000 }).toBe(20);
     expect(origin.count(p)).toBe(2);
     release();
     const answers = await all;

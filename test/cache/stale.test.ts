@@ -64,9 +64,11 @@ describe.each(cases)('stale responses (RFC 5861) on the $name store', (store) =>
       const answers = await Promise.all(Array.from({ length: 50 }, () => fetchRaw(proxy.url + p)));
       expect(answers.every((a) => a.headers['x-cache'] === 'STALE')).toBe(true);
       release();
-      await expect.poll(() => origin.count(p)).toBe(2);
+      await expect.poll(() => origin.count(p), { timeout: 15_000 }).toBe(2);
       // Still two after the refresh settled and more stale hits came in.
-      await expect.poll(async () => (await fetchRaw(proxy.url + p)).text()).toBe('body #2');
+      await expect
+        .poll(async () => (await fetchRaw(proxy.url + p)).text(), { timeout: 15_000 })
+        .toBe('body #2');
       expect(origin.count(p)).toBeLessThanOrEqual(3);
     });
 
