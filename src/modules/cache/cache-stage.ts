@@ -13,7 +13,7 @@ import { answerCollapsed, miss } from './miss.js';
 import { refreshInBackground } from './refresh.js';
 import { revalidate } from './revalidate.js';
 import type { Verdict } from './verdict.js';
-import { verdictOf } from './verdict.js';
+import { rejoin, verdictOf } from './verdict.js';
 
 export type CacheStage = Stage & { close(): Promise<void> };
 
@@ -103,7 +103,7 @@ export function cacheStage(deps: CacheDeps): CacheStage {
     const entry = await v.wait;
     const found = entry === undefined ? undefined : usableFor(entry, ctx);
     if (found !== undefined) return answerCollapsed(core, ctx, found);
-    return act(ctx, next, key, req, v.otherwise);
+    return act(ctx, next, key, req, rejoin(core.collapser, key, v, entry));
   }
 
   return Object.assign(cache, {

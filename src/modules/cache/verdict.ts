@@ -32,6 +32,8 @@ export type Verdict =
       readonly kind: 'busy';
       readonly wait: Promise<StoredEntry | undefined>;
       readonly otherwise: Extract<Verdict, { kind: 'miss' | 'must-revalidate' }>;
+      /** This request waited once already (see rejoin). */
+      readonly again?: true;
     };
 
 export function verdictOf(
@@ -81,9 +83,27 @@ function join(
   collapser: Collapser,
   key: string,
   v: Extract<Verdict, { kind: 'miss' | 'must-revalidate' }>,
+  again?: true,
 ): Verdict {
   const role = collapser.join(key);
   if (role.role === 'leader') return { ...v, leader: role };
-  if (role.role === 'follower') return { kind: 'busy', wait: role.result, otherwise: v };
+  if (role.role === 'follower')
+    return { kind: 'busy', wait: role.result, otherwise: v, ...(again ? { again } : {}) };
   return v;
+}
+
+/**
+ * A follower handed an entry that needs validation too — typically from the miss that stored the
+ * entry it found, whose store write settled only now (slow under load) — collapses once more, behind
+ * one revalidation, rather than every follower going upstream alone. Once: a backend whose every
+ * answer is stale at once cannot chain followers behind leader after leader.
+ */
+export function rejoin(
+  collapser: Collapser,
+  key: string,
+  v: Extract<Verdict, { kind: 'busy' }>,
+  handed: StoredEntry | undefined,
+): Verdict {
+  if (handed === undefined || v.again === true || v.otherwise.kind !== 'must-revalidate') return v.otherwise;
+  return join(collapser, key, v.otherwise, true);
 }
