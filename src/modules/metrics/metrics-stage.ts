@@ -9,6 +9,16 @@ import type { Metrics } from './registry.js';
  * Requests answered from cache never get here; the proxy handler counts those.
  */
 export function metricsStage(metrics: Metrics): Stage {
+  // Each route's child series, found once: labels() validates and wraps its arguments on every call.
+  const durations = new Map<string, ReturnType<Metrics['upstreamDuration']['labels']>>();
+  const durationOf = (route: string) => {
+    let child = durations.get(route);
+    if (child === undefined) {
+      child = metrics.upstreamDuration.labels(route);
+      durations.set(route, child);
+    }
+    return child;
+  };
   return async function upstreamMetrics(ctx, next) {
     const route = ctx.route?.route.name ?? 'unknown';
     const started = performance.now();
@@ -20,7 +30,7 @@ export function metricsStage(metrics: Metrics): Stage {
         metrics.upstreamErrors.labels(route, upstreamFailureReason(err)).inc();
       throw err;
     }
-    metrics.upstreamDuration.labels(route).observe((performance.now() - started) / 1000);
+    durationOf(route).observe((performance.now() - started) / 1000);
     const status = ctx.response?.status ?? 0;
     if (status >= 500) metrics.upstreamErrors.labels(route, '5xx').inc();
   };

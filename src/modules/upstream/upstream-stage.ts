@@ -25,7 +25,8 @@ export function upstreamStage({
   trustedProxies,
   preserveHost = false,
 }: UpstreamStageDeps): Stage {
-  return async function upstream(ctx) {
+  // Not async: the request's one promise is the backend's answer, and the stage adds a step to it.
+  return function upstream(ctx) {
     // The route's own backends, or UPSTREAM_URL's for a route that names none.
     const origins = ctx.route?.route.upstreams ?? defaultOrigins;
     const route = ctx.route?.route.name ?? 'unknown';
@@ -52,30 +53,34 @@ export function upstreamStage({
       }
     }
     const started = performance.now();
-    try {
-      const res = await dispatch(
-        origins,
-        {
-          method: ctx.method,
-          path: ctx.upstreamTarget ?? ctx.target,
-          headers,
-          body: ctx.body,
-          signal: ctx.signal,
-          onInfo: ctx.onInterim,
+    return dispatch(
+      origins,
+      {
+        method: ctx.method,
+        path: ctx.upstreamTarget ?? ctx.target,
+        headers,
+        body: ctx.body,
+        signal: ctx.signal,
+        onInfo: ctx.onInterim,
+      },
+      {
+        route,
+        // Known before the answer, so a failure's log line names the backend that failed.
+        onPick(origin) {
+          ctx.upstreamAddress = origin.host;
         },
-        {
-          route,
-          // Known before the answer, so a failure's log line names the backend that failed.
-          onPick(origin) {
-            ctx.upstreamAddress = origin.host;
-          },
-        },
-      );
-      const out = { ...res.headers };
-      out.via = appendVia(res.headers.via);
-      ctx.response = { status: res.status, headers: out, upstreamHeaders: res.headers, body: res.body };
-    } finally {
-      ctx.upstreamMs = performance.now() - started;
-    }
+      },
+    ).then(
+      (res) => {
+        ctx.upstreamMs = performance.now() - started;
+        const out = { ...res.headers };
+        out.via = appendVia(res.headers.via);
+        ctx.response = { status: res.status, headers: out, upstreamHeaders: res.headers, body: res.body };
+      },
+      (err: unknown) => {
+        ctx.upstreamMs = performance.now() - started;
+        throw err;
+      },
+    );
   };
 }
