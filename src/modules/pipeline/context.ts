@@ -1,7 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import type { IncomingHttpHeaders } from 'node:http';
 import type { Readable } from 'node:stream';
-import type { Middleware } from '../../utils/compose.js';
+import type { AfterStage, Middleware } from '../../utils/compose.js';
 import { TagcacheError } from '../../utils/errors.js';
 import type { HeaderMap } from '../../utils/headers.js';
 import type { Logger } from '../../utils/logger.js';
@@ -139,6 +139,8 @@ export class RequestContext {
 }
 
 export type Stage = Middleware<RequestContext>;
+/** A stage that acts only on the way back (see compose). */
+export type ResponseStage = AfterStage<RequestContext>;
 
 /** The route matched at the door: every context that enters the chain has one. */
 export function routeOf(ctx: RequestContext): RouteMatch {
