@@ -60,7 +60,7 @@ export function upstreamStage({
         path: ctx.upstreamTarget ?? ctx.target,
         headers,
         body: ctx.body,
-        signal: ctx.signal,
+        client: ctx,
         onInfo: ctx.onInterim,
       },
       {
