@@ -29,11 +29,9 @@ export function surrogateStage(opts: SurrogateOptions): ResponseStage {
     if (response === undefined) return;
     const match = ctx.route;
     // Most answers of most routes: no templates, no tag header. Nothing to collect or remove.
-    if (
-      (match === undefined || match.route.tags.length === 0) &&
-      !hasTagHeader(response.headers) &&
-      (response.upstreamHeaders === undefined || !hasTagHeader(response.upstreamHeaders))
-    ) {
+    // The client's fields are the backend's less some (the upstream stage's copy): the backend's tell.
+    const received = response.upstreamHeaders ?? response.headers;
+    if ((match === undefined || match.route.tags.length === 0) && !hasTagHeader(received)) {
       ctx.tags = NO_TAGS;
       return;
     }
