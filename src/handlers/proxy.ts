@@ -275,12 +275,10 @@ export function createProxyHandler(
           ? limitBody(req, res, limits.maxBodyBytes)
           : null,
       log,
-      clientSignal: () => {
-        const controller = new AbortController();
+      watchClient: (gone) => {
         res.once('close', () => {
-          if (!res.writableFinished) controller.abort();
+          if (!res.writableFinished) gone();
         });
-        return controller.signal;
       },
       onInterim: (status, headers) => relayInterim(res, status, headers),
     });

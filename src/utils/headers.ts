@@ -16,16 +16,31 @@ const HOP_BY_HOP = new Set([
   'upgrade',
 ]);
 
+/** A connection-specific field (RFC 9110 §7.6.1), whatever Connection says. */
+export function isHopByHop(name: string): boolean {
+  return HOP_BY_HOP.has(name);
+}
+
+/** The last Connection value parsed, and its tokens: a backend sends the same one on every answer. */
+let lastConnection: string | undefined;
+let lastTokens: ReadonlySet<string> | undefined;
+
 /** The extra hop-by-hop names a message lists in its own Connection header. */
-export function connectionTokens(headers: HeaderMap | IncomingHttpHeaders): Set<string> | undefined {
+export function connectionTokens(headers: HeaderMap | IncomingHttpHeaders): ReadonlySet<string> | undefined {
   const value = headers.connection;
   if (value === undefined) return undefined;
+  if (value === lastConnection) return lastTokens;
   const out = new Set<string>();
   for (const part of (Array.isArray(value) ? value.join(',') : value).split(',')) {
     const token = part.trim().toLowerCase();
     if (token !== '') out.add(token);
   }
-  return out.size === 0 ? undefined : out;
+  const tokens = out.size === 0 ? undefined : out;
+  if (typeof value === 'string') {
+    lastConnection = value;
+    lastTokens = tokens;
+  }
+  return tokens;
 }
 
 /**

@@ -102,23 +102,61 @@ export function createCircuit<T>(opts: CircuitOptions<T>): Circuit<T> {
     opts.breaker.success(CircuitState.HalfOpen);
   };
 
+  /** cockatiel's own execute: outside the closed state, and for every outcome it counts as a failure. */
+  async function viaPolicy<R>(fn: () => Promise<R>): Promise<R> {
+    try {
+      return await policy.execute(() => fn());
+    } catch (err) {
+      // cockatiel's own refusal, should its clock and ours disagree by a millisecond.
+      if (err instanceof BrokenCircuitError || err instanceof IsolatedCircuitError) {
+        throw opts.refused(retryInMs());
+      }
+      throw err;
+    }
+  }
+  /**
+   * A failed outcome of a call made while closed. Still closed: cockatiel counts it (and opens the
+   * circuit if that was the last straw) and hands the outcome back. Opened meanwhile by other calls:
+   * counted against the breaker only, the outcome passed on as it came.
+   */
+  function failed<R>(outcome: () => Promise<R>): Promise<R> {
+    if (policy.state === CircuitState.Closed) return viaPolicy(outcome);
+    opts.breaker.failure(CircuitState.Closed);
+    return outcome();
+  }
+
   return {
     get state() {
       return NAMES[policy.state] ?? 'closed';
     },
     admits,
     retryInMs,
-    async execute(fn) {
-      if (!admits()) throw opts.refused(retryInMs());
+    execute<R extends T>(fn: () => Promise<R>): Promise<R> {
+      if (!admits()) return Promise.reject(opts.refused(retryInMs()));
+      if (policy.state !== CircuitState.Closed) return viaPolicy(fn);
+      // Closed, the common case: cockatiel's execute would only call breaker.success (two async
+      // frames and a result object per call for that). Anything it would count as a failure goes
+      // through it, so opening, half-open probes and events stay cockatiel's.
+      let pending: Promise<R>;
       try {
-        return await policy.execute(() => fn());
+        pending = fn();
       } catch (err) {
-        // cockatiel's own refusal, should its clock and ours disagree by a millisecond.
-        if (err instanceof BrokenCircuitError || err instanceof IsolatedCircuitError) {
-          throw opts.refused(retryInMs());
-        }
-        throw err;
+        pending = Promise.reject(err);
       }
+      return pending.then(
+        (value) => {
+          if (!isFailedResult(value)) {
+            opts.breaker.success(CircuitState.Closed);
+            return value;
+          }
+          return failed(() => Promise.resolve(value));
+        },
+        (err: unknown) => {
+          // Not the backend's doing (a client abort): cockatiel neither counts nor records it.
+          if (!opts.isFailure(err)) throw err;
+          return failed(() => Promise.reject(err));
+        },
+      );
     },
     panicDue,
     async panic(fn) {

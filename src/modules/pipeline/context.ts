@@ -1,7 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import type { IncomingHttpHeaders } from 'node:http';
 import type { Readable } from 'node:stream';
-import type { Middleware } from '../../utils/compose.js';
+import type { AfterStage, Middleware } from '../../utils/compose.js';
 import { TagcacheError } from '../../utils/errors.js';
 import type { HeaderMap } from '../../utils/headers.js';
 import type { Logger } from '../../utils/logger.js';
@@ -50,8 +50,11 @@ export interface RequestInit {
   clientIp: string | (() => string);
   body: Readable | null;
   log: Logger;
-  /** Called the first time a stage asks for the abort signal: one that fires when the client goes away. */
-  clientSignal?: () => AbortSignal;
+  /**
+   * Called the first time a stage watches for the client going away (see
+   * onClientGone): calls `gone` once if it does before its answer is complete.
+   */
+  watchClient?: (gone: () => void) => void;
   /** Relays an interim (1xx) response to the client; absent for background requests. */
   onInterim?: (status: number, headers: HeaderMap) => void;
   background?: boolean;
@@ -59,7 +62,7 @@ export interface RequestInit {
 
 /**
  * One request's state as it passes the pipeline. Built per request, so fields
- * are plain and anything costly (the abort signal, a child logger) is made on
+ * are plain and anything costly (the watch on the client, a child logger) is made on
  * first use: a fresh hit must not pay for what only a miss needs.
  */
 export class RequestContext {
@@ -104,8 +107,10 @@ export class RequestContext {
   trace: RequestTrace | undefined = undefined;
 
   #clientIp: string | (() => string);
-  #signal: AbortSignal | undefined = undefined;
-  readonly #clientSignal: (() => AbortSignal) | undefined;
+  readonly #watchClient: ((gone: () => void) => void) | undefined;
+  /** Who is told when the client goes away; null until someone asks. */
+  #goneListeners: (() => void)[] | null = null;
+  #clientGone = false;
 
   constructor(init: RequestInit) {
     this.id = init.id;
@@ -122,18 +127,42 @@ export class RequestContext {
     this.now = Date.now();
     this.background = init.background ?? false;
     this.log = init.log;
-    this.#clientSignal = init.clientSignal;
+    this.#watchClient = init.watchClient;
     this.onInterim = init.onInterim;
   }
 
-  /**
-   * Fires when the client goes away before its answer is complete; made on
-   * first use (a hit never asks), undefined for a request no client waits for.
-   */
-  get signal(): AbortSignal | undefined {
-    if (this.#signal === undefined && this.#clientSignal !== undefined) this.#signal = this.#clientSignal();
-    return this.#signal;
+  /** The client went away before its answer was complete (never, for a request no client waits for). */
+  get clientGone(): boolean {
+    return this.#clientGone;
   }
+
+  /**
+   * Calls `listener` once if the client goes away before its answer is
+   * complete; returns what stops it. The watch on the client's connection is
+   * set on first use (a hit never asks). A plain callback rather than an
+   * AbortSignal: an AbortController and its EventTarget listeners cost a
+   * request that reaches the backend more than all of its header work.
+   */
+  onClientGone(listener: () => void): () => void {
+    let listeners = this.#goneListeners;
+    if (listeners === null) {
+      listeners = [];
+      this.#goneListeners = listeners;
+      this.#watchClient?.(this.#gone);
+    }
+    listeners.push(listener);
+    return () => {
+      const at = listeners.indexOf(listener);
+      if (at !== -1) listeners.splice(at, 1);
+    };
+  }
+
+  readonly #gone = (): void => {
+    this.#clientGone = true;
+    const listeners = this.#goneListeners ?? [];
+    this.#goneListeners = [];
+    for (const listener of listeners) listener();
+  };
 
   /** The address of the peer that sent this request (a proxy's, when one is in front). */
   get clientIp(): string {
@@ -150,6 +179,8 @@ export class RequestContext {
 }
 
 export type Stage = Middleware<RequestContext>;
+/** A stage that acts only on the way back (see compose). */
+export type ResponseStage = AfterStage<RequestContext>;
 
 /** The route matched at the door: every context that enters the chain has one. */
 export function routeOf(ctx: RequestContext): RouteMatch {

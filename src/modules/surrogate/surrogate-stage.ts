@@ -1,9 +1,12 @@
 import type { Config } from '../../utils/config.js';
-import type { Stage } from '../pipeline/context.js';
+import type { HeaderMap } from '../../utils/headers.js';
+import type { RequestContext, ResponseStage } from '../pipeline/context.js';
 import { fillTagTemplates, limitTags } from '../tags/index.js';
 import { parseSurrogateKeys, TAG_HEADER_NAMES } from './surrogate-keys.js';
 
 export type SurrogateOptions = Pick<Config, 'debugHeaders' | 'maxTagsPerResponse' | 'maxTagBytes'>;
+
+const NO_TAGS: readonly string[] = Object.freeze([]);
 
 /** Dropped tags named in one warning; the rest are counted. */
 const SAMPLE = 5;
@@ -17,13 +20,21 @@ const SAMPLE = 5;
  * reads Surrogate-Control there. Bad or excess tags are dropped with a
  * warning, never an error.
  */
-export function surrogateStage(opts: SurrogateOptions): Stage {
+export function surrogateStage(opts: SurrogateOptions): ResponseStage {
   const limits = { maxTags: opts.maxTagsPerResponse, maxTagBytes: opts.maxTagBytes };
-  return async function surrogate(ctx, next) {
-    await next();
+  return { name: 'surrogate', after: collect };
+
+  function collect(ctx: RequestContext): void {
     const response = ctx.response;
     if (response === undefined) return;
     const match = ctx.route;
+    // Most answers of most routes: no templates, no tag header. Nothing to collect or remove.
+    // The client's fields are the backend's less some (the upstream stage's copy): the backend's tell.
+    const received = response.upstreamHeaders ?? response.headers;
+    if ((match === undefined || match.route.tags.length === 0) && !hasTagHeader(received)) {
+      ctx.tags = NO_TAGS;
+      return;
+    }
     const fromRoute = match === undefined ? [] : fillTagTemplates(match.route.tags, match.params);
     const fromHeaders =
       response.upstreamHeaders === undefined ? [] : parseSurrogateKeys(response.upstreamHeaders);
@@ -43,12 +54,17 @@ export function surrogateStage(opts: SurrogateOptions): Stage {
         'surrogate keys dropped',
       );
     }
-    if (!opts.debugHeaders && TAG_HEADER_NAMES.some((name) => response.headers[name] !== undefined)) {
+    if (!opts.debugHeaders && hasTagHeader(response.headers)) {
       // The client's headers are a per-request copy, but never the backend's own object: the cache reads that.
       const headers =
         response.headers === response.upstreamHeaders ? { ...response.headers } : response.headers;
       for (const name of TAG_HEADER_NAMES) delete headers[name];
       response.headers = headers;
     }
-  };
+  }
+}
+
+function hasTagHeader(headers: HeaderMap): boolean {
+  for (const name of TAG_HEADER_NAMES) if (headers[name] !== undefined) return true;
+  return false;
 }

@@ -51,6 +51,11 @@ export function createBalancer(opts: BalancerOptions): Balancer {
 
   return {
     pick(origins, admits, tried) {
+      // Most routes have one backend: no lists to build for it.
+      if (origins.length === 1) {
+        const only = origins[0] as URL;
+        return !tried.has(only.origin) && admits(only) ? only : undefined;
+      }
       const now = Date.now();
       const open = origins.filter((o) => !tried.has(o.origin) && admits(o));
       if (open.length <= 1) return open[0];

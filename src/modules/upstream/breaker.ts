@@ -116,14 +116,20 @@ export function createOriginBreakers(
     return circuit;
   }
 
+  // The same URL objects (settings, route table) ask on every request: found without building their name.
+  const byUrl = new WeakMap<URL, OriginCircuit>();
+
   return {
     of(origin) {
+      const known = byUrl.get(origin);
+      if (known !== undefined) return known;
       const name = originName(origin);
       let circuit = circuits.get(name);
       if (circuit === undefined) {
         circuit = make(origin);
         circuits.set(name, circuit);
       }
+      byUrl.set(origin, circuit);
       return circuit;
     },
     report() {

@@ -22,10 +22,17 @@ export interface UpstreamRequest {
   readonly path: string;
   readonly headers: HeaderMap;
   readonly body: Readable | null;
-  /** Fires when whoever waits for the answer has gone away. */
-  readonly signal?: AbortSignal | undefined;
+  /** Whoever waits for the answer, who may go away first (the request is then cut). */
+  readonly client?: ClientWatch | undefined;
   /** Interim (1xx) responses the backend sends before its final one. */
   readonly onInfo?: (status: number, headers: HeaderMap) => void;
+}
+
+/** Someone waiting for an answer who may go away first (a RequestContext is one). */
+export interface ClientWatch {
+  readonly clientGone: boolean;
+  /** Calls `listener` once if the client goes away; returns what stops it. */
+  onClientGone(listener: () => void): () => void;
 }
 
 export interface UpstreamResponse {
@@ -107,6 +114,7 @@ class Exchange {
   settled = false;
   #abort: ((err: Error) => void) | null = null;
   #body: UpstreamBody | null = null;
+  #unwatch: (() => void) | null = null;
   readonly #req: UpstreamRequest;
   readonly #resolve: (res: UpstreamResponse) => void;
   readonly #reject: (err: unknown) => void;
@@ -119,14 +127,14 @@ class Exchange {
     this.#req = req;
     this.#resolve = resolve;
     this.#reject = reject;
-    const signal = req.signal;
-    if (signal === undefined) return;
-    if (signal.aborted) {
+    const client = req.client;
+    if (client === undefined) return;
+    if (client.clientGone) {
       this.settled = true;
       reject(abortError());
       return;
     }
-    signal.addEventListener('abort', this.#onAbort, { once: true });
+    this.#unwatch = client.onClientGone(this.#onAbort);
   }
 
   #onAbort = (): void => {
@@ -136,9 +144,10 @@ class Exchange {
   };
 
   #unlisten(): void {
-    const signal = this.#req.signal;
-    if (signal === undefined) return;
-    signal.removeEventListener('abort', this.#onAbort);
+    const unwatch = this.#unwatch;
+    if (unwatch === null) return;
+    this.#unwatch = null;
+    unwatch();
   }
 
   start(abort: (err: Error) => void): void {
@@ -228,7 +237,7 @@ function abortError(): Error {
 
 /** The client went away (its body then fails with its connection's reset): not the backend's doing. */
 function clientGone(req: UpstreamRequest, err: unknown): Error | undefined {
-  if (req.signal?.aborted !== true || isAbort(err)) return undefined;
+  if (req.client?.clientGone !== true || isAbort(err)) return undefined;
   return Object.assign(new Error('the client went away before the backend answered', { cause: err }), {
     name: 'AbortError',
   });

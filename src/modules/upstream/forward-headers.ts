@@ -1,6 +1,6 @@
 import type { IncomingHttpHeaders } from 'node:http';
 import { unmapped } from '../../utils/client-address.js';
-import { endToEndHeaders, type HeaderMap } from '../../utils/headers.js';
+import { connectionTokens, type HeaderMap, isHopByHop } from '../../utils/headers.js';
 
 export const VIA = '1.1 tagcache';
 
@@ -29,7 +29,7 @@ const PROXY_SET = new Set([
  * a backend that honours one (a DELETE, a PUT) would have that answer stored
  * for every reader; on other methods they are the client's own business.
  */
-const METHOD_OVERRIDES = ['x-http-method-override', 'x-method-override', 'x-http-method'];
+const METHOD_OVERRIDES = new Set(['x-http-method-override', 'x-method-override', 'x-http-method']);
 
 function isProxySet(name: string): boolean {
   return name.startsWith('x-forwarded-') || PROXY_SET.has(name);
@@ -63,12 +63,18 @@ export interface ForwardInfo {
  */
 export function forwardRequestHeaders(info: ForwardInfo): HeaderMap {
   const h = info.headers;
-  const out = endToEndHeaders(h, NOT_FORWARDED);
-  if (!info.peerTrusted) {
-    for (const name in out) if (isProxySet(name)) delete out[name];
-  }
+  const named = connectionTokens(h);
+  const untrusted = !info.peerTrusted;
   // Whoever the peer is: a trusted proxy passes its client's override on unchanged.
-  if (info.method === 'GET' || info.method === 'HEAD') for (const name of METHOD_OVERRIDES) delete out[name];
+  const noOverrides = info.method === 'GET' || info.method === 'HEAD';
+  // One pass: end-to-end fields only, less what this hop rebuilds or refuses to pass on.
+  const out: HeaderMap = {};
+  for (const name in h) {
+    const value = h[name];
+    if (value === undefined || isHopByHop(name) || NOT_FORWARDED.has(name) || named?.has(name)) continue;
+    if ((untrusted && isProxySet(name)) || (noOverrides && METHOD_OVERRIDES.has(name))) continue;
+    out[name] = value;
+  }
   // A body of known size keeps its length; chunked bodies are re-chunked by undici.
   if (info.hasBody && h['content-length'] !== undefined) out['content-length'] = h['content-length'];
   if (info.preserveHost && h.host !== undefined) out.host = h.host;

@@ -7,7 +7,13 @@ export {
   type OriginBreakers,
   originName,
 } from './breaker.js';
-export type { UpstreamClient, UpstreamOptions, UpstreamRequest, UpstreamResponse } from './client.js';
+export type {
+  ClientWatch,
+  UpstreamClient,
+  UpstreamOptions,
+  UpstreamRequest,
+  UpstreamResponse,
+} from './client.js';
 export {
   createUpstreamClient,
   isAbort,

@@ -1,5 +1,6 @@
 import type { TrustedProxies } from '../../utils/client-address.js';
 import { TagcacheError } from '../../utils/errors.js';
+import type { HeaderMap } from '../../utils/headers.js';
 import type { Stage } from '../pipeline/context.js';
 import type { Dispatch } from './dispatch.js';
 import { appendVia, forwardRequestHeaders } from './forward-headers.js';
@@ -25,7 +26,8 @@ export function upstreamStage({
   trustedProxies,
   preserveHost = false,
 }: UpstreamStageDeps): Stage {
-  return async function upstream(ctx) {
+  // Not async: the request's one promise is the backend's answer, and the stage adds a step to it.
+  return function upstream(ctx) {
     // The route's own backends, or UPSTREAM_URL's for a route that names none.
     const origins = ctx.route?.route.upstreams ?? defaultOrigins;
     const route = ctx.route?.route.name ?? 'unknown';
@@ -52,30 +54,36 @@ export function upstreamStage({
       }
     }
     const started = performance.now();
-    try {
-      const res = await dispatch(
-        origins,
-        {
-          method: ctx.method,
-          path: ctx.upstreamTarget ?? ctx.target,
-          headers,
-          body: ctx.body,
-          signal: ctx.signal,
-          onInfo: ctx.onInterim,
+    return dispatch(
+      origins,
+      {
+        method: ctx.method,
+        path: ctx.upstreamTarget ?? ctx.target,
+        headers,
+        body: ctx.body,
+        client: ctx,
+        onInfo: ctx.onInterim,
+      },
+      {
+        route,
+        // Known before the answer, so a failure's log line names the backend that failed.
+        onPick(origin) {
+          ctx.upstreamAddress = origin.host;
         },
-        {
-          route,
-          // Known before the answer, so a failure's log line names the backend that failed.
-          onPick(origin) {
-            ctx.upstreamAddress = origin.host;
-          },
-        },
-      );
-      const out = { ...res.headers };
-      out.via = appendVia(res.headers.via);
-      ctx.response = { status: res.status, headers: out, upstreamHeaders: res.headers, body: res.body };
-    } finally {
-      ctx.upstreamMs = performance.now() - started;
-    }
+      },
+    ).then(
+      (res) => {
+        ctx.upstreamMs = performance.now() - started;
+        // Object.assign, not a spread: on Node 20 `{ ...headers }` of the backend's fields measured
+        // 6-8x slower (2 µs a request, the top item of ours in a pass-through profile).
+        const out: HeaderMap = Object.assign({}, res.headers);
+        out.via = appendVia(res.headers.via);
+        ctx.response = { status: res.status, headers: out, upstreamHeaders: res.headers, body: res.body };
+      },
+      (err: unknown) => {
+        ctx.upstreamMs = performance.now() - started;
+        throw err;
+      },
+    );
   };
 }
