@@ -2,8 +2,9 @@ import type { IncomingHttpHeaders } from 'node:http';
 import type { EntryForms, StoredEntry } from '../store/types.js';
 import { SYNC_COMPRESS_BYTES } from './compress.js';
 import { type EncodingPreference, encodingPreference } from './encoding.js';
+import { withForm } from './forms.js';
 import { type KeepWindows, keptUntil, type Policy } from './policy.js';
-import { type CompressionSettings, withForm } from './representation.js';
+import type { CompressionSettings } from './representation.js';
 import type { StoreAccess } from './store-access.js';
 
 /** Entries whose made forms are remembered (the most recent): at most this many. */
