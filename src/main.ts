@@ -2,7 +2,8 @@ import cluster from 'node:cluster';
 import { createApp } from './app.js';
 import { runPrimary } from './cluster-primary.js';
 import { serveWorkerOps } from './cluster-worker.js';
-import { type Config, fail, loadConfig, redactUrl } from './utils/config.js';
+import { type Config, loadConfig, redactUrl } from './utils/config.js';
+import { fail } from './utils/env.js';
 import { errorMessage, isTagcacheError } from './utils/errors.js';
 import { createLogger, flushLogger, type Logger } from './utils/logger.js';
 

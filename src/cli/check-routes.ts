@@ -1,6 +1,6 @@
 import { readFileSync } from 'node:fs';
 import { loadRouteTable, parseRoutes, type RouteTable } from '../modules/router/index.js';
-import { readString } from '../utils/config.js';
+import { readString } from '../utils/env.js';
 import { isTagcacheError } from '../utils/errors.js';
 import { parseCommandArgs } from './args.js';
 import { type CliIo, EXIT_FAILED, EXIT_OK, plural, usageError } from './io.js';

@@ -1,5 +1,18 @@
 import { availableParallelism } from 'node:os';
 import { type AddressRange, parseAddressRange } from './client-address.js';
+import {
+  type Env,
+  fail,
+  raw,
+  readBool,
+  readBytes,
+  readChoice,
+  readInt,
+  readOptionalString,
+  readPattern,
+  readPort,
+  readString,
+} from './env.js';
 import { TagcacheError } from './errors.js';
 import { ALL_FAST_PATHS, FAST_PATH_NAMES, type FastPaths, parseFastPaths } from './fast-paths.js';
 import { readTracingConfig, type TracingConfig } from './tracing-config.js';
@@ -10,8 +23,6 @@ import { readTracingConfig, type TracingConfig } from './tracing-config.js';
  * TC_CONFIG_INVALID error whose message names the setting, the value and what
  * was expected: start-up prints that line and exits.
  */
-export type Env = Readonly<Record<string, string | undefined>>;
-
 export type LogLevel = 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace' | 'silent';
 
 export type BalanceMode = 'least-in-flight' | 'round-robin';
@@ -212,54 +223,6 @@ export function loadConfig(env: Env = process.env): Config {
   });
 }
 
-/** Throws the one-line start-up error every setting uses. */
-export function fail(name: string, value: string, expected: string): never {
-  throw new TagcacheError('TC_CONFIG_INVALID', `${name}=${JSON.stringify(value)}: expected ${expected}`);
-}
-
-function raw(env: Env, name: string): string | undefined {
-  const value = env[name];
-  return value === undefined || value.trim() === '' ? undefined : value.trim();
-}
-
-/** A value with no default: unset or empty is undefined. */
-function readOptionalString(env: Env, name: string): string | undefined {
-  return raw(env, name);
-}
-
-export function readString(env: Env, name: string, fallback: string): string {
-  return raw(env, name) ?? fallback;
-}
-
-function readPattern(env: Env, name: string, fallback: string, pattern: RegExp, expected: string): string {
-  const value = env[name];
-  if (value === undefined) return fallback;
-  if (!pattern.test(value)) fail(name, value, expected);
-  return value;
-}
-
-export function readInt(env: Env, name: string, fallback: number, min: number, max: number): number {
-  const value = raw(env, name);
-  if (value === undefined) return fallback;
-  if (!/^\d+$/.test(value)) fail(name, value, `a whole number from ${min} to ${max}`);
-  const n = Number(value);
-  if (n < min || n > max) fail(name, value, `a whole number from ${min} to ${max}`);
-  return n;
-}
-
-function readPort(env: Env, name: string, fallback: number): number {
-  return readInt(env, name, fallback, 0, 65_535);
-}
-
-export function readBool(env: Env, name: string, fallback: boolean): boolean {
-  const value = raw(env, name);
-  if (value === undefined) return fallback;
-  const v = value.toLowerCase();
-  if (['1', 'true', 'on', 'yes'].includes(v)) return true;
-  if (['0', 'false', 'off', 'no'].includes(v)) return false;
-  return fail(name, value, 'on or off (also true/false, yes/no, 1/0)');
-}
-
 function readFastPaths(env: Env, name: string): FastPaths {
   const value = raw(env, name);
   if (value === undefined) return ALL_FAST_PATHS;
@@ -267,41 +230,6 @@ function readFastPaths(env: Env, name: string): FastPaths {
     parseFastPaths(value) ??
     fail(name, value, `on, off, or a comma-separated list of ${FAST_PATH_NAMES.join(', ')}`)
   );
-}
-
-function readChoice<T extends string>(env: Env, name: string, fallback: T, choices: readonly T[]): T {
-  const value = raw(env, name);
-  if (value === undefined) return fallback;
-  const v = value.toLowerCase() as T;
-  if (!choices.includes(v)) fail(name, value, `one of ${choices.join(', ')}`);
-  return v;
-}
-
-const BYTE_UNITS: Record<string, number> = {
-  '': 1,
-  b: 1,
-  k: 1024,
-  kb: 1000,
-  kib: 1024,
-  m: MiB,
-  mb: 1000 ** 2,
-  mib: MiB,
-  g: 1024 * MiB,
-  gb: 1000 ** 3,
-  gib: 1024 * MiB,
-};
-
-/** Sizes accept a plain byte count or a unit: 268435456, 256MiB, 64mb, 1g. */
-export function readBytes(env: Env, name: string, fallback: number, min: number): number {
-  const value = raw(env, name);
-  if (value === undefined) return fallback;
-  const expected = `a byte size of at least ${min}, such as 268435456 or 256MiB`;
-  const m = /^(\d+(?:\.\d+)?)\s*([a-zA-Z]*)$/.exec(value);
-  const unit = m ? BYTE_UNITS[(m[2] ?? '').toLowerCase()] : undefined;
-  if (!m || unit === undefined) return fail(name, value, expected);
-  const n = Math.floor(Number(m[1]) * unit);
-  if (!Number.isSafeInteger(n) || n < min) fail(name, value, expected);
-  return n;
 }
 
 /** One origin, or several separated by commas (a route's default backends). */

@@ -1,4 +1,4 @@
-import { type Env, fail, readBool, readInt } from './config.js';
+import { type Env, fail, readBool, readInt } from './env.js';
 
 export type SamplerName =
   | 'always_on'
