@@ -19,9 +19,8 @@ const unbrotli = promisify(zlib.brotliDecompress);
 
 /**
  * Bodies up to this size are compressed on the event loop: a trip through
- * the thread pool costs ~80-90 µs of CPU per call on these machines, more
- * than a form of a 1 KiB page takes to make (~120 µs for both together,
- * ~260 µs at 4 KiB), so the pool only pays for larger bodies (bench/README.md).
+ * the thread pool costs more CPU than making a small body's form does, so
+ * the pool only pays for larger bodies (figures in bench/README.md).
  */
 export const SYNC_COMPRESS_BYTES = 4 * 1024;
 

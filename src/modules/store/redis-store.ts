@@ -38,8 +38,8 @@ export interface RedisStoreOptions {
   /** Index members are trimmed this long after they expire: an allowance for clock skew between nodes. Default 1000. */
   readonly indexGraceMs?: number;
   /**
-   * Members or keys per invalidation command; default 250. Each command holds Redis for roughly
-   * 2-5 µs per key, so a batch keeps it about a millisecond; the whole purge is no slower for it.
+   * Members or keys per invalidation command; default 250: a batch holds Redis for about a
+   * millisecond (bench:store), and the whole purge is no slower for it.
    */
   readonly batchSize?: number;
   /** Batches of a purge in flight at once (redis-invalidate.ts); default 8. */
