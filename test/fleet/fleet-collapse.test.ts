@@ -168,8 +168,12 @@ function fleetSuite(name: string, start: () => Promise<Shared>, options: { killH
         await expect.poll(() => origin.count('/killed'), { timeout: 10_000 }).toBe(1);
         const started = performance.now();
         const waiting = burst(rest, '/killed', 16);
-        // Let the waiters find the lease held before its holder dies (they would fill it anyway).
-        await new Promise((r) => setTimeout(r, 200));
+        // The waiters are all inside their instances, waiting on the lease, before its holder dies.
+        await expect
+          .poll(async () =>
+            (await Promise.all(rest.map((i) => inFlightOf(i.adminUrl)))).reduce((a, b) => a + b),
+          )
+          .toBe(48);
         victim.child.kill('SIGKILL');
         const outcomes = await waiting;
         hang = false;
