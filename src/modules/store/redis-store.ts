@@ -90,17 +90,34 @@ export function createRedisStore(options: RedisStoreOptions): RedisStore {
   let closed = false;
   const leases = createRedisLeases(conn, prefix, (operation, work) => run(operation, work), log);
 
-  async function run<T>(operation: string, work: () => Promise<T>): Promise<T> {
+  /**
+   * Every operation's way to Redis: refused after close(), held until the first connection
+   * settles, its commands sent with the tick's others (conn.batch), every failure a store error.
+   * `then` maps the reply in the same promise step that maps a failure: a hit pays one step here.
+   */
+  function run<T>(operation: string, work: () => Promise<T>): Promise<T>;
+  function run<T, R>(operation: string, work: () => Promise<T>, then: (value: T) => R): Promise<R>;
+  function run<T, R>(operation: string, work: () => Promise<T>, then?: (value: T) => R): Promise<T | R> {
     if (closed) {
-      throw new TagcacheError('TC_STORE_UNAVAILABLE', `redis store: ${operation} after close()`, 503);
+      return Promise.reject(
+        new TagcacheError('TC_STORE_UNAVAILABLE', `redis store: ${operation} after close()`, 503),
+      );
     }
-    if (!conn.started) await conn.waitForStart();
+    if (!conn.started) return conn.waitForStart().then(() => send(operation, work, then));
+    return send(operation, work, then);
+  }
+
+  function send<T, R>(operation: string, work: () => Promise<T>, then?: (value: T) => R): Promise<T | R> {
     conn.batch();
+    let pending: Promise<T>;
     try {
-      return await work();
+      pending = work();
     } catch (err) {
-      throw toStoreError(err, operation);
+      return Promise.reject(toStoreError(err, operation));
     }
+    return pending.then(then, (err: unknown) => {
+      throw toStoreError(err, operation);
+    });
   }
 
   /** An entry hash read without its body; undefined when gone, or when its key is not the one expected. */
@@ -123,7 +140,11 @@ export function createRedisStore(options: RedisStoreOptions): RedisStore {
   return {
     kind: conn.kind,
     get: (id) =>
-      run('get', async () => decodeEntry(id, await client.hmgetBuffer(keys.entry(id), ...ENTRY_FIELDS))),
+      run(
+        'get',
+        () => client.hmgetBuffer(keys.entry(id), ...ENTRY_FIELDS),
+        (values) => decodeEntry(id, values),
+      ),
     put: (entry, ttlMs) =>
       leases.track(
         entry.key,
