@@ -103,20 +103,29 @@ export function createRedisStore(options: RedisStoreOptions): RedisStore {
         new TagcacheError('TC_STORE_UNAVAILABLE', `redis store: ${operation} after close()`, 503),
       );
     }
-    if (!conn.started) return conn.waitForStart().then(() => send(operation, work, then));
-    return send(operation, work, then);
-  }
-
-  function send<T, R>(operation: string, work: () => Promise<T>, then?: (value: T) => R): Promise<T | R> {
-    conn.batch();
-    let pending: Promise<T>;
-    try {
-      pending = work();
-    } catch (err) {
-      return Promise.reject(toStoreError(err, operation));
+    if (conn.started) {
+      conn.batch();
+      return attempt(work).then(then, (err: unknown) => {
+        throw toStoreError(err, operation);
+      });
     }
-    return pending.then(then, (err: unknown) => {
-      throw toStoreError(err, operation);
+    // Settled as many steps after the reply as a call sent at once (not one promise resolved with
+    // another, two steps more): calls answered in one read keep their order, so of two misses
+    // that met a fresh connection the first still leads the collapse.
+    return new Promise<T | R>((resolve, reject) => {
+      void conn.waitForStart().then(() => {
+        conn.batch();
+        attempt(work).then(
+          (value) => {
+            try {
+              resolve(then === undefined ? value : then(value));
+            } catch (err) {
+              reject(err);
+            }
+          },
+          (err: unknown) => reject(toStoreError(err, operation)),
+        );
+      });
     });
   }
 
@@ -213,6 +222,15 @@ export function createRedisStore(options: RedisStoreOptions): RedisStore {
       await conn.close();
     },
   };
+}
+
+/** work(), its synchronous throw a rejection. */
+function attempt<T>(work: () => Promise<T>): Promise<T> {
+  try {
+    return work();
+  } catch (err) {
+    return Promise.reject(err);
+  }
 }
 
 /** Only the fields of the contract go on the wire, whatever else the caller's object carries. */
