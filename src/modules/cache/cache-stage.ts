@@ -8,7 +8,7 @@ import { type CacheDeps, createCore, lead, routeName } from './core.js';
 import { type RequestDirectives, requestDirectives } from './decide.js';
 import { normaliseAcceptEncoding } from './encoding.js';
 import { usableFor } from './follow.js';
-import { type Lookup, lookup } from './lookup.js';
+import { type Lookup, lookupThen } from './lookup.js';
 import { answerCollapsed, miss } from './miss.js';
 import { refreshInBackground } from './refresh.js';
 import { revalidate } from './revalidate.js';
@@ -46,8 +46,8 @@ export function cacheStage(deps: CacheDeps): CacheStage {
     ctx.upstreamTarget = target;
     const key = keyFor(ctx.scheme, ctx.host, target);
     const req = requestDirectives(ctx.headers);
-    const looked = lookup(store, key, ctx.headers);
-    if (looked instanceof Promise) return looked.then((found) => decided(ctx, next, key, req, found));
+    const looked = lookupThen(store, key, ctx.headers, (found) => decided(ctx, next, key, req, found));
+    if (looked instanceof Promise) return looked;
     return decided(ctx, next, key, req, looked);
   }
 

@@ -44,6 +44,28 @@ export function lookup(
     : select(store, key, headers, first);
 }
 
+/**
+ * lookup(), then `then` on its result: from a store that answers with a promise (Redis), in the
+ * same promise step as the look-up's own, where `lookup(...).then(then)` would take one more per
+ * hit. A Lookup found at once comes back as it is, without `then`; a promise has been through it.
+ */
+export function lookupThen<R>(
+  store: StoreAccess,
+  key: string,
+  headers: IncomingHttpHeaders,
+  then: (l: Lookup) => R | Promise<R>,
+): Lookup | Promise<R> {
+  const first = store.get(key);
+  if (!(first instanceof Promise)) {
+    const l = select(store, key, headers, first);
+    return l instanceof Promise ? l.then(then) : l;
+  }
+  return first.then((entry) => {
+    const l = select(store, key, headers, entry);
+    return l instanceof Promise ? l.then(then) : then(l);
+  });
+}
+
 function select(
   store: StoreAccess,
   key: string,

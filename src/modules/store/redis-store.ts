@@ -90,17 +90,43 @@ export function createRedisStore(options: RedisStoreOptions): RedisStore {
   let closed = false;
   const leases = createRedisLeases(conn, prefix, (operation, work) => run(operation, work), log);
 
-  async function run<T>(operation: string, work: () => Promise<T>): Promise<T> {
+  /**
+   * Every operation's way to Redis: refused after close(), held until the first connection
+   * settles, its commands sent with the tick's others (conn.batch), every failure a store error.
+   * `then` maps the reply in the same promise step that maps a failure: a hit pays one step here.
+   */
+  function run<T>(operation: string, work: () => Promise<T>): Promise<T>;
+  function run<T, R>(operation: string, work: () => Promise<T>, then: (value: T) => R): Promise<R>;
+  function run<T, R>(operation: string, work: () => Promise<T>, then?: (value: T) => R): Promise<T | R> {
     if (closed) {
-      throw new TagcacheError('TC_STORE_UNAVAILABLE', `redis store: ${operation} after close()`, 503);
+      return Promise.reject(
+        new TagcacheError('TC_STORE_UNAVAILABLE', `redis store: ${operation} after close()`, 503),
+      );
     }
-    if (!conn.started) await conn.waitForStart();
-    conn.batch();
-    try {
-      return await work();
-    } catch (err) {
-      throw toStoreError(err, operation);
+    if (conn.started) {
+      conn.batch();
+      return attempt(work).then(then, (err: unknown) => {
+        throw toStoreError(err, operation);
+      });
     }
+    // Settled as many steps after the reply as a call sent at once (not one promise resolved with
+    // another, two steps more): calls answered in one read keep their order, so of two misses
+    // that met a fresh connection the first still leads the collapse.
+    return new Promise<T | R>((resolve, reject) => {
+      void conn.waitForStart().then(() => {
+        conn.batch();
+        attempt(work).then(
+          (value) => {
+            try {
+              resolve(then === undefined ? value : then(value));
+            } catch (err) {
+              reject(err);
+            }
+          },
+          (err: unknown) => reject(toStoreError(err, operation)),
+        );
+      });
+    });
   }
 
   /** An entry hash read without its body; undefined when gone, or when its key is not the one expected. */
@@ -123,7 +149,11 @@ export function createRedisStore(options: RedisStoreOptions): RedisStore {
   return {
     kind: conn.kind,
     get: (id) =>
-      run('get', async () => decodeEntry(id, await client.hmgetBuffer(keys.entry(id), ...ENTRY_FIELDS))),
+      run(
+        'get',
+        () => client.hmgetBuffer(keys.entry(id), ...ENTRY_FIELDS),
+        (values) => decodeEntry(id, values),
+      ),
     put: (entry, ttlMs) =>
       leases.track(
         entry.key,
@@ -192,6 +222,15 @@ export function createRedisStore(options: RedisStoreOptions): RedisStore {
       await conn.close();
     },
   };
+}
+
+/** work(), its synchronous throw a rejection. */
+function attempt<T>(work: () => Promise<T>): Promise<T> {
+  try {
+    return work();
+  } catch (err) {
+    return Promise.reject(err);
+  }
 }
 
 /** Only the fields of the contract go on the wire, whatever else the caller's object carries. */
