@@ -127,9 +127,9 @@ function libraryAccessLog(log: Logger): AccessLog {
 
 /**
  * The same string as one run of characters. V8 keeps a concatenation as a tree of its pieces
- * until something reads the characters, and ToNumber does: flattened, a line waiting in the
- * buffer is one string (not ~30 pieces a young-generation collection must copy), and the
- * stream's length count over a chunk walks one piece per line (pino's former `flatstr`).
+ * until something reads the characters, and ToNumber does: flattened, a formatted batch waiting
+ * for its chunk is one string (not ~30 pieces a line that young-generation collections must
+ * copy), and the stream's length count walks one piece per batch (pino's former `flatstr`).
  */
 function flat(s: string): string {
   Number(s);
