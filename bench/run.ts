@@ -532,6 +532,15 @@ async function main(): Promise<void> {
     rows.push(await alone('memory hit, paced to ~50% of its peak', t('/item'), pause));
     // The same pacing against the bare server: what bursts of paced requests cost anyway.
     rows.push(await alone('bare node:http, same pacing', bare.target, pause));
+    if (BASELINE_MAIN !== undefined) {
+      // Warmed as this build was by the cases before it, then paced the same.
+      const before = await startProxy(originUrl, {}, routesFile, BASELINE_MAIN);
+      const hit = { url: `${before.url}/item`, pid: before.pid };
+      await waitHttp(hit.url);
+      await wrk(hit, DURATION_S);
+      rows.push(await alone('BENCH_BASELINE_MAIN build, hit, same pacing', hit, pause));
+      await stop(before.child);
+    }
   }
 
   // Tracing on, one trace in ten exported (to the origin, which answers OTLP as a collector would).
