@@ -1,9 +1,9 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import { brotliCompressSync, brotliDecompressSync, gunzipSync, gzipSync } from 'node:zlib';
+import { brotliCompressSync, gzipSync } from 'node:zlib';
 import { describe, expect, it } from 'vitest';
 import { encodingPreference } from '../../src/modules/cache/encoding.js';
 import { scrape, sumOf } from '../core/prom.js';
-import { fetchRaw, type SimpleResponse } from '../support/http.js';
+import { decoded, fetchRaw } from '../support/http.js';
 import type { Origin } from '../support/origin.js';
 import { describeCache, POLL } from './stores.js';
 
@@ -53,14 +53,6 @@ function serveOn(origin: Origin, p: string, opts: ServeOptions = {}) {
     res.writeHead(200, { ...headers, 'content-length': String(body.length) });
     res.end(req.method === 'HEAD' ? undefined : body);
   });
-}
-
-function decoded(res: SimpleResponse): Buffer {
-  const coding = res.headers['content-encoding'];
-  if (coding === 'br') return brotliDecompressSync(res.body);
-  if (coding === 'gzip') return gunzipSync(res.body);
-  expect(coding).toBeUndefined();
-  return res.body;
 }
 
 const ENCODINGS = [

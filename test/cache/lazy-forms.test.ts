@@ -1,8 +1,7 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import { brotliDecompressSync, gunzipSync } from 'node:zlib';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { scrape, sumOf } from '../core/prom.js';
-import { fetchRaw, type SimpleResponse } from '../support/http.js';
+import { decoded, fetchRaw } from '../support/http.js';
 import { type Origin, startOrigin } from '../support/origin.js';
 import { startProxy } from '../support/proxy.js';
 import { storeCases } from './stores.js';
@@ -32,14 +31,6 @@ function serve(p: string) {
     });
     res.end(req.method === 'HEAD' ? undefined : BODY);
   });
-}
-
-function decoded(res: SimpleResponse): Buffer {
-  const coding = res.headers['content-encoding'];
-  if (coding === 'br') return brotliDecompressSync(res.body);
-  if (coding === 'gzip') return gunzipSync(res.body);
-  expect(coding).toBeUndefined();
-  return res.body;
 }
 
 const ENCODINGS = [

@@ -1,6 +1,7 @@
 import { once } from 'node:events';
 import { createServer, type IncomingMessage, request, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
+import { brotliDecompressSync, gunzipSync } from 'node:zlib';
 
 export interface Listening {
   readonly server: Server;
@@ -87,4 +88,13 @@ function collect(
     resolve({ status: res.statusCode ?? 0, headers: res.headers, body, text: () => body.toString('utf8') });
   });
   res.on('error', reject);
+}
+
+/** The body as identity bytes, undoing the br or gzip the answer says it carries (none: as it came). */
+export function decoded(res: SimpleResponse): Buffer {
+  const coding = res.headers['content-encoding'];
+  if (coding === 'br') return brotliDecompressSync(res.body);
+  if (coding === 'gzip') return gunzipSync(res.body);
+  if (coding !== undefined) throw new Error(`unexpected content-encoding ${coding}`);
+  return res.body;
 }
