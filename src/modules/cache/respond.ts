@@ -54,19 +54,28 @@ export function respond(
   onEncoded: OnEncoded | undefined,
   withForm?: FormMaker,
 ): void {
-  const answer = (entry: StoredEntry, policy: Policy, now: number) =>
-    answerFromEntry(ctx, withForm?.(entry, policy, ctx.headers) ?? entry, policy, now, onEncoded);
   if (a.kind === 'forwarded') {
-    if (a.found !== undefined) ctx.response = answer(a.found.entry, a.found.policy, Date.now());
+    if (a.found !== undefined) ctx.response = answer(ctx, a.found, Date.now(), onEncoded, withForm);
     else if (a.response !== undefined) ctx.response = a.response;
     ctx.outcome = a.outcome;
     return;
   }
   const now = Date.now();
-  const { entry, policy } = a.found;
-  ctx.response = answer(entry, policy, now);
-  ctx.tags = entry.tags;
+  ctx.response = answer(ctx, a.found, now, onEncoded, withForm);
+  ctx.tags = a.found.entry.tags;
   ctx.outcome = outcomeOf(a, now);
+}
+
+/** Not a closure per call: every hit comes through here. */
+function answer(
+  ctx: RequestContext,
+  found: Found,
+  now: number,
+  onEncoded: OnEncoded | undefined,
+  withForm: FormMaker | undefined,
+): ProxyResponse {
+  const { entry, policy } = found;
+  return answerFromEntry(ctx, withForm?.(entry, policy, ctx.headers) ?? entry, policy, now, onEncoded);
 }
 
 function outcomeOf(a: Exclude<Answer, { kind: 'forwarded' }>, now: number): Outcome {
