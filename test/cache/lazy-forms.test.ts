@@ -1,37 +1,20 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { expect, it } from 'vitest';
 import { scrape, sumOf } from '../core/prom.js';
 import { decoded, fetchRaw } from '../support/http.js';
-import { type Origin, startOrigin } from '../support/origin.js';
-import { startProxy } from '../support/proxy.js';
-import { storeCases } from './stores.js';
+import { describeCache, POLL } from './stores.js';
 
 /**
  * Small bodies (up to 4 KiB) are stored with their gzip and br forms pending:
  * each is made the first time a client that prefers it asks, once per entry,
  * and written back to the store.
  */
-const stores = storeCases({ direct: true });
-const POLL = { timeout: 15_000, interval: 20 };
 
 /** 2 KiB of HTML: compressible, above COMPRESSION_MIN_BYTES, within the event-loop size. */
 const BODY = Buffer.from('<li>an item of a small page that compresses well</li>\n'.repeat(38));
 
-let origin: Origin;
 let n = 0;
 const path = () => `/lazy${++n}`;
-
-function serve(p: string) {
-  origin.on(p, (req: IncomingMessage, res: ServerResponse) => {
-    res.writeHead(200, {
-      'content-type': 'text/html',
-      'cache-control': 'max-age=60',
-      vary: 'Accept-Encoding',
-      'content-length': String(BODY.length),
-    });
-    res.end(req.method === 'HEAD' ? undefined : BODY);
-  });
-}
 
 const ENCODINGS = [
   'gzip, deflate, br, zstd',
@@ -43,127 +26,116 @@ const ENCODINGS = [
   'br;q=0.5, gzip',
 ];
 
-beforeAll(async () => {
+it('the body is compressible and small enough to be made on a hit', () => {
   expect(BODY.length).toBeGreaterThan(1024);
   expect(BODY.length).toBeLessThanOrEqual(4096);
-  origin = await startOrigin();
-});
-afterAll(async () => {
-  await origin.close();
 });
 
-describe.each(stores)('forms made when first asked for, on the $name store', (store) => {
-  let env: Record<string, string>;
-  beforeAll(() => {
-    env = { UPSTREAM_URL: origin.url, ...store.env() };
-  });
+describeCache('forms made when first asked for', {}, (h) => {
+  function serve(p: string) {
+    h.origin.on(p, (req: IncomingMessage, res: ServerResponse) => {
+      res.writeHead(200, {
+        'content-type': 'text/html',
+        'cache-control': 'max-age=60',
+        vary: 'Accept-Encoding',
+        'content-length': String(BODY.length),
+      });
+      res.end(req.method === 'HEAD' ? undefined : BODY);
+    });
+  }
 
   it('makes no form while no client asks for one', async () => {
-    const proxy = await startProxy(env);
-    try {
-      const p = path();
-      serve(p);
-      const get = () => fetchRaw(proxy.url + p);
-      await get();
-      await expect
-        .poll(
-          async () =>
-            (await fetchRaw(proxy.url + p, { headers: { 'cache-control': 'only-if-cached' } })).status,
-          POLL,
-        )
-        .toBe(200);
-      for (let i = 0; i < 20; i++) {
-        const res = await get();
-        expect(res.headers['content-encoding']).toBeUndefined();
-        expect(res.headers.vary).toMatch(/accept-encoding/i);
-        expect(res.body.equals(BODY)).toBe(true);
-      }
-      expect(sumOf(await scrape(proxy.adminUrl), 'tagcache_compressed_forms_total')).toBe(0);
-      expect(origin.count(p)).toBe(1);
-    } finally {
-      await proxy.close();
+    const proxy = await h.startProxy();
+    const p = path();
+    serve(p);
+    const get = () => fetchRaw(proxy.url + p);
+    await get();
+    await expect
+      .poll(
+        async () =>
+          (await fetchRaw(proxy.url + p, { headers: { 'cache-control': 'only-if-cached' } })).status,
+        POLL,
+      )
+      .toBe(200);
+    for (let i = 0; i < 20; i++) {
+      const res = await get();
+      expect(res.headers['content-encoding']).toBeUndefined();
+      expect(res.headers.vary).toMatch(/accept-encoding/i);
+      expect(res.body.equals(BODY)).toBe(true);
     }
+    expect(sumOf(await scrape(proxy.adminUrl), 'tagcache_compressed_forms_total')).toBe(0);
+    expect(h.origin.count(p)).toBe(1);
   });
 
   it('makes each form once, on the first hit that prefers it, however Accept-Encoding alternates', async () => {
-    const proxy = await startProxy(env);
-    try {
-      const p = path();
-      serve(p);
-      await fetchRaw(proxy.url + p);
-      await expect
-        .poll(
-          async () =>
-            (await fetchRaw(proxy.url + p, { headers: { 'cache-control': 'only-if-cached' } })).status,
-          POLL,
-        )
-        .toBe(200);
-      const answers = await Promise.all(
-        Array.from({ length: 140 }, (_, i) =>
-          fetchRaw(proxy.url + p, { headers: { 'accept-encoding': ENCODINGS[i % ENCODINGS.length] ?? '' } }),
-        ),
-      );
-      answers.forEach((res, i) => {
-        const asked = ENCODINGS[i % ENCODINGS.length] ?? '';
-        const want =
-          /br/.test(asked) && !/q=0\.5/.test(asked) ? 'br' : /gzip/i.test(asked) ? 'gzip' : undefined;
-        expect(res.headers['content-encoding']).toBe(want);
-        expect(res.headers['content-length']).toBe(String(res.body.length));
-        expect(decoded(res).equals(BODY)).toBe(true);
-      });
-      const metrics = await scrape(proxy.adminUrl);
-      expect(sumOf(metrics, 'tagcache_compressed_forms_total', { encoding: 'br' })).toBe(1);
-      expect(sumOf(metrics, 'tagcache_compressed_forms_total', { encoding: 'gzip' })).toBe(1);
-      expect(origin.count(p)).toBe(1);
-    } finally {
-      await proxy.close();
-    }
+    const proxy = await h.startProxy();
+    const p = path();
+    serve(p);
+    await fetchRaw(proxy.url + p);
+    await expect
+      .poll(
+        async () =>
+          (await fetchRaw(proxy.url + p, { headers: { 'cache-control': 'only-if-cached' } })).status,
+        POLL,
+      )
+      .toBe(200);
+    const answers = await Promise.all(
+      Array.from({ length: 140 }, (_, i) =>
+        fetchRaw(proxy.url + p, { headers: { 'accept-encoding': ENCODINGS[i % ENCODINGS.length] ?? '' } }),
+      ),
+    );
+    answers.forEach((res, i) => {
+      const asked = ENCODINGS[i % ENCODINGS.length] ?? '';
+      const want =
+        /br/.test(asked) && !/q=0\.5/.test(asked) ? 'br' : /gzip/i.test(asked) ? 'gzip' : undefined;
+      expect(res.headers['content-encoding']).toBe(want);
+      expect(res.headers['content-length']).toBe(String(res.body.length));
+      expect(decoded(res).equals(BODY)).toBe(true);
+    });
+    const metrics = await scrape(proxy.adminUrl);
+    expect(sumOf(metrics, 'tagcache_compressed_forms_total', { encoding: 'br' })).toBe(1);
+    expect(sumOf(metrics, 'tagcache_compressed_forms_total', { encoding: 'gzip' })).toBe(1);
+    expect(h.origin.count(p)).toBe(1);
   });
 
   it('a miss makes only the form its client prefers, and answers in it', async () => {
-    const proxy = await startProxy(env);
-    try {
-      const p = path();
-      serve(p);
-      const res = await fetchRaw(proxy.url + p, { headers: { 'accept-encoding': 'gzip, deflate, br' } });
-      expect(res.headers['content-encoding']).toBe('br');
-      expect(decoded(res).equals(BODY)).toBe(true);
-      const metrics = await scrape(proxy.adminUrl);
-      expect(sumOf(metrics, 'tagcache_compressed_forms_total', { encoding: 'br' })).toBe(1);
-      expect(sumOf(metrics, 'tagcache_compressed_forms_total', { encoding: 'gzip' })).toBe(0);
-    } finally {
-      await proxy.close();
-    }
+    const proxy = await h.startProxy();
+    const p = path();
+    serve(p);
+    const res = await fetchRaw(proxy.url + p, { headers: { 'accept-encoding': 'gzip, deflate, br' } });
+    expect(res.headers['content-encoding']).toBe('br');
+    expect(decoded(res).equals(BODY)).toBe(true);
+    const metrics = await scrape(proxy.adminUrl);
+    expect(sumOf(metrics, 'tagcache_compressed_forms_total', { encoding: 'br' })).toBe(1);
+    expect(sumOf(metrics, 'tagcache_compressed_forms_total', { encoding: 'gzip' })).toBe(0);
   });
 
-  it.skipIf(store.name === 'memory')(
+  it.skipIf(h.store.name === 'memory')(
     'writes a form back to Redis: another instance finds it made',
     async () => {
-      const first = await startProxy(env);
-      const second = await startProxy(env);
-      try {
-        const p = path();
-        serve(p);
-        const puts = async () =>
-          sumOf(await scrape(first.adminUrl), 'tagcache_store_operation_duration_seconds_count', {
-            operation: 'put',
-          });
-        // One Host for both: the key names the site, not the instance's port.
-        const host = 'lazy.example';
-        await fetchRaw(first.url + p, { headers: { host } });
-        await expect.poll(puts, POLL).toBe(1);
-        const br = await fetchRaw(first.url + p, { headers: { host, 'accept-encoding': 'br' } });
-        expect(br.headers['content-encoding']).toBe('br');
-        // The entry rewritten with its br form has reached Redis.
-        await expect.poll(puts, POLL).toBe(2);
-        const other = await fetchRaw(second.url + p, { headers: { host, 'accept-encoding': 'br' } });
-        expect(other.headers['content-encoding']).toBe('br');
-        expect(other.body.equals(br.body)).toBe(true);
-        expect(sumOf(await scrape(second.adminUrl), 'tagcache_compressed_forms_total')).toBe(0);
-        expect(origin.count(p)).toBe(1);
-      } finally {
-        await Promise.all([first.close(), second.close()]);
-      }
+      // One REDIS_PREFIX for both: the same store, as two instances of a fleet.
+      const shared = h.store.env();
+      const first = await h.startProxy(shared);
+      const second = await h.startProxy(shared);
+      const p = path();
+      serve(p);
+      const puts = async () =>
+        sumOf(await scrape(first.adminUrl), 'tagcache_store_operation_duration_seconds_count', {
+          operation: 'put',
+        });
+      // One Host for both: the key names the site, not the instance's port.
+      const host = 'lazy.example';
+      await fetchRaw(first.url + p, { headers: { host } });
+      await expect.poll(puts, POLL).toBe(1);
+      const br = await fetchRaw(first.url + p, { headers: { host, 'accept-encoding': 'br' } });
+      expect(br.headers['content-encoding']).toBe('br');
+      // The entry rewritten with its br form has reached Redis.
+      await expect.poll(puts, POLL).toBe(2);
+      const other = await fetchRaw(second.url + p, { headers: { host, 'accept-encoding': 'br' } });
+      expect(other.headers['content-encoding']).toBe('br');
+      expect(other.body.equals(br.body)).toBe(true);
+      expect(sumOf(await scrape(second.adminUrl), 'tagcache_compressed_forms_total')).toBe(0);
+      expect(h.origin.count(p)).toBe(1);
     },
   );
 });
