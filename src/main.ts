@@ -5,7 +5,7 @@ import { leanStart } from './utils/lean-start.js';
  * imported here, dynamically, so that V8 is set for loading them before they
  * load and set back once the proxy listens (src/utils/lean-start.ts).
  */
-await leanStart(async () => {
-  const { main } = await import('./start.js');
-  await main();
-});
+await leanStart(
+  () => import('./start.js'),
+  ({ main }) => main(),
+);

@@ -1,4 +1,5 @@
 import { setFlagsFromString } from 'node:v8';
+import { runInNewContext } from 'node:vm';
 
 /**
  * V8 flags that, when an operator gives any of them (on node's command line
@@ -6,7 +7,7 @@ import { setFlagsFromString } from 'node:v8';
  * choice, and TurboFan is never turned back on under --jitless.
  */
 const OPERATOR_FLAG =
-  /^--(no-)?(opt|turbofan|jitless|lite-mode|max-opt|always-turbofan|always-opt|liftoff|liftoff-only|wasm-[a-z-]+|semi-space-growth-factor|min-semi-space-size|max-semi-space-size)(=|$)/;
+  /^--(no-)?(opt|turbofan|jitless|lite-mode|max-opt|always-turbofan|always-opt|liftoff|liftoff-only|wasm-[a-z-]+|compact-on-every-full-gc|semi-space-growth-factor|min-semi-space-size|max-semi-space-size)(=|$)/;
 
 /** Whether the operator chose any of the V8 settings leanStart() would change. */
 export function operatorTunesV8(execArgv: readonly string[], nodeOptions: string | undefined): boolean {
@@ -15,15 +16,17 @@ export function operatorTunesV8(execArgv: readonly string[], nodeOptions: string
 }
 
 /**
- * Runs load(), which imports the app and starts it, the way an idle proxy
- * wants it loaded, then sets V8 back for serving. Loading ~300 modules is the
- * one time node's module loader runs hot: V8 would optimise the loader's own
- * URL, path and CommonJS-lexer functions with TurboFan (compiler memory that
- * glibc keeps, and pages of the node binary), and grow the young generation
- * fourfold for objects that all survive. Neither helps after start; both
- * were ~15 MiB of an idle proxy's RSS (bench/README.md, "Idle memory").
- * Requests are served with both set back: TurboFan on, the young generation
- * free to grow under load as before.
+ * Loads the app (load) and starts it (start) the way an idle proxy wants it,
+ * then sets V8 back for serving. Loading ~300 modules is the one time node's
+ * module loader runs hot: V8 would optimise the loader's own URL, path and
+ * CommonJS-lexer functions with TurboFan (compiler memory that glibc keeps,
+ * and pages of the node binary), grow the young generation fourfold for
+ * objects that all survive, and leave loading's garbage spread over old
+ * space's pages until its memory reducer runs, 8 s or more into an idle
+ * process. Together ~15 MiB of an idle proxy's RSS (bench/README.md, "Idle
+ * memory"). So loading runs with TurboFan off and the young generation held,
+ * one compacting collection follows it, and requests are served with both
+ * set back: TurboFan on, the young generation free to grow under load.
  *
  * undici's llhttp (WebAssembly) is compiled by Liftoff only: TurboFan's
  * optimisation of it, at the first backend response, takes 36 MiB of
@@ -31,18 +34,42 @@ export function operatorTunesV8(execArgv: readonly string[], nodeOptions: string
  */
 export async function leanStart<T>(
   load: () => Promise<T>,
+  start: (loaded: T) => Promise<void>,
   execArgv: readonly string[] = process.execArgv,
   nodeOptions: string | undefined = process.env.NODE_OPTIONS,
-): Promise<T> {
-  if (operatorTunesV8(execArgv, nodeOptions)) return load();
+): Promise<void> {
+  if (operatorTunesV8(execArgv, nodeOptions)) return start(await load());
   setFlagsFromString('--liftoff-only');
   setFlagsFromString('--no-opt');
   setFlagsFromString('--semi-space-growth-factor=1');
   try {
-    return await load();
+    const loaded = await load();
+    compactHeap();
+    await start(loaded);
   } finally {
     setFlagsFromString('--opt');
     // V8's default: the young generation doubles when scavenges see much survive.
     setFlagsFromString('--semi-space-growth-factor=2');
+  }
+}
+
+/**
+ * A full collection that compacts old space (tens of ms at start). node has
+ * no call for one: unless node was started with --expose-gc, V8's gc() is
+ * exposed to a throwaway context only, as jest's leak detector does, so the
+ * app's own global never has it.
+ */
+function compactHeap(): void {
+  let gc = (globalThis as { gc?: () => void }).gc;
+  if (gc === undefined) {
+    setFlagsFromString('--expose-gc');
+    gc = runInNewContext('gc') as () => void;
+    setFlagsFromString('--no-expose-gc');
+  }
+  setFlagsFromString('--compact-on-every-full-gc');
+  try {
+    gc();
+  } finally {
+    setFlagsFromString('--no-compact-on-every-full-gc');
   }
 }
