@@ -40,14 +40,14 @@ export async function leanStart<T>(
 ): Promise<void> {
   if (operatorTunesV8(execArgv, nodeOptions)) return start(await load());
   setFlagsFromString('--liftoff-only');
-  setFlagsFromString('--no-opt');
+  setFlagsFromString('--no-turbofan');
   setFlagsFromString('--semi-space-growth-factor=1');
   try {
     const loaded = await load();
     compactHeap();
     await start(loaded);
   } finally {
-    setFlagsFromString('--opt');
+    setFlagsFromString('--turbofan');
     // V8's default: the young generation doubles when scavenges see much survive.
     setFlagsFromString('--semi-space-growth-factor=2');
   }
