@@ -649,7 +649,7 @@ async function main(): Promise<void> {
 }
 
 /** Each shortcut FAST_PATHS names, and all of them at once. */
-const FAST_PATH_CASES = ['access-log', 'metrics', 'undici'];
+const FAST_PATH_CASES = ['access-log', 'metrics', 'undici', 'lean-start'];
 
 /**
  * What each fast path buys (BENCH_ONLY=fast): the default build, every

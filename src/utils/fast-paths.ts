@@ -17,8 +17,12 @@
  *   Histogram and Gauge.
  * - `undici`: undici's Pool loaded from its internal file without its index
  *   (src/modules/upstream/undici-parts.ts), for idle memory; off: undici's index.
+ * - `lean-start`: V8 flags changed at run time while the app's modules load
+ *   (TurboFan off, the young generation held, one compacting collection) and
+ *   undici's WebAssembly parser compiled by Liftoff only
+ *   (src/utils/lean-start.ts), for idle memory; off: V8 as node started it.
  */
-export const FAST_PATH_NAMES = ['access-log', 'metrics', 'undici'] as const;
+export const FAST_PATH_NAMES = ['access-log', 'metrics', 'undici', 'lean-start'] as const;
 
 export type FastPathName = (typeof FAST_PATH_NAMES)[number];
 

@@ -101,11 +101,12 @@ describe('loadConfig', () => {
   });
 
   it('turns every fast path on by default, all off with FAST_PATHS=off, or only the ones listed', () => {
-    const all = { 'access-log': true, metrics: true, undici: true };
+    const all = { 'access-log': true, metrics: true, undici: true, 'lean-start': true };
     const none = {
       'access-log': false,
       metrics: false,
       undici: false,
+      'lean-start': false,
     };
     expect(loadConfig({}).fastPaths).toEqual(all);
     expect(loadConfig({ FAST_PATHS: 'on' }).fastPaths).toEqual(all);
@@ -116,7 +117,7 @@ describe('loadConfig', () => {
       undici: true,
     });
     expect(rejects({ FAST_PATHS: 'metrics,relay' }).message).toBe(
-      'FAST_PATHS="metrics,relay": expected on, off, or a comma-separated list of access-log, metrics, undici',
+      'FAST_PATHS="metrics,relay": expected on, off, or a comma-separated list of access-log, metrics, undici, lean-start',
     );
     expect(rejects({ FAST_PATHS: 'yes' }).message).toMatch(/^FAST_PATHS="yes": expected on, off/);
   });
