@@ -13,6 +13,12 @@ export interface BodySink {
 /** Told once, when the body has reached its sink (`err` undefined) or failed; `bytes` passed on either way. */
 export type SinkDone = (err: Error | undefined, bytes: number) => void;
 
+/** What feeds the body: undici's controller for the request, which `resume`s a paused backend and `abort`s it. */
+export interface BodySource {
+  resume(): void;
+  abort(err: Error): void;
+}
+
 /** Told once: the whole body when it ended cleanly within maxBytes, else undefined. */
 export type TapDone = (body: Buffer | undefined) => void;
 
@@ -43,14 +49,12 @@ export class UpstreamBody extends Readable {
   #bytes = 0;
   #tap: Tap | null = null;
   #paused = false;
-  readonly #resume: () => void;
-  readonly #abort: (err: Error) => void;
+  readonly #source: BodySource;
 
-  /** `resume` restarts a backend paused for backpressure; `abort` cuts the backend request. */
-  constructor(resume: () => void, abort: (err: Error) => void) {
+  /** The source's `resume` restarts a backend paused for backpressure; its `abort` cuts the backend request. */
+  constructor(source: BodySource) {
     super();
-    this.#resume = resume;
-    this.#abort = abort;
+    this.#source = source;
   }
 
   /** Nobody has read this body as a stream: `sendTo` may take it. */
@@ -145,7 +149,7 @@ export class UpstreamBody extends Readable {
     }
     if (this.#paused) {
       this.#paused = false;
-      this.#resume();
+      this.#source.resume();
     }
   }
 
@@ -154,7 +158,7 @@ export class UpstreamBody extends Readable {
     this.#dropTap();
     if (!this.#ended && this.#failed === null) {
       this.#failed = err ?? abortError();
-      this.#abort(this.#failed);
+      this.#source.abort(this.#failed);
     }
     callback(err);
   }
@@ -175,7 +179,7 @@ export class UpstreamBody extends Readable {
   #onDrain = (): void => {
     if (!this.#paused) return;
     this.#paused = false;
-    this.#resume();
+    this.#source.resume();
   };
 
   #onSinkClose = (): void => {
@@ -184,7 +188,7 @@ export class UpstreamBody extends Readable {
     if (!this.#ended && this.#failed === null) {
       this.#failed = abortError();
       this.#dropTap();
-      this.#abort(this.#failed);
+      this.#source.abort(this.#failed);
     }
     this.#settleSink(prematureClose());
   };

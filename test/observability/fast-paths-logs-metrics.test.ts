@@ -123,6 +123,12 @@ describe('FAST_PATHS access-log and metrics: hand-rolled vs the libraries', () =
         ['a', 'GET', 200, 'HIT', 0.0025],
       ];
       for (const s of seen) m.requests.record(...s);
+      for (const [route, seconds] of [
+        ['a', 0.002],
+        ['b', 40],
+        ['a', 0.0001],
+      ] as const)
+        m.upstreamDuration.labels(route).observe(seconds);
       m.inFlight.inc();
       m.inFlight.inc();
       m.inFlight.dec();
@@ -131,7 +137,9 @@ describe('FAST_PATHS access-log and metrics: hand-rolled vs the libraries', () =
     const plainMetrics = createMetrics(new Registry(), { defaults: false, fast: false });
     record(fastMetrics);
     record(plainMetrics);
-    expect(await fastMetrics.registry.metrics()).toBe(await plainMetrics.registry.metrics());
+    const text = await fastMetrics.registry.metrics();
+    expect(text).toBe(await plainMetrics.registry.metrics());
+    expect(text).toContain('tagcache_upstream_duration_seconds_count{route="a"} 2');
     // A cluster's primary sums what each worker's registry reports.
     const fastJson = await fastMetrics.registry.getMetricsAsJSON();
     const plainJson = await plainMetrics.registry.getMetricsAsJSON();

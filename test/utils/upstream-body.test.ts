@@ -7,14 +7,14 @@ import { fetchRaw, type Listening, listen } from '../support/http.js';
 /** A body as the upstream client feeds it, with what it asked of undici. */
 function fed() {
   const calls = { resumed: 0, aborted: [] as Error[] };
-  const body = new UpstreamBody(
-    () => {
+  const body = new UpstreamBody({
+    resume: () => {
       calls.resumed++;
     },
-    (err) => {
+    abort: (err) => {
       calls.aborted.push(err);
     },
-  );
+  });
   return { body, calls };
 }
 
@@ -66,13 +66,13 @@ describe('UpstreamBody', () => {
       }
       body?.complete();
     };
-    body = new UpstreamBody(
-      () => {
+    body = new UpstreamBody({
+      resume: () => {
         resumes++;
         pump();
       },
-      () => {},
-    );
+      abort: () => {},
+    });
     const url = await serve((res) => {
       res.writeHead(200);
       body?.sendTo(res, () => {});

@@ -1,4 +1,5 @@
 import { Counter, collectDefaultMetrics, Gauge, Histogram, Registry } from 'prom-client';
+import { type LabelledHistogram, PlainHistogram } from './plain-histogram.js';
 import { LibraryRequestMetrics, RequestMetrics } from './request-metrics.js';
 
 /** Seconds from 100 µs (a memory hit) to 30 s (a slow backend). */
@@ -7,6 +8,12 @@ const LATENCY_BUCKETS = [
 ];
 const TTL_BUCKETS = [1, 5, 15, 60, 300, 900, 3600, 4 * 3600, 86_400, 7 * 86_400, 30 * 86_400];
 const SIZE_BUCKETS = [256, 1024, 4096, 16_384, 65_536, 262_144, 1_048_576, 4_194_304, 16_777_216];
+
+const UPSTREAM_DURATION = {
+  name: 'tagcache_upstream_duration_seconds',
+  help: 'Time until the backend sent response headers, by route.',
+  labelNames: ['route'],
+};
 
 /** Default metrics prom-client names *_total although they are gauges; dropped (see createMetrics). */
 const DEFAULT_GAUGES_NAMED_TOTAL = [
@@ -48,13 +55,13 @@ export function createMetrics(
       ? new RequestMetrics(registry, LATENCY_BUCKETS)
       : new LibraryRequestMetrics(registry, LATENCY_BUCKETS),
     inFlight: fast ? inFlightGauge(registers) : new Gauge({ ...IN_FLIGHT, registers }),
-    upstreamDuration: new Histogram({
-      name: 'tagcache_upstream_duration_seconds',
-      help: 'Time until the backend sent response headers, by route.',
-      labelNames: ['route'] as const,
-      buckets: LATENCY_BUCKETS,
-      registers,
-    }),
+    /** Observed once per backend request: counted in plain numbers on the metrics fast path. */
+    upstreamDuration: fast
+      ? (new PlainHistogram(registry, {
+          ...UPSTREAM_DURATION,
+          buckets: LATENCY_BUCKETS,
+        }) as LabelledHistogram)
+      : new Histogram({ ...UPSTREAM_DURATION, buckets: LATENCY_BUCKETS, registers }),
     upstreamErrors: new Counter({
       name: 'tagcache_upstream_errors_total',
       help: 'Backend failures by route and reason (connect, timeout, reset, 5xx, circuit_open).',

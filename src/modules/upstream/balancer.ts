@@ -1,4 +1,5 @@
 import type { BalanceMode } from '../../utils/config.js';
+import { originKey } from './origin-key.js';
 
 export interface BalancerOptions {
   readonly mode: BalanceMode;
@@ -54,7 +55,8 @@ export function createBalancer(opts: BalancerOptions): Balancer {
       // Most routes have one backend: no lists to build for it.
       if (origins.length === 1) {
         const only = origins[0] as URL;
-        return !tried.has(only.origin) && admits(only) ? only : undefined;
+        // A first try has tried nothing: no origin string to build (URL#origin is made on each read).
+        return (tried.size === 0 || !tried.has(only.origin)) && admits(only) ? only : undefined;
       }
       const now = Date.now();
       const open = origins.filter((o) => !tried.has(o.origin) && admits(o));
@@ -80,7 +82,7 @@ export function createBalancer(opts: BalancerOptions): Balancer {
       return best;
     },
     begin(origin) {
-      const key = origin.origin;
+      const key = originKey(origin);
       inFlight.set(key, (inFlight.get(key) ?? 0) + 1);
       let done = false;
       return () => {

@@ -3,6 +3,7 @@ import type { Readable } from 'node:stream';
 import { isTagcacheError, TagcacheError } from '../../utils/errors.js';
 import { endToEndHeaders, type HeaderMap } from '../../utils/headers.js';
 import { UpstreamBody } from '../../utils/upstream-body.js';
+import { originKey } from './origin-key.js';
 import { type Pool, undiciParts } from './undici-parts.js';
 
 export interface UpstreamOptions {
@@ -59,9 +60,10 @@ export function createUpstreamClient(opts: UpstreamOptions): UpstreamClient {
   const pools = new Map<string, Pool>();
 
   function poolFor(origin: URL): Pool {
-    let pool = pools.get(origin.origin);
+    const key = originKey(origin);
+    let pool = pools.get(key);
     if (pool === undefined) {
-      pool = new undici.Pool(origin.origin, {
+      pool = new undici.Pool(key, {
         connections: opts.connections,
         pipelining: 1,
         keepAliveTimeout: 4_000,
@@ -70,7 +72,7 @@ export function createUpstreamClient(opts: UpstreamOptions): UpstreamClient {
         bodyTimeout: opts.bodyTimeoutMs,
         connect: { timeout: opts.connectTimeoutMs },
       });
-      pools.set(origin.origin, pool);
+      pools.set(key, pool);
     }
     return pool;
   }
@@ -112,7 +114,8 @@ export function createUpstreamClient(opts: UpstreamOptions): UpstreamClient {
  */
 class Exchange {
   settled = false;
-  #abort: ((err: Error) => void) | null = null;
+  /** undici's controller for this request, once it started: pauses, resumes and aborts it. */
+  #controller: Controller | null = null;
   #body: UpstreamBody | null = null;
   #unwatch: (() => void) | null = null;
   readonly #req: UpstreamRequest;
@@ -139,7 +142,7 @@ class Exchange {
 
   #onAbort = (): void => {
     const err = abortError();
-    if (this.#abort !== null) this.#abort(err);
+    if (this.#controller !== null) this.#controller.abort(err);
     else this.error(err);
   };
 
@@ -150,20 +153,20 @@ class Exchange {
     unwatch();
   }
 
-  start(abort: (err: Error) => void): void {
-    this.#abort = abort;
+  start(controller: Controller): void {
+    this.#controller = controller;
     // Aborted while queued for a connection: undici learns it now.
-    if (this.settled && this.#body === null) abort(abortError());
+    if (this.settled && this.#body === null) controller.abort(abortError());
   }
 
-  headers(status: number, parsed: Record<string, string | string[]>, resume: () => void): void {
+  headers(status: number, parsed: Record<string, string | string[]>): void {
     const headers = parsed as HeaderMap;
     if (status < 200) {
       this.#req.onInfo?.(status, headers);
       return;
     }
-    const abort = this.#abort ?? (() => {});
-    const body = new UpstreamBody(resume, abort);
+    // The controller itself feeds the body (no closures per request over it).
+    const body = new UpstreamBody(this.#controller ?? UNSTARTED);
     this.#body = body;
     this.settled = true;
     this.#resolve({ status, headers: endToEndHeaders(headers), body });
@@ -202,6 +205,9 @@ interface Controller {
   resume(): void;
 }
 
+/** undici starts a request before its answer comes; should it not have, there is nothing to resume or abort. */
+const UNSTARTED: Controller = { abort() {}, pause() {}, resume() {} };
+
 /**
  * undici's supported handler interface: a controller to pause, resume and
  * abort with. The deprecated one (onConnect, onHeaders, …) that undici 7
@@ -214,10 +220,10 @@ class ControllerHandler {
     this.#x = exchange;
   }
   onRequestStart(controller: Controller): void {
-    this.#x.start((err) => controller.abort(err));
+    this.#x.start(controller);
   }
-  onResponseStart(controller: Controller, status: number, headers: Record<string, string | string[]>): void {
-    this.#x.headers(status, headers, () => controller.resume());
+  onResponseStart(_controller: Controller, status: number, headers: Record<string, string | string[]>): void {
+    this.#x.headers(status, headers);
   }
   onResponseData(controller: Controller, chunk: Buffer): void {
     if (!this.#x.data(chunk)) controller.pause();

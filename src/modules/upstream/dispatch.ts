@@ -45,17 +45,19 @@ export function createDispatch(deps: DispatchDeps): Dispatch {
   const panicDue = (origin: URL) => breakers.of(origin).panicDue();
 
   return function dispatch(origins, req, { route, onPick }) {
-    const tried = new Set<string>();
+    // The origins tried so far: made at the first retry (most requests are answered at the first try).
+    let tried: Set<string> | undefined;
     // One try; its failure decides whether another origin gets the next. Written as a chain rather
     // than an async loop: a request answered at the first try costs one promise here, not three.
     const attempt = (
       n: number,
       last: { err: unknown; origin: URL } | undefined,
     ): Promise<UpstreamResponse> => {
-      let origin = balancer.pick(origins, admits, tried);
+      const excluded = tried ?? NONE_TRIED;
+      let origin = balancer.pick(origins, admits, excluded);
       // Every circuit refuses: panic, once per request, when a backend's panic allowance is due.
       const panic = origin === undefined && n === 0;
-      if (panic) origin = balancer.pick(origins, panicDue, tried);
+      if (panic) origin = balancer.pick(origins, panicDue, excluded);
       if (origin === undefined) {
         return Promise.reject(
           last === undefined
@@ -65,7 +67,6 @@ export function createDispatch(deps: DispatchDeps): Dispatch {
       }
       const picked = origin;
       if (n > 0) metrics.upstreamRetries.labels(route).inc();
-      tried.add(picked.origin);
       onPick?.(picked);
       const done = balancer.begin(picked);
       const circuit = breakers.of(picked);
@@ -81,6 +82,8 @@ export function createDispatch(deps: DispatchDeps): Dispatch {
           if (panic || n >= retries || !mayRetry(req.method, req.body, err)) {
             throw asOutage(err, picked, circuit);
           }
+          tried ??= new Set<string>();
+          tried.add(picked.origin);
           return attempt(n + 1, { err, origin: picked });
         },
       );
@@ -88,6 +91,8 @@ export function createDispatch(deps: DispatchDeps): Dispatch {
     return attempt(0, undefined);
   };
 }
+
+const NONE_TRIED: ReadonlySet<string> = new Set();
 
 /**
  * The failure that opened the circuit (the last straw, or a half-open probe
