@@ -74,5 +74,9 @@ export function sayVaryEncoding(
   if (!willVaryByEncoding(upstream, route, compression)) return;
   const vary = headerList(res.headers.vary);
   if (vary.some((name) => name.toLowerCase() === 'accept-encoding')) return;
-  res.headers = { ...res.headers, vary: [...vary, 'Accept-Encoding'].join(', ') };
+  // Assigned after the copy, not defined in the literal after a spread: that definition went to
+  // the runtime on every stored miss (the backend's header objects have many shapes).
+  const headers = { ...res.headers };
+  headers.vary = [...vary, 'Accept-Encoding'].join(', ');
+  res.headers = headers;
 }

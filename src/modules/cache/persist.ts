@@ -37,17 +37,27 @@ export function entryWriter(
     // Accept-Encoding selects no variant of a body tagcache can answer in any coding (vary.ts).
     const names = selectingNames(f.policy.vary, prepared.headers, f.transformable);
     const variant = names === undefined ? undefined : variantKey(names, f.request);
-    const base = { key: f.key, policy: f.policy, url: f.url, route: f.route, storedAt: f.storedAt };
+    // Plain literals, no spread of shared fields: a spread then more fields cost a shape change per entry.
     const entry = buildEntry({
-      ...base,
       id: variant === undefined ? f.key : variantId(f.key, variant),
+      key: f.key,
       status: f.status,
       headers: storedHeaders(prepared.headers, prepared.body.length),
       body: prepared.body,
-      forms: prepared.forms,
+      policy: f.policy,
       tags: f.tags,
+      url: f.url,
+      route: f.route,
+      storedAt: f.storedAt,
+      forms: prepared.forms,
     });
-    const marker = names === undefined ? undefined : varyMarker({ ...base, id: f.key }, names);
+    const marker =
+      names === undefined
+        ? undefined
+        : varyMarker(
+            { id: f.key, key: f.key, policy: f.policy, url: f.url, route: f.route, storedAt: f.storedAt },
+            names,
+          );
     const outcome = await persist(entry, f.policy, f.ttlMs, deps, f.route, marker);
     // A store that failed refused nothing: the answer is as good as it was.
     return outcome === 'refused' ? undefined : entry;
@@ -66,17 +76,38 @@ async function persist(
   // both before this returns, so the next request finds the variant; awaiting the marker's Redis
   // round trip first left a window where it did not. A variant whose marker failed is unreachable
   // and expires with its TTL; one whose marker a purge refused is refused by the same tombstone.
-  const [markerStored, stored] = await Promise.all([
-    marker === undefined ? 'stored' : deps.store.put(marker, ttlMs),
-    deps.store.put(entry, ttlMs),
-  ]);
+  const [markerStored, stored] =
+    marker === undefined
+      ? ['stored', await deps.store.put(entry, ttlMs)]
+      : await Promise.all([deps.store.put(marker, ttlMs), deps.store.put(entry, ttlMs)]);
   if (markerStored === 'stored' && stored === 'stored') {
-    deps.metrics.storedTtl.labels(route).observe(Math.max(0, policy.lt - policy.ia));
+    const series = storedSeries(deps.metrics, route);
+    series.ttl.observe(Math.max(0, policy.lt - policy.ia));
     // Every form held counts: the plain body and each encoded copy.
     const forms = entry.forms;
-    deps.metrics.storedBytes
-      .labels(route)
-      .observe(entry.body.length + (forms?.gzip?.length ?? 0) + (forms?.br?.length ?? 0));
+    series.bytes.observe(entry.body.length + (forms?.gzip?.length ?? 0) + (forms?.br?.length ?? 0));
   }
   return markerStored === 'refused' ? 'refused' : stored;
+}
+
+interface StoredSeries {
+  readonly ttl: ReturnType<Metrics['storedTtl']['labels']>;
+  readonly bytes: ReturnType<Metrics['storedBytes']['labels']>;
+}
+
+/** Each route's series, found once per registry: labels() validates and wraps its arguments on every call. */
+const seriesByMetrics = new WeakMap<Metrics, Map<string, StoredSeries>>();
+
+function storedSeries(metrics: Metrics, route: string): StoredSeries {
+  let byRoute = seriesByMetrics.get(metrics);
+  if (byRoute === undefined) {
+    byRoute = new Map();
+    seriesByMetrics.set(metrics, byRoute);
+  }
+  let series = byRoute.get(route);
+  if (series === undefined) {
+    series = { ttl: metrics.storedTtl.labels(route), bytes: metrics.storedBytes.labels(route) };
+    byRoute.set(route, series);
+  }
+  return series;
 }

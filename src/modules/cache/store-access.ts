@@ -12,6 +12,7 @@ export function createStoreAccess(store: Store, metrics: Metrics, log: Logger) {
   let healthy = true;
   const getDuration = metrics.storeDuration.labels('get');
   const getErrors = metrics.storeErrors.labels('get');
+  const putDuration = metrics.storeDuration.labels('put');
 
   const failed = (operation: string, err: unknown) => {
     metrics.storeErrors.labels(operation).inc();
@@ -60,7 +61,7 @@ export function createStoreAccess(store: Store, metrics: Metrics, log: Logger) {
       const started = performance.now();
       try {
         const written = await store.put(entry, ttlMs);
-        metrics.storeDuration.labels('put').observe((performance.now() - started) / 1000);
+        putDuration.observe((performance.now() - started) / 1000);
         succeeded();
         return written ? 'stored' : 'refused';
       } catch (err) {

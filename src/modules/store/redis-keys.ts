@@ -78,19 +78,23 @@ export function hashName(value: string): string {
 
 export function createRedisKeys(prefix: string): RedisKeys {
   const entryPrefix = `${prefix}e:`;
-  const ref = (kind: 't' | 'k', name: string): IndexRef => {
-    const hash = hashName(name);
+  // Every get hashes its id: a hit on a hot key should not pay sha256 each time.
+  const entry = boundedMemo(10_000, (id) => entryPrefix + hashName(id));
+  // A put names its id four times (entry, member, path member, and URL key: the id itself unless the
+  // response varies), after the get that missed hashed it: read from the entry name's memo, not hashed again.
+  const idHash = (id: string) => entry(id).slice(entryPrefix.length);
+  const ref = (kind: 't' | 'k', hash: string): IndexRef => {
     const index = `${prefix}${kind}:${hash}`;
     return { index, field: `${kind}:${hash}`, tombstone: `${prefix}x:{${index}}` };
   };
   return {
-    member: hashName,
-    // Every get hashes its id: a hit on a hot key should not pay sha256 each time.
-    entry: boundedMemo(10_000, (id) => entryPrefix + hashName(id)),
+    member: idHash,
+    entry,
     entryOfMember: (member) => entryPrefix + member,
-    tag: (tag) => ref('t', tag),
-    urlKey: (key) => ref('k', key),
-    site(site) {
+    tag: (tag) => ref('t', hashName(tag)),
+    urlKey: (key) => ref('k', idHash(key)),
+    // A handful of sites, named on every put.
+    site: boundedMemo(1_000, (site) => {
       const hash = hashName(site);
       return {
         lex: `${prefix}s:{${hash}}`,
@@ -98,8 +102,8 @@ export function createRedisKeys(prefix: string): RedisKeys {
         field: `s:${hash}`,
         tombstone: `${prefix}x:{${hash}}s`,
       };
-    },
-    pathMember: (rest, id) => `${rest}\n${hashName(id)}`,
+    }),
+    pathMember: (rest, id) => `${rest}\n${idHash(id)}`,
     entryOfPathMember: (member) => entryPrefix + member.slice(member.lastIndexOf('\n') + 1),
     allTombstone: `${prefix}x:all`,
     isEntry: (key) => key.startsWith(entryPrefix),
