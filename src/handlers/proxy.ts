@@ -86,6 +86,9 @@ export function createProxyHandler(
       error: err === undefined ? undefined : errorType(err),
     });
     if (!accessLogEnabled && err === undefined && status < 500) return;
+    const error = isError(status, err);
+    // LOG_LEVEL=warn and above keep only failures: a hit's line is not even built.
+    if (!accessLog.wants(error)) return;
     accessLog.write({
       id: ctx.id,
       method: ctx.method,
@@ -98,7 +101,7 @@ export function createProxyHandler(
       upstreamMs: ctx.upstreamMs === undefined ? undefined : round(ctx.upstreamMs),
       upstream: ctx.upstreamAddress,
       err: err === undefined ? undefined : describe(err),
-      error: isError(status, err),
+      error,
       traceId: trace?.traceId,
       spanId: trace?.spanId,
     });
