@@ -86,9 +86,6 @@ export function createProxyHandler(
       error: err === undefined ? undefined : errorType(err),
     });
     if (!accessLogEnabled && err === undefined && status < 500) return;
-    const error = isError(status, err);
-    // LOG_LEVEL=warn and above keep only failures: a hit's line is not even built.
-    if (!accessLog.wants(error)) return;
     accessLog.write({
       id: ctx.id,
       method: ctx.method,
@@ -101,7 +98,7 @@ export function createProxyHandler(
       upstreamMs: ctx.upstreamMs === undefined ? undefined : round(ctx.upstreamMs),
       upstream: ctx.upstreamAddress,
       err: err === undefined ? undefined : describe(err),
-      error,
+      error: isError(status, err),
       traceId: trace?.traceId,
       spanId: trace?.spanId,
     });

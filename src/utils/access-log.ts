@@ -22,8 +22,6 @@ export interface AccessLine {
 }
 
 export interface AccessLog {
-  /** Whether a line at this level would be written: when not, the caller need not build it. */
-  wants(error: boolean): boolean;
   write(line: AccessLine): void;
   /** Hands buffered lines to the destination; call before exit. */
   flush(): void;
@@ -90,11 +88,9 @@ export function createAccessLog(
   };
   const timer = setInterval(flush, flushMs);
   timer.unref();
-  const wants = (isError: boolean) => stream !== undefined && log.levelVal <= (isError ? error : info);
   return {
-    wants,
     write(l) {
-      if (!wants(l.error)) return;
+      if (stream === undefined || log.levelVal > (l.error ? error : info)) return;
       times[lines.length] = Date.now();
       lines.push(l);
       if (lines.length < formatBatch) return;
@@ -108,7 +104,6 @@ export function createAccessLog(
 /** Each line through pino's public API, as it comes: the library path (FAST_PATHS=off). */
 function libraryAccessLog(log: Logger): AccessLog {
   return {
-    wants: (error) => log.isLevelEnabled(error ? 'error' : 'info'),
     write(l) {
       const fields = {
         id: l.id,
