@@ -56,12 +56,18 @@ export function createLazyForms(deps: LazyFormDeps) {
     policy: Policy,
     headers: IncomingHttpHeaders,
   ): StoredEntry {
-    if (entry.forms?.pending === undefined) return entry;
+    const stored = entry.forms;
+    if (stored?.pending === undefined) return entry;
+    const pref = encodingPreference(headers['accept-encoding']);
+    // Forms made here only add codings that were pending: a client whose choice is not pending in
+    // the entry as found (identity, or a form it holds) gets the same form from either, so the
+    // common hit builds no id and looks nothing up.
+    if (pendingChoice(stored, pref) === undefined) return entry;
     const id = `${entry.id}\n${entry.storedAt}`;
     // Only the forms come from memory; the rest (a soft purge's mark, tags) is the entry as found.
-    const forms = made.get(id) ?? entry.forms;
-    const found = forms === entry.forms ? entry : { ...entry, forms };
-    const coding = pendingChoice(forms, encodingPreference(headers['accept-encoding']));
+    const forms = made.get(id) ?? stored;
+    const found = forms === stored ? entry : { ...entry, forms };
+    const coding = pendingChoice(forms, pref);
     if (coding === undefined) return found;
     // Written back for as long as the entry was stored; one about to expire is not worth a form.
     const ttlMs = Math.ceil(keptUntil(policy, deps.keep) - Date.now());
