@@ -3,8 +3,8 @@ import { connect } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { fetchRaw } from '../support/http.js';
 import { type Origin, respond, startOrigin } from '../support/origin.js';
+import { closedPortUrl } from '../support/ports.js';
 import { type LoggedLine, type LoggingProxy, startLoggingProxy } from './logging-proxy.js';
-import { freePort } from './tools.js';
 
 const TOKEN = 'SECRETTOKEN-abcdef0123';
 const SECRETS = ['SECRET123', 'SECRET456', 'SECRET789', TOKEN, 'WRONGSECRET999'];
@@ -28,7 +28,7 @@ describe('logs', () => {
       {
         routes: [
           { name: 'product', pattern: '^/products/(?<id>\\d+)$', tags: ['product:{id}'] },
-          { name: 'down', pattern: '^/down/', upstream: `http://127.0.0.1:${await freePort()}` },
+          { name: 'down', pattern: '^/down/', upstream: await closedPortUrl() },
         ],
         default: { name: 'other' },
       },

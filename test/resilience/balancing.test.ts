@@ -1,6 +1,6 @@
 import { afterEach, describe, expect, it } from 'vitest';
 import { scrape, sumOf } from '../core/prom.js';
-import { closedPortUrl, freePort } from '../support/ports.js';
+import { closedPortUrl, refusedPort } from '../support/ports.js';
 import { type RunningProxy, startProxy } from '../support/proxy.js';
 import { answered, type Backend, type Handler, page, send, startBackend, steadyLoad } from './support.js';
 
@@ -82,7 +82,7 @@ describe('several backends per route', () => {
   it('ejects a backend that refuses connections, and takes it back after UPSTREAM_EJECT_MS', async () => {
     const [live] = await backends(1);
     if (live === undefined) throw new Error('one backend');
-    const deadPort = await freePort();
+    const deadPort = await refusedPort();
     const dead = `http://127.0.0.1:${deadPort}`;
     const proxy = await proxyOver([dead, live.url], {
       UPSTREAM_BALANCE: 'round-robin',

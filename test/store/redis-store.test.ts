@@ -1,11 +1,12 @@
 import { setTimeout as delay } from 'node:timers/promises';
 import { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { freePort, hasRedisServerBinary } from '../../bench/support/redis-server.js';
+import { hasRedisServerBinary } from '../../bench/support/redis-server.js';
 import { createRedisKeys } from '../../src/modules/store/redis-keys.js';
 import { createRedisStore, type RedisStoreOptions } from '../../src/modules/store/redis-store.js';
 import type { InvalidationEvent, Store } from '../../src/modules/store/types.js';
 import { isTagcacheError } from '../../src/utils/errors.js';
+import { refusedPort } from '../support/ports.js';
 import { startRedis, type TestRedis, uniquePrefix } from '../support/redis.js';
 import { makeEntry } from './entries.js';
 import { checkIndexStaysBounded } from './redis-index-bounds.js';
@@ -184,7 +185,7 @@ describe('single Redis store', () => {
 
   it('fails fast with TC_STORE_UNAVAILABLE when nothing listens', async () => {
     const store = createRedisStore({
-      url: `redis://127.0.0.1:${await freePort()}`,
+      url: `redis://127.0.0.1:${await refusedPort()}`,
       prefix: 'x:',
       commandTimeoutMs: 300,
     });

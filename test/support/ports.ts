@@ -1,4 +1,5 @@
 import { once } from 'node:events';
+import { readFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 
 /**
@@ -26,9 +27,37 @@ export async function freePorts(): Promise<{ port: number; adminPort: number }> 
 }
 
 /**
- * A loopback URL nothing listens on, for "backend down" cases: a port just
- * released by the kernel is refused (ECONNREFUSED) until someone binds it again.
+ * A loopback port nothing listens on, for "backend down" cases (ECONNREFUSED),
+ * taken below the kernel's ephemeral range: a port from freePort() can be handed
+ * to any other suite's listen(0) a moment later, and a full run once saw such a
+ * "dead" backend answer (with another test's server behind it).
  */
+export async function refusedPort(): Promise<number> {
+  const first = ephemeralRangeStart();
+  for (let i = 0; first > 11_000 && i < 50; i++) {
+    const port = 10_000 + Math.floor(Math.random() * (first - 10_000));
+    if (await bindable(port)) return port;
+  }
+  return freePort();
+}
+
+/** A loopback URL nothing listens on (see refusedPort). */
 export async function closedPortUrl(): Promise<string> {
-  return `http://127.0.0.1:${await freePort()}`;
+  return `http://127.0.0.1:${await refusedPort()}`;
+}
+
+function ephemeralRangeStart(): number {
+  try {
+    return Number(readFileSync('/proc/sys/net/ipv4/ip_local_port_range', 'utf8').trim().split(/\s+/)[0]) || 0;
+  } catch {
+    return 0;
+  }
+}
+
+async function bindable(port: number): Promise<boolean> {
+  const server = createServer();
+  return new Promise((resolve) => {
+    server.once('error', () => resolve(false));
+    server.listen(port, '127.0.0.1', () => server.close(() => resolve(true)));
+  });
 }
