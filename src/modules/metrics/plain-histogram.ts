@@ -5,14 +5,59 @@ export interface LabelledHistogram {
   labels(...values: string[]): { observe(value: number): void };
 }
 
-interface Series {
+/** One label set's histogram in plain numbers: a count per bucket (not cumulative), sum and count. */
+export interface HistogramSeries {
   readonly labels: Readonly<Record<string, string>>;
   readonly counts: Float64Array;
   sum: number;
   count: number;
 }
 
-type MetricValue = { labels: Record<string, string | number>; value: number; metricName: string };
+export type MetricValue = { labels: Record<string, string | number>; value: number; metricName?: string };
+
+/** Counts one observation into its series. */
+export function observeInto(s: HistogramSeries, buckets: readonly number[], value: number): void {
+  for (let i = 0; i < buckets.length; i++) {
+    if (value <= (buckets[i] as number)) {
+      (s.counts as Float64Array)[i] = (s.counts[i] as number) + 1;
+      break;
+    }
+  }
+  s.sum += value;
+  s.count++;
+}
+
+/** The values prom-client's own Histogram hands a scrape: cumulative buckets, +Inf, sum and count. */
+export function histogramValues(
+  name: string,
+  buckets: readonly number[],
+  series: Iterable<HistogramSeries>,
+): MetricValue[] {
+  const out: MetricValue[] = [];
+  for (const s of series) {
+    let cumulative = 0;
+    buckets.forEach((le, i) => {
+      cumulative += s.counts[i] ?? 0;
+      out.push({ labels: { le, ...s.labels }, value: cumulative, metricName: `${name}_bucket` });
+    });
+    out.push({ labels: { le: '+Inf', ...s.labels }, value: s.count, metricName: `${name}_bucket` });
+    out.push({ labels: { ...s.labels }, value: s.sum, metricName: `${name}_sum` });
+    out.push({ labels: { ...s.labels }, value: s.count, metricName: `${name}_count` });
+  }
+  return out;
+}
+
+/** The duck type prom-client's Registry and AggregatorRegistry read: name, help, type, get(), reset(). */
+export function plainMetric(
+  name: string,
+  help: string,
+  type: 'counter' | 'histogram',
+  values: () => MetricValue[],
+  reset: () => void,
+): Metric {
+  const get = async () => ({ name, help, type, aggregator: 'sum', values: values() });
+  return { name, help, type, aggregator: 'sum', get, reset } as unknown as Metric;
+}
 
 /**
  * The `metrics` fast path (FAST_PATHS) for a histogram every backend request
@@ -23,7 +68,7 @@ type MetricValue = { labels: Record<string, string | number>; value: number; met
  * prom-client's (test/observability/fast-paths-logs-metrics.test.ts).
  */
 export class PlainHistogram implements LabelledHistogram {
-  readonly #series = new Map<string, Series>();
+  readonly #series = new Map<string, HistogramSeries>();
   readonly #name: string;
   readonly #labelNames: readonly string[];
   readonly #buckets: readonly number[];
@@ -35,16 +80,15 @@ export class PlainHistogram implements LabelledHistogram {
     this.#name = opts.name;
     this.#labelNames = opts.labelNames;
     this.#buckets = opts.buckets;
-    const { name, help } = opts;
-    const type = 'histogram';
-    registry.registerMetric({
-      name,
-      help,
-      type,
-      aggregator: 'sum',
-      get: async () => ({ name, help, type, aggregator: 'sum', values: this.#values() }),
-      reset: () => this.#series.clear(),
-    } as unknown as Metric);
+    registry.registerMetric(
+      plainMetric(
+        opts.name,
+        opts.help,
+        'histogram',
+        () => histogramValues(this.#name, this.#buckets, this.#series.values()),
+        () => this.#series.clear(),
+      ),
+    );
   }
 
   /** The child for these label values (in labelNames' order); callers keep it rather than ask per observation. */
@@ -69,31 +113,8 @@ export class PlainHistogram implements LabelledHistogram {
     return {
       observe(value: number): void {
         if (!Number.isFinite(value)) throw new TypeError(`Value is not a valid number: ${value}`);
-        for (let i = 0; i < b.length; i++) {
-          if (value <= (b[i] as number)) {
-            (s.counts as Float64Array)[i] = (s.counts[i] as number) + 1;
-            break;
-          }
-        }
-        s.sum += value;
-        s.count++;
+        observeInto(s, b, value);
       },
     };
-  }
-
-  #values(): MetricValue[] {
-    const out: MetricValue[] = [];
-    const name = this.#name;
-    for (const s of this.#series.values()) {
-      let cumulative = 0;
-      this.#buckets.forEach((le, i) => {
-        cumulative += s.counts[i] ?? 0;
-        out.push({ labels: { le, ...s.labels }, value: cumulative, metricName: `${name}_bucket` });
-      });
-      out.push({ labels: { le: '+Inf', ...s.labels }, value: s.count, metricName: `${name}_bucket` });
-      out.push({ labels: { ...s.labels }, value: s.sum, metricName: `${name}_sum` });
-      out.push({ labels: { ...s.labels }, value: s.count, metricName: `${name}_count` });
-    }
-    return out;
   }
 }

@@ -1,5 +1,6 @@
-import { Counter, Histogram, type Metric, type Registry } from 'prom-client';
+import { Counter, Histogram, type Registry } from 'prom-client';
 import type { CacheStatus } from '../pipeline/context.js';
+import { type HistogramSeries, histogramValues, observeInto, plainMetric } from './plain-histogram.js';
 
 const KNOWN_METHODS = new Set(['GET', 'HEAD', 'POST', 'PUT', 'PATCH', 'DELETE', 'OPTIONS']);
 
@@ -12,15 +13,6 @@ interface CountSeries {
   readonly labels: Readonly<Record<string, string>>;
   value: number;
 }
-
-interface HistogramSeries {
-  readonly labels: Readonly<Record<string, string>>;
-  readonly counts: Float64Array;
-  sum: number;
-  count: number;
-}
-
-type MetricValue = { labels: Record<string, string | number>; value: number; metricName?: string };
 
 const REQUESTS = {
   name: 'tagcache_requests_total',
@@ -86,12 +78,28 @@ export class RequestMetrics implements RequestCounting {
   constructor(registry: Registry, buckets: readonly number[]) {
     this.#buckets = buckets;
     registry.registerMetric(
-      this.#asMetric(REQUESTS.name, REQUESTS.help, 'counter', () =>
-        [...this.#counts.values()].map((s) => ({ labels: { ...s.labels }, value: s.value })),
+      plainMetric(
+        REQUESTS.name,
+        REQUESTS.help,
+        'counter',
+        () => [...this.#counts.values()].map((s) => ({ labels: { ...s.labels }, value: s.value })),
+        () => {
+          this.#last = undefined; // it points into the maps cleared here
+          this.#counts.clear();
+        },
       ),
     );
     registry.registerMetric(
-      this.#asMetric(DURATION.name, DURATION.help, 'histogram', () => this.#histogramValues()),
+      plainMetric(
+        DURATION.name,
+        DURATION.help,
+        'histogram',
+        () => histogramValues(DURATION.name, this.#buckets, this.#durations.values()),
+        () => {
+          this.#last = undefined;
+          this.#durations.clear();
+        },
+      ),
     );
   }
 
@@ -111,16 +119,7 @@ export class RequestMetrics implements RequestCounting {
       this.#last = last;
     }
     last.count.value++;
-    const h = last.duration;
-    const b = this.#buckets;
-    for (let i = 0; i < b.length; i++) {
-      if (seconds <= (b[i] as number)) {
-        (h.counts as Float64Array)[i] = (h.counts[i] as number) + 1;
-        break;
-      }
-    }
-    h.sum += seconds;
-    h.count++;
+    observeInto(last.duration, this.#buckets, seconds);
   }
 
   #series(route: string, method: string, status: number, cache: CacheStatus) {
@@ -143,38 +142,5 @@ export class RequestMetrics implements RequestCounting {
       this.#durations.set(hkey, duration);
     }
     return { count, duration };
-  }
-
-  #histogramValues(): MetricValue[] {
-    const out: MetricValue[] = [];
-    const name = 'tagcache_request_duration_seconds';
-    for (const h of this.#durations.values()) {
-      let cumulative = 0;
-      this.#buckets.forEach((le, i) => {
-        cumulative += h.counts[i] ?? 0;
-        out.push({ labels: { le, ...h.labels }, value: cumulative, metricName: `${name}_bucket` });
-      });
-      out.push({ labels: { le: '+Inf', ...h.labels }, value: h.count, metricName: `${name}_bucket` });
-      out.push({ labels: { ...h.labels }, value: h.sum, metricName: `${name}_sum` });
-      out.push({ labels: { ...h.labels }, value: h.count, metricName: `${name}_count` });
-    }
-    return out;
-  }
-
-  /** The duck type prom-client's Registry and AggregatorRegistry read: name, help, type, get(). */
-  #asMetric(name: string, help: string, type: 'counter' | 'histogram', values: () => MetricValue[]): Metric {
-    const metric = {
-      name,
-      help,
-      type,
-      aggregator: 'sum',
-      get: async () => ({ name, help, type, aggregator: 'sum', values: values() }),
-      reset: () => {
-        this.#last = undefined; // it points into the maps cleared here
-        if (type === 'counter') this.#counts.clear();
-        else this.#durations.clear();
-      },
-    };
-    return metric as unknown as Metric;
   }
 }
