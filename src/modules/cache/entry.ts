@@ -90,22 +90,8 @@ export function buildEntry(f: EntryFields): StoredEntry {
   const policy = encodePolicy(f.policy);
   // Most responses have no tags: one shared empty array, not one per entry.
   const tags = f.tags.length === 0 ? NO_TAGS : f.tags;
-  // Two literals, not a spread of an optional field: a spread after the others costs a shape change per entry.
-  if (f.forms === undefined) {
-    return {
-      id: f.id,
-      key: f.key,
-      status: f.status,
-      headers: f.headers,
-      body: f.body,
-      policy,
-      tags,
-      url: f.url,
-      route: f.route,
-      storedAt: f.storedAt,
-      softPurgedAt: 0,
-    };
-  }
+  // One literal, forms always present (undefined when none): every entry has one shape, where a spread
+  // of the optional field after the others cost a shape change per entry.
   return {
     id: f.id,
     key: f.key,
