@@ -2,7 +2,7 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import { expect, it } from 'vitest';
 import { scrape, sumOf } from '../core/prom.js';
 import { decoded, fetchRaw } from '../support/http.js';
-import { describeCache, POLL } from './stores.js';
+import { describeCache, POLL, untilStored } from './stores.js';
 
 /**
  * Small bodies (up to 4 KiB) are stored with their gzip and br forms pending:
@@ -50,13 +50,7 @@ describeCache('forms made when first asked for', {}, (h) => {
     serve(p);
     const get = () => fetchRaw(proxy.url + p);
     await get();
-    await expect
-      .poll(
-        async () =>
-          (await fetchRaw(proxy.url + p, { headers: { 'cache-control': 'only-if-cached' } })).status,
-        POLL,
-      )
-      .toBe(200);
+    await untilStored(proxy.url + p);
     for (let i = 0; i < 20; i++) {
       const res = await get();
       expect(res.headers['content-encoding']).toBeUndefined();
@@ -72,13 +66,7 @@ describeCache('forms made when first asked for', {}, (h) => {
     const p = path();
     serve(p);
     await fetchRaw(proxy.url + p);
-    await expect
-      .poll(
-        async () =>
-          (await fetchRaw(proxy.url + p, { headers: { 'cache-control': 'only-if-cached' } })).status,
-        POLL,
-      )
-      .toBe(200);
+    await untilStored(proxy.url + p);
     const answers = await Promise.all(
       Array.from({ length: 140 }, (_, i) =>
         fetchRaw(proxy.url + p, { headers: { 'accept-encoding': ENCODINGS[i % ENCODINGS.length] ?? '' } }),

@@ -1,4 +1,5 @@
-import { afterAll, afterEach, beforeAll, describe } from 'vitest';
+import { afterAll, afterEach, beforeAll, describe, expect } from 'vitest';
+import { fetchRaw } from '../support/http.js';
 import { type Origin, startOrigin } from '../support/origin.js';
 import { CACHE_ALL, type RunningProxy, startProxy } from '../support/proxy.js';
 import { startRedis, type TestRedis, uniquePrefix } from '../support/redis.js';
@@ -21,6 +22,13 @@ export interface StoreCase {
  * never waits for the timeout (vitest's default of one second fails them).
  */
 export const POLL = { timeout: 15_000, interval: 20 } as const;
+
+/** Waits until `url` is answered from the store (`only-if-cached` gets a 200): its fill has been written. */
+export async function untilStored(url: string): Promise<void> {
+  await expect
+    .poll(async () => (await fetchRaw(url, { headers: { 'cache-control': 'only-if-cached' } })).status, POLL)
+    .toBe(200);
+}
 
 /** Every store case, in the order suites run them. */
 export const ALL_STORES: readonly StoreName[] = ['memory', 'redis', 'redis without the local tier'];
