@@ -81,8 +81,14 @@ describe('the local tier in front of a shared Redis', () => {
 
   it('is emptied when invalidation events may be lost, keeps answering through a Redis outage, and empties again on reconnect', async () => {
     origin.on('/t3', respond(200, { 'cache-control': 'max-age=3600', 'surrogate-key': 'tier-t3' }));
+    const puts = () =>
+      metric(a.adminUrl, 'tagcache_store_operation_duration_seconds_count\\{operation="put"\\}');
+    const putsBefore = await puts();
     await fetchRaw(`${a.url}/t3`);
     expect((await fetchRaw(`${a.url}/t3`)).headers['x-cache']).toBe('HIT');
+    // The fill's collapse slot is held until its Redis write lands; killed before then, the
+    // next request would join that fill and be answered by it (hit; collapsed), not miss.
+    await expect.poll(puts).toBeGreaterThan(putsBefore);
     const emptied = () => a.lines.filter((l) => l.msg.includes('local tier emptied')).length;
     await redis.kill();
     // The subscriber dropped: purges made meanwhile by other instances would be missed.
