@@ -27,6 +27,8 @@ import { fileURLToPath } from 'node:url';
 const ROOT = resolve(fileURLToPath(import.meta.url), '../../..');
 const DURATION_S = Number(process.env.BENCH_SECONDS ?? 8);
 const CONNECTIONS = Number(process.env.BENCH_CONNECTIONS ?? 64);
+/** Stored entries the spread Redis case hits at random (ten times the Redis store's entry memo). */
+const SPREAD_KEYS = 10_000;
 const SERVER_CORE = process.env.BENCH_SERVER_CORE ?? '0';
 const LOAD_CORE = process.env.BENCH_LOAD_CORE ?? '1';
 /** Only these cases (comma-separated name fragments), for measuring one change quickly. */
@@ -126,10 +128,28 @@ function uniqueScript(): string {
   );
 }
 
-/** What wrk loads: a URL, and for misses a fresh path per request. */
+/** Every request one of `keys` paths (url + 0 … keys-1) at random, seeded per connection thread. */
+function spreadScript(keys: number): string {
+  return tempFile(
+    'spread.lua',
+    `function init(args)\n  math.randomseed(os.time() + math.floor(os.clock() * 1000000))\nend\nrequest = function()\n  return wrk.format(nil, wrk.path .. math.random(0, ${keys - 1}))\nend\n`,
+  );
+}
+
+/** Asks url + 0 … keys-1 once each (32 at a time), so a spread case measures hits, not its first misses. */
+async function fill(url: string, keys: number): Promise<void> {
+  let next = 0;
+  const worker = async () => {
+    while (next < keys) await waitHttp(`${url}${next++}`);
+  };
+  await Promise.all(Array.from({ length: 32 }, worker));
+}
+
+/** What wrk loads: a URL, for misses a fresh path per request, or one of `keys` paths. */
 interface Target {
   readonly url: string;
   readonly unique?: boolean;
+  readonly keys?: number;
   /** The server's processes (all of them: nginx and Varnish fork workers). */
   readonly pid: number;
 }
@@ -143,7 +163,7 @@ interface WrkResult {
 }
 
 function wrkArgs(t: Target, seconds: number, extra: string[] = []): string[] {
-  const script = t.unique ? ['-s', uniqueScript()] : [];
+  const script = t.unique ? ['-s', uniqueScript()] : t.keys !== undefined ? ['-s', spreadScript(t.keys)] : [];
   return ['-t1', `-c${CONNECTIONS}`, `-d${seconds}s`, '--latency', ...script, ...extra, t.url];
 }
 
@@ -617,6 +637,12 @@ async function main(): Promise<void> {
     const far = await startProxy(originUrl, { REDIS_URL: redisUrl, LOCAL_TIER_TTL_MS: '0' }, routesFile);
     await waitHttp(`${far.url}/item`);
     await measure(rows, 'Redis, no local tier, hit', { url: `${far.url}/item`, pid: far.pid }, bare);
+    // A fleet's instance rarely asks one key twice in a row: hits spread over many stored entries.
+    const spread = { url: `${far.url}/m/spread-`, pid: far.pid, keys: SPREAD_KEYS };
+    if (ONLY.length === 0 || ONLY.some((o) => 'Redis, no local tier, hit, 10,000 keys'.includes(o))) {
+      await fill(spread.url, SPREAD_KEYS);
+      await measure(rows, 'Redis, no local tier, hit, 10,000 keys', spread, bare);
+    }
     await measure(rows, 'miss, stored (Redis)', { url: `${far.url}/m/`, pid: far.pid, unique: true }, undici);
     if (BASELINE_MAIN !== undefined) {
       // Its own prefix: a build with another entry format would take this one's entries for misses and rewrite them.
@@ -633,6 +659,13 @@ async function main(): Promise<void> {
         { url: `${before.url}/item`, pid: before.pid },
         { name: 'this build', target: { url: `${far.url}/item`, pid: far.pid } },
       );
+      const name = 'BENCH_BASELINE_MAIN build, Redis, no local tier, hit, 10,000 keys';
+      if (ONLY.length === 0 || ONLY.some((o) => name.includes(o))) {
+        const beforeSpread = { url: `${before.url}/m/spread-`, pid: before.pid, keys: SPREAD_KEYS };
+        await fill(beforeSpread.url, SPREAD_KEYS);
+        await fill(spread.url, SPREAD_KEYS);
+        await measure(rows, name, beforeSpread, { name: 'this build', target: spread });
+      }
       await stop(before.child);
     }
     await stop(far.child);
