@@ -639,9 +639,9 @@ async function main(): Promise<void> {
     await measure(rows, 'Redis, no local tier, hit', { url: `${far.url}/item`, pid: far.pid }, bare);
     // A fleet's instance rarely asks one key twice in a row: hits spread over many stored entries.
     const spread = { url: `${far.url}/m/spread-`, pid: far.pid, keys: SPREAD_KEYS };
-    if (ONLY.length === 0 || ONLY.some((o) => 'Redis, no local tier, hit, 10,000 keys'.includes(o))) {
+    if (ONLY.length === 0 || ONLY.some((o) => 'Redis, no local tier, hit, 10k keys'.includes(o))) {
       await fill(spread.url, SPREAD_KEYS);
-      await measure(rows, 'Redis, no local tier, hit, 10,000 keys', spread, bare);
+      await measure(rows, 'Redis, no local tier, hit, 10k keys', spread, bare);
     }
     await measure(rows, 'miss, stored (Redis)', { url: `${far.url}/m/`, pid: far.pid, unique: true }, undici);
     if (BASELINE_MAIN !== undefined) {
@@ -659,7 +659,7 @@ async function main(): Promise<void> {
         { url: `${before.url}/item`, pid: before.pid },
         { name: 'this build', target: { url: `${far.url}/item`, pid: far.pid } },
       );
-      const name = 'BENCH_BASELINE_MAIN build, Redis, no local tier, hit, 10,000 keys';
+      const name = 'BENCH_BASELINE_MAIN build, Redis, no local tier, hit, 10k keys';
       if (ONLY.length === 0 || ONLY.some((o) => name.includes(o))) {
         const beforeSpread = { url: `${before.url}/m/spread-`, pid: before.pid, keys: SPREAD_KEYS };
         await fill(beforeSpread.url, SPREAD_KEYS);
