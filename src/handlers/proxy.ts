@@ -269,17 +269,13 @@ export function createProxyHandler(
       target: isRefusal(checked) ? (req.url ?? '/').slice(0, 1024) : checked.target,
       headers: req.headers,
       scheme: (req.socket as TLSSocket).encrypted ? 'https' : 'http',
-      clientIp: () => req.socket.remoteAddress ?? '',
+      clientIp: req.socket,
       body:
         refused === undefined && hasBody(req.headers['transfer-encoding'], req.headers['content-length'])
           ? limitBody(req, res, limits.maxBodyBytes)
           : null,
       log,
-      watchClient: (gone) => {
-        res.once('close', () => {
-          if (!res.writableFinished) gone();
-        });
-      },
+      answer: res,
       onInterim: (status, headers) => relayInterim(res, status, headers),
     });
     if (tracing !== undefined) ctx.trace = tracing.startRequest(ctx);

@@ -45,13 +45,23 @@ const EXPLANATIONS: Record<RefusalReason, string> = {
   'request-no-store': 'the request said no-store',
 };
 
+/** Held here with its time open to update: look-ups get it read-only. */
+type NotedRefusal = { -readonly [K in keyof Refusal]: Refusal[K] };
+
 export function createRefusalLog(maxBytes = MAX_BYTES): RefusalLog {
-  const refusals = new LRUCache<string, Refusal>({
+  const refusals = new LRUCache<string, NotedRefusal>({
     maxSize: maxBytes,
     sizeCalculation: (_refusal, key) => OVERHEAD_BYTES + 2 * key.length,
   });
   return {
     note(key, reason, status) {
+      // A key refused again for the same reason (every request for a no-store URL) keeps its record,
+      // made recent (get) and its time updated: no new object per request, no set's size and eviction work.
+      const last = refusals.get(key);
+      if (last !== undefined && last.reason === reason && last.status === status) {
+        last.at = Date.now();
+        return;
+      }
       refusals.set(key, { reason, explanation: EXPLANATIONS[reason], status, at: Date.now() });
     },
     forget: (key) => {

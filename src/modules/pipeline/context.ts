@@ -46,18 +46,32 @@ export interface RequestInit {
   target: string;
   headers: IncomingHttpHeaders;
   scheme: 'http' | 'https';
-  /** The peer's address, or how to read it: a hit never asks, and reading a socket's costs a call into it. */
-  clientIp: string | (() => string);
+  /**
+   * The peer's address, or the socket to read it from when asked: a hit never asks, and reading
+   * a socket's costs a call into it.
+   */
+  clientIp: string | PeerSocket;
   body: Readable | null;
   log: Logger;
   /**
-   * Called the first time a stage watches for the client going away (see
-   * onClientGone): calls `gone` once if it does before its answer is complete.
+   * The client's answer, watched the first time a stage asks whether the
+   * client goes away (see onClientGone): it has if the answer closes unfinished.
    */
-  watchClient?: (gone: () => void) => void;
+  answer?: WatchedAnswer;
   /** Relays an interim (1xx) response to the client; absent for background requests. */
   onInterim?: (status: number, headers: HeaderMap) => void;
   background?: boolean;
+}
+
+/** The connection a request came on, read for its peer's address only when asked. */
+export interface PeerSocket {
+  readonly remoteAddress?: string | undefined;
+}
+
+/** A client's answer (a ServerResponse), as far as watching for the client going away needs it. */
+export interface WatchedAnswer {
+  readonly writableFinished: boolean;
+  on(event: 'close', listener: () => void): unknown;
 }
 
 /**
@@ -106,10 +120,14 @@ export class RequestContext {
   /** The request's server span, when tracing is on. */
   trace: RequestTrace | undefined = undefined;
 
-  #clientIp: string | (() => string);
-  readonly #watchClient: ((gone: () => void) => void) | undefined;
-  /** Who is told when the client goes away; null until someone asks. */
-  #goneListeners: (() => void)[] | null = null;
+  #clientIp: string | PeerSocket;
+  readonly #answer: WatchedAnswer | undefined;
+  /**
+   * Who is told when the client goes away: null until someone asks, then one listener (the
+   * usual case: the backend request) or, past one, an array of them.
+   */
+  #goneListeners: (() => void) | (() => void)[] | null = null;
+  #watching = false;
   #clientGone = false;
 
   constructor(init: RequestInit) {
@@ -127,7 +145,7 @@ export class RequestContext {
     this.now = Date.now();
     this.background = init.background ?? false;
     this.log = init.log;
-    this.#watchClient = init.watchClient;
+    this.#answer = init.answer;
     this.onInterim = init.onInterim;
   }
 
@@ -138,38 +156,52 @@ export class RequestContext {
 
   /**
    * Calls `listener` once if the client goes away before its answer is
-   * complete; returns what stops it. The watch on the client's connection is
-   * set on first use (a hit never asks). A plain callback rather than an
-   * AbortSignal: an AbortController and its EventTarget listeners cost a
-   * request that reaches the backend more than all of its header work.
+   * complete, unless offClientGone stops it first. The watch on the client's
+   * answer is set on first use (a hit never asks). Plain callbacks rather
+   * than an AbortSignal: an AbortController and its EventTarget listeners
+   * cost a request that reaches the backend more than all of its header work.
+   * No closure per listener to stop it either: each one lives as long as its
+   * request, and young-generation collections copy whatever is live.
    */
-  onClientGone(listener: () => void): () => void {
-    let listeners = this.#goneListeners;
-    if (listeners === null) {
-      listeners = [];
-      this.#goneListeners = listeners;
-      this.#watchClient?.(this.#gone);
+  onClientGone(listener: () => void): void {
+    if (!this.#watching) {
+      this.#watching = true;
+      const answer = this.#answer;
+      answer?.on('close', () => {
+        if (!answer.writableFinished) this.#gone();
+      });
     }
-    listeners.push(listener);
-    return () => {
-      const at = listeners.indexOf(listener);
-      if (at !== -1) listeners.splice(at, 1);
-    };
+    const listeners = this.#goneListeners;
+    if (listeners === null) this.#goneListeners = listener;
+    else if (typeof listeners === 'function') this.#goneListeners = [listeners, listener];
+    else listeners.push(listener);
   }
 
-  readonly #gone = (): void => {
+  /** Stops a listener onClientGone was given (a no-op once it was called). */
+  offClientGone(listener: () => void): void {
+    const listeners = this.#goneListeners;
+    if (listeners === listener) this.#goneListeners = null;
+    else if (Array.isArray(listeners)) {
+      const at = listeners.indexOf(listener);
+      if (at !== -1) listeners.splice(at, 1);
+    }
+  }
+
+  #gone(): void {
     this.#clientGone = true;
-    const listeners = this.#goneListeners ?? [];
-    this.#goneListeners = [];
-    for (const listener of listeners) listener();
-  };
+    const listeners = this.#goneListeners;
+    this.#goneListeners = null;
+    if (typeof listeners === 'function') listeners();
+    else if (listeners !== null) for (const listener of listeners) listener();
+  }
 
   /** The address of the peer that sent this request (a proxy's, when one is in front). */
   get clientIp(): string {
     const ip = this.#clientIp;
     if (typeof ip === 'string') return ip;
-    this.#clientIp = ip();
-    return this.#clientIp;
+    const read = ip.remoteAddress ?? '';
+    this.#clientIp = read;
+    return read;
   }
 
   /** The Host the client asked for, lower-case; '' when absent. */

@@ -32,8 +32,9 @@ export interface UpstreamRequest {
 /** Someone waiting for an answer who may go away first (a RequestContext is one). */
 export interface ClientWatch {
   readonly clientGone: boolean;
-  /** Calls `listener` once if the client goes away; returns what stops it. */
-  onClientGone(listener: () => void): () => void;
+  /** Calls `listener` once if the client goes away, unless offClientGone stops it first. */
+  onClientGone(listener: () => void): void;
+  offClientGone(listener: () => void): void;
 }
 
 export interface UpstreamResponse {
@@ -117,7 +118,8 @@ class Exchange {
   /** undici's controller for this request, once it started: pauses, resumes and aborts it. */
   #controller: Controller | null = null;
   #body: UpstreamBody | null = null;
-  #unwatch: (() => void) | null = null;
+  /** Listening for the client going away (see #unlisten). */
+  #watching = false;
   readonly #req: UpstreamRequest;
   readonly #resolve: (res: UpstreamResponse) => void;
   readonly #reject: (err: unknown) => void;
@@ -137,7 +139,8 @@ class Exchange {
       reject(abortError());
       return;
     }
-    this.#unwatch = client.onClientGone(this.#onAbort);
+    client.onClientGone(this.#onAbort);
+    this.#watching = true;
   }
 
   #onAbort = (): void => {
@@ -147,10 +150,9 @@ class Exchange {
   };
 
   #unlisten(): void {
-    const unwatch = this.#unwatch;
-    if (unwatch === null) return;
-    this.#unwatch = null;
-    unwatch();
+    if (!this.#watching) return;
+    this.#watching = false;
+    this.#req.client?.offClientGone(this.#onAbort);
   }
 
   start(controller: Controller): void {

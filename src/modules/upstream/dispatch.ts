@@ -130,10 +130,13 @@ function toOrigin(req: Omit<UpstreamRequest, 'origin'>, origin: URL): UpstreamRe
 /** Every field named, optional ones too: a field added to UpstreamRequest cannot be left out above. */
 type EveryField<T> = { [K in keyof Required<T>]: T[K] | undefined };
 
-/** An origin is busy until its response body is consumed or dropped, not just until headers. */
+/**
+ * An origin is busy until its response body is consumed or dropped, not just until headers.
+ * `on`, not `once`: a stream closes once, and once's wrapper is two more objects per request.
+ */
 function releaseWhenClosed(body: Readable, done: () => void): void {
   if (body.closed || body.destroyed) done();
-  else body.once('close', done);
+  else body.on('close', done);
 }
 
 function allRefused(origins: readonly URL[], breakers: OriginBreakers): RetryLaterError {
