@@ -219,9 +219,14 @@ export function createMemoryStore(options: MemoryStoreOptions): MemoryStore {
         verdict.softPurgedAt === entry.softPurgedAt
           ? entry
           : { ...entry, softPurgedAt: verdict.softPurgedAt };
+      // Weighed here, once, rather than by lru-cache and then a peek to learn whether it took it.
+      const size = entryWeight(stored);
+      if (size > maxBytes) {
+        cache.delete(entry.id); // heavier than the whole store: refused, and no older entry outlives it
+        return false;
+      }
       // dispose() drops the memberships of any entry this replaces; the new ones are added after.
-      cache.set(entry.id, stored, { ttl: Math.ceil(ttlMs) });
-      if (cache.peek(entry.id) !== stored) return false; // heavier than the whole store: refused
+      cache.set(entry.id, stored, { ttl: Math.ceil(ttlMs), size });
       paths.add(stored.id);
       for (const tag of stored.tags) tags.add(tag, stored.id);
       if (stored.id !== stored.key) keys.add(stored.key, stored.id);
