@@ -131,15 +131,23 @@ function finish(headers: Headers, identity: Buffer, forms: EntryForms): Prepared
     (forms.pending ?? []).length === 0
   )
     return { headers, body: identity, forms: undefined };
-  const vary = headerList(headers.vary);
-  const saysVary = vary.some((name) => name.toLowerCase() === 'accept-encoding');
+  const saysVary = variesByEncoding(headers.vary);
   // A miss's answer says Vary: Accept-Encoding already (client-form.ts): usually nothing to change.
   if (saysVary && headers['content-encoding'] === undefined) return { headers, body: identity, forms };
   const out: Headers = Object.assign({}, headers);
   delete out['content-encoding'];
-  if (!saysVary) out.vary = [...vary, 'Accept-Encoding'].join(', ');
+  if (!saysVary) out.vary = [...headerList(headers.vary), 'Accept-Encoding'].join(', ');
   return { headers: out, body: identity, forms };
 }
+
+/** Whether a Vary field names Accept-Encoding: one test of the field, no list of its names. */
+export function variesByEncoding(vary: string | string[] | undefined): boolean {
+  if (vary === undefined) return false;
+  return VARY_ENCODING.test(Array.isArray(vary) ? vary.join(',') : vary);
+}
+
+/** Accept-Encoding as one item of a Vary list, in any case, with the whitespace String.trim drops. */
+const VARY_ENCODING = /(?:^|,)\s*accept-encoding\s*(?:,|$)/i;
 
 /**
  * RFC 9110 §8.8.3: a strong entity tag names one representation, and each
