@@ -53,9 +53,6 @@ export function policyHeaders(headers: HeaderMap, d: Directives, targeted: boole
  * hcs never sees must-revalidate (policyHeaders), which like public and s-maxage lets a shared cache
  * store the answer to a request with Authorization (RFC 9111 §3.5): it is then not told of one.
  */
-export function hcsRequestHeaders(headers: IncomingHttpHeaders, d: Directives): Record<string, string> {
-  const out: Record<string, string> = {};
-  if (headers.authorization !== undefined && !has(d, 'must-revalidate'))
-    out.authorization = headers.authorization;
-  return out;
+export function hcsAuthorization(headers: IncomingHttpHeaders, d: Directives): string | undefined {
+  return has(d, 'must-revalidate') ? undefined : headers.authorization;
 }
