@@ -12,23 +12,8 @@ import { formatHttpDate, parseHttpDate } from './http-date.js';
  */
 export function policyHeaders(headers: HeaderMap, d: Directives, targeted: boolean): Record<string, string> {
   const out: Record<string, string> = {};
-  const parts: string[] = [];
-  for (const [name, value] of d.map) {
-    if (
-      name === 'proxy-revalidate' ||
-      name === 'must-revalidate' ||
-      name === 'no-store' ||
-      name === 'private'
-    )
-      continue;
-    if (name === 'max-age' || name === 's-maxage') {
-      parts.push(`${name}=${deltaSeconds(value) ?? 0}`);
-      continue;
-    }
-    if (name === 'stale-while-revalidate' || name === 'stale-if-error') continue;
-    parts.push(value === true ? name : `${name}=${value}`);
-  }
-  if (parts.length > 0) out['cache-control'] = parts.join(', ');
+  const cc = canonicalControl(d);
+  if (cc !== undefined) out['cache-control'] = cc;
   const date = headerValue(headers, 'date');
   const dateMs = parseHttpDate(date);
   if (!Number.isNaN(dateMs)) out.date = formatHttpDate(dateMs);
@@ -47,6 +32,33 @@ export function policyHeaders(headers: HeaderMap, d: Directives, targeted: boole
   if (!Number.isNaN(lm)) out['last-modified'] = formatHttpDate(lm);
   if (headers.vary !== undefined) out.vary = headerValue(headers, 'vary') ?? '';
   return out;
+}
+
+/** Directives objects are shared per distinct field value (targeted.ts): each one's canonical form made once. */
+const canonical = new WeakMap<Directives, string | undefined>();
+
+/** The Cache-Control hcs is given: undefined when no directive is left for it. */
+function canonicalControl(d: Directives): string | undefined {
+  if (canonical.has(d)) return canonical.get(d);
+  const parts: string[] = [];
+  for (const [name, value] of d.map) {
+    if (
+      name === 'proxy-revalidate' ||
+      name === 'must-revalidate' ||
+      name === 'no-store' ||
+      name === 'private'
+    )
+      continue;
+    if (name === 'max-age' || name === 's-maxage') {
+      parts.push(`${name}=${deltaSeconds(value) ?? 0}`);
+      continue;
+    }
+    if (name === 'stale-while-revalidate' || name === 'stale-if-error') continue;
+    parts.push(value === true ? name : `${name}=${value}`);
+  }
+  const cc = parts.length > 0 ? parts.join(', ') : undefined;
+  canonical.set(d, cc);
+  return cc;
 }
 
 /**
