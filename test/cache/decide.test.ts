@@ -2,7 +2,12 @@ import type { IncomingHttpHeaders } from 'node:http';
 import { describe, expect, it } from 'vitest';
 import { computePolicy } from '../../src/modules/cache/compute-policy.js';
 import { type Decision, decide, requestDirectives } from '../../src/modules/cache/decide.js';
-import type { Policy, PolicyResult } from '../../src/modules/cache/policy.js';
+import {
+  decodePolicy,
+  encodePolicy,
+  type Policy,
+  type PolicyResult,
+} from '../../src/modules/cache/policy.js';
 import { parseRoutes } from '../../src/modules/router/index.js';
 import type { HeaderMap } from '../../src/utils/headers.js';
 
@@ -242,5 +247,45 @@ describe('the policy: what a shared cache may store (RFC 9111 §3)', () => {
   it('a response stored for a request with Authorization is marked so its revalidations carry one too', () => {
     const result = policyResult({ 'cache-control': 's-maxage=60' }, auth);
     expect(result.storable && result.policy.au).toBe(true);
+  });
+});
+
+describe('encodePolicy(): the bytes JSON.stringify writes, which stored entries (Redis) keep', () => {
+  const cases: [string, HeaderMap, IncomingHttpHeaders][] = [
+    ['the fields every policy has', { 'cache-control': 'max-age=60' }, {}],
+    [
+      'every optional field, with characters JSON escapes',
+      {
+        'cache-control': 'max-age=60, stale-while-revalidate=5, stale-if-error=7',
+        etag: 'W/"a\\"b\u0001"',
+        'last-modified': 'Tue, 14 Nov 2023 22:13:20 GMT',
+        vary: 'Accept-Language, X-Ünïcode',
+        'surrogate-control': 'max-age=600',
+        date: 'Tue, 14 Nov 2023 22:13:10 GMT',
+        age: '3',
+      },
+      {},
+    ],
+    [
+      'stored for a request with Authorization',
+      { 'cache-control': 'max-age=60' },
+      { authorization: 'Bearer x' },
+    ],
+    ['no-cache, must-revalidate', { 'cache-control': 'public, no-cache, must-revalidate', etag: '"e"' }, {}],
+  ];
+  it.each(cases)('%s', (_name, headers, requestHeaders) => {
+    const result = policyResult(
+      { ...headers, 'cache-control': `${headers['cache-control']}, s-maxage=30` },
+      requestHeaders,
+    );
+    if (!result.storable) throw new Error(`not storable: ${result.reason}`);
+    const encoded = encodePolicy(result.policy);
+    expect(encoded).toBe(JSON.stringify(result.policy));
+    expect(decodePolicy(encoded)).toEqual(result.policy);
+  });
+
+  it('writes a number JSON cannot hold as JSON does', () => {
+    const p = { ...stored('max-age=60'), ia: Number.NaN };
+    expect(encodePolicy(p)).toBe(JSON.stringify(p));
   });
 });

@@ -1,7 +1,7 @@
 import { brotliDecompressSync, gunzipSync, gzipSync } from 'node:zlib';
 import { describe, expect, it } from 'vitest';
 import { decodeBody, mediaTypeMatcher } from '../../src/modules/cache/compress.js';
-import { formEtag, prepareForStore } from '../../src/modules/cache/representation.js';
+import { formEtag, prepareForStore, variesByEncoding } from '../../src/modules/cache/representation.js';
 import { parseRoutes } from '../../src/modules/router/parse-routes.js';
 import { loadConfig } from '../../src/utils/config.js';
 
@@ -115,5 +115,21 @@ describe('the forms kept with an entry', () => {
         settings(1 << 20),
       ),
     ).toMatchObject({ forms: undefined });
+  });
+});
+
+describe('variesByEncoding(): whether a Vary field names Accept-Encoding', () => {
+  it.each([
+    ['Accept-Encoding', true],
+    ['Accept-Language, accept-encoding', true],
+    ['Origin,\tACCEPT-ENCODING , Cookie', true],
+    [['Origin', ' Accept-Encoding '], true],
+    ['Accept-Encodings', false],
+    ['X-Accept-Encoding', false],
+    ['Accept-Encoding-X, Origin', false],
+    ['', false],
+    [undefined, false],
+  ] as const)('%j: %s', (vary, expected) => {
+    expect(variesByEncoding(vary as string | string[] | undefined)).toBe(expected);
   });
 });

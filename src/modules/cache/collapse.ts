@@ -30,10 +30,20 @@ export type Role =
   | { readonly role: 'follower'; readonly result: Promise<StoredEntry | undefined> }
   | { readonly role: 'alone' };
 
+/** A leader's fetch. Its promise is made when the first follower joins: most misses have none. */
 interface Flight {
-  readonly promise: Promise<StoredEntry | undefined>;
-  readonly resolve: (entry: StoredEntry | undefined) => void;
+  promise: Promise<StoredEntry | undefined> | undefined;
+  resolve: ((entry: StoredEntry | undefined) => void) | undefined;
   waiters: number;
+}
+
+function awaited(flight: Flight): Promise<StoredEntry | undefined> {
+  if (flight.promise === undefined) {
+    flight.promise = new Promise<StoredEntry | undefined>((r) => {
+      flight.resolve = r;
+    });
+  }
+  return flight.promise;
 }
 
 const ALONE: Role = { role: 'alone' };
@@ -60,17 +70,13 @@ export function createCollapser(opts: CollapseOptions) {
       if (flight !== undefined) {
         if (flight.waiters >= opts.maxWaiters) return ALONE;
         flight.waiters++;
-        const result = withTimeout(flight.promise, opts.timeoutMs);
+        const result = withTimeout(awaited(flight), opts.timeoutMs);
         return {
           role: 'follower',
           result: opts.tracing === undefined ? result : opts.tracing.wait('tagcache.collapsed_wait', result),
         };
       }
-      let resolve: (entry: StoredEntry | undefined) => void = () => undefined;
-      const promise = new Promise<StoredEntry | undefined>((r) => {
-        resolve = r;
-      });
-      const created: Flight = { promise, resolve, waiters: 0 };
+      const created: Flight = { promise: undefined, resolve: undefined, waiters: 0 };
       flights.set(key, created);
       let settled = false;
       let leased = false;
@@ -81,7 +87,7 @@ export function createCollapser(opts: CollapseOptions) {
           if (settled) return;
           settled = true;
           if (flights.get(key) === created) flights.delete(key);
-          created.resolve(entry);
+          created.resolve?.(entry);
           if (!leased || fleet === undefined) return;
           // A turn later: the cache marks an uncacheable answer right after settling it.
           queueMicrotask(() => {

@@ -1,5 +1,6 @@
 import { promisify } from 'node:util';
 import zlib from 'node:zlib';
+import { boundedMemo } from '../../utils/bounded-memo.js';
 
 /**
  * Levels chosen by measurement (bench/README.md, "Compression levels"): near
@@ -96,12 +97,13 @@ export function mediaTypeMatcher(patterns: readonly string[]): (contentType: str
   const re = new RegExp(
     `^(?:${patterns.map((p) => p.split('*').map(escapeRegex).join('[^/]*')).join('|')})$`,
   );
-  return (contentType) => {
-    if (contentType === undefined) return false;
+  // A stored miss asks this up to three times of a value that repeats across responses: once per value.
+  const matches = boundedMemo(1000, (contentType) => {
     const semi = contentType.indexOf(';');
     const type = (semi === -1 ? contentType : contentType.slice(0, semi)).trim().toLowerCase();
     return re.test(type);
-  };
+  });
+  return (contentType) => contentType !== undefined && matches(contentType);
 }
 
 function escapeRegex(text: string): string {

@@ -1,8 +1,8 @@
-import CachePolicy from 'http-cache-semantics';
 import { headerValue } from '../../utils/headers.js';
 import type { Route } from '../router/types.js';
 import { type Directives, has, secondsOf } from './directives.js';
-import { hcsRequestHeaders, policyHeaders } from './hcs-input.js';
+import { hcsAuthorization, policyHeaders } from './hcs-input.js';
+import { hcsVerdict } from './hcs-verdict.js';
 import {
   correctedInitialAge,
   type KeepWindows,
@@ -56,19 +56,19 @@ export function computePolicy(input: PolicyInput, keep: KeepWindows): PolicyResu
     return { storable: false, reason: 'set-cookie' };
 
   const normalised = policyHeaders(headers, d, control.source !== 'cache-control');
-  const hcs = new CachePolicy(
-    { method, url: '/', headers: hcsRequestHeaders(input.requestHeaders, d) },
-    // A final status outside hcs's list is storable with explicit freshness (§3); hcs is asked as for a 200.
-    { status: understood ? status : 200, headers: normalised },
-    { shared: true },
-  );
   const explicit = hasExplicitFreshness(d, normalised);
   // Any final status may be stored with explicit freshness, or heuristically when marked public (§3, §4.2.2).
   if (!understood && !explicit && !has(d, 'public')) return { storable: false, reason: 'status' };
   // An error other than 404/410 is stored only when the backend marked it so (see ROUTE_TTL_STATUSES).
   if (status >= 400 && !explicit && !has(d, 'public') && !ROUTE_TTL_STATUSES.has(status))
     return { storable: false, reason: 'status' };
-  if (!hcs.storable()) {
+  const hcs = hcsVerdict(
+    // A final status outside hcs's list is storable with explicit freshness (§3); hcs is asked as for a 200.
+    understood ? status : 200,
+    hcsAuthorization(input.requestHeaders, d),
+    normalised,
+  );
+  if (!hcs.storable) {
     return {
       storable: false,
       reason: input.requestHeaders.authorization !== undefined ? 'authorization' : 'no-freshness',
@@ -76,7 +76,7 @@ export function computePolicy(input: PolicyInput, keep: KeepWindows): PolicyResu
   }
 
   const routeTtl = ROUTE_TTL_STATUSES.has(status);
-  let lifetime = Math.max(0, hcs.maxAge());
+  let lifetime = Math.max(0, hcs.maxAge);
   if (!explicit && route.defaultTtlSeconds !== undefined && routeTtl) lifetime = route.defaultTtlSeconds;
   // The route's forced ttl replaces whatever lifetime the backend gave (Fastly's beresp.ttl).
   if (route.ttlSeconds !== undefined && routeTtl) lifetime = route.ttlSeconds;

@@ -12,23 +12,8 @@ import { formatHttpDate, parseHttpDate } from './http-date.js';
  */
 export function policyHeaders(headers: HeaderMap, d: Directives, targeted: boolean): Record<string, string> {
   const out: Record<string, string> = {};
-  const parts: string[] = [];
-  for (const [name, value] of d.map) {
-    if (
-      name === 'proxy-revalidate' ||
-      name === 'must-revalidate' ||
-      name === 'no-store' ||
-      name === 'private'
-    )
-      continue;
-    if (name === 'max-age' || name === 's-maxage') {
-      parts.push(`${name}=${deltaSeconds(value) ?? 0}`);
-      continue;
-    }
-    if (name === 'stale-while-revalidate' || name === 'stale-if-error') continue;
-    parts.push(value === true ? name : `${name}=${value}`);
-  }
-  if (parts.length > 0) out['cache-control'] = parts.join(', ');
+  const cc = canonicalControl(d);
+  if (cc !== undefined) out['cache-control'] = cc;
   const date = headerValue(headers, 'date');
   const dateMs = parseHttpDate(date);
   if (!Number.isNaN(dateMs)) out.date = formatHttpDate(dateMs);
@@ -49,13 +34,37 @@ export function policyHeaders(headers: HeaderMap, d: Directives, targeted: boole
   return out;
 }
 
+/** Directives objects are shared per distinct field value (targeted.ts): each one's canonical form made once. */
+const canonical = new WeakMap<Directives, string | undefined>();
+
+/** The Cache-Control hcs is given: undefined when no directive is left for it. */
+function canonicalControl(d: Directives): string | undefined {
+  if (canonical.has(d)) return canonical.get(d);
+  const parts: string[] = [];
+  for (const [name, value] of d.map) {
+    if (
+      name === 'proxy-revalidate' ||
+      name === 'must-revalidate' ||
+      name === 'no-store' ||
+      name === 'private'
+    )
+      continue;
+    if (name === 'max-age' || name === 's-maxage') {
+      parts.push(`${name}=${deltaSeconds(value) ?? 0}`);
+      continue;
+    }
+    if (name === 'stale-while-revalidate' || name === 'stale-if-error') continue;
+    parts.push(value === true ? name : `${name}=${value}`);
+  }
+  const cc = parts.length > 0 ? parts.join(', ') : undefined;
+  canonical.set(d, cc);
+  return cc;
+}
+
 /**
  * hcs never sees must-revalidate (policyHeaders), which like public and s-maxage lets a shared cache
  * store the answer to a request with Authorization (RFC 9111 §3.5): it is then not told of one.
  */
-export function hcsRequestHeaders(headers: IncomingHttpHeaders, d: Directives): Record<string, string> {
-  const out: Record<string, string> = {};
-  if (headers.authorization !== undefined && !has(d, 'must-revalidate'))
-    out.authorization = headers.authorization;
-  return out;
+export function hcsAuthorization(headers: IncomingHttpHeaders, d: Directives): string | undefined {
+  return has(d, 'must-revalidate') ? undefined : headers.authorization;
 }

@@ -1,7 +1,7 @@
 import type { IncomingHttpHeaders } from 'node:http';
 import type { Metrics } from '../metrics/registry.js';
 import type { StoredEntry } from '../store/types.js';
-import { buildEntry, storedHeaders, variantId, varyMarker } from './entry.js';
+import { buildEntry, variantId, varyMarker, withLength } from './entry.js';
 import type { Policy } from './policy.js';
 import type { Prepared } from './representation.js';
 import type { PutOutcome, StoreAccess } from './store-access.js';
@@ -42,7 +42,8 @@ export function entryWriter(
       id: variant === undefined ? f.key : variantId(f.key, variant),
       key: f.key,
       status: f.status,
-      headers: storedHeaders(prepared.headers, prepared.body.length),
+      // The prepared headers are this write's own (storedHeaders' snapshot, or representation's copy of it).
+      headers: withLength(prepared.headers, prepared.body.length),
       body: prepared.body,
       policy: f.policy,
       tags: f.tags,

@@ -92,8 +92,24 @@ export function currentAge(p: Policy, now: number): number {
   return p.ia + Math.max(0, (now - p.rt) / 1000);
 }
 
+/**
+ * JSON.stringify(p) for a policy as computePolicy builds it (its fields in
+ * this order), written out by hand: a generic stringify cost ~1 µs per
+ * stored miss. The bytes are the same (Redis entries keep their format);
+ * a number JSON cannot hold takes the generic route, as JSON would write null.
+ */
 export function encodePolicy(p: Policy): string {
-  return JSON.stringify(p);
+  const { rt, ia, lt, fu, swr, sie } = p;
+  if (!(Number.isFinite(rt) && Number.isFinite(ia) && Number.isFinite(lt) && Number.isFinite(fu)))
+    return JSON.stringify(p);
+  if (!(Number.isFinite(swr) && Number.isFinite(sie))) return JSON.stringify(p);
+  let s = `{"v":${p.v},"rt":${rt},"ia":${ia},"lt":${lt},"fu":${fu},"swr":${swr},"sie":${sie},"ns":${p.ns},"nc":${p.nc}`;
+  if (p.etag !== undefined) s += `,"etag":${JSON.stringify(p.etag)}`;
+  if (p.lm !== undefined) s += `,"lm":${JSON.stringify(p.lm)}`;
+  if (p.vary !== undefined) s += `,"vary":${JSON.stringify(p.vary)}`;
+  if (p.sc !== undefined) s += `,"sc":${JSON.stringify(p.sc)}`;
+  if (p.au !== undefined) s += `,"au":${p.au}`;
+  return `${s}}`;
 }
 
 /** undefined for an unknown serialisation version: the entry is then a miss. */

@@ -30,7 +30,10 @@ export function compressionSettings(
 
 type Headers = Record<string, string | string[]>;
 
-/** What an entry is stored as: its body, the headers that describe it, and its other forms. */
+/**
+ * What an entry is stored as: its body, the headers that describe it, and its other forms.
+ * The headers are those given to prepareForStore when they need no change, else a copy.
+ */
 export interface Prepared {
   readonly headers: Headers;
   readonly body: Buffer;
@@ -98,7 +101,7 @@ export function prepareForStore(
     settings.compressible(headerValue(headers, 'content-type')) && identity.length >= settings.minBytes;
   if (codings.length === 0) {
     if (!compressible(body)) return asItCame;
-    const made = fill(body, { pending: LAZY }, want, settings);
+    const made = fill(body, ALL_PENDING, want, settings);
     return made instanceof Promise
       ? made.then((forms) => finish(headers, body, forms))
       : finish(headers, body, made);
@@ -117,6 +120,9 @@ export function prepareForStore(
   });
 }
 
+/** One object for every entry that holds no form yet (all small bodies stored for identity clients). */
+const ALL_PENDING: EntryForms = { pending: LAZY };
+
 function finish(headers: Headers, identity: Buffer, forms: EntryForms): Prepared {
   if (
     forms.gzip === undefined &&
@@ -125,13 +131,28 @@ function finish(headers: Headers, identity: Buffer, forms: EntryForms): Prepared
     (forms.pending ?? []).length === 0
   )
     return { headers, body: identity, forms: undefined };
-  const out: Headers = { ...headers };
-  delete out['content-encoding'];
-  const vary = headerList(headers.vary);
-  if (!vary.some((name) => name.toLowerCase() === 'accept-encoding'))
-    out.vary = [...vary, 'Accept-Encoding'].join(', ');
+  const saysVary = variesByEncoding(headers.vary);
+  // A miss's answer says Vary: Accept-Encoding already (client-form.ts): usually nothing to change.
+  if (saysVary && headers['content-encoding'] === undefined) return { headers, body: identity, forms };
+  // Copied without Content-Encoding rather than deleted after: a delete turns the object the entry
+  // keeps into a dictionary (larger, slower for every hit to walk).
+  const out: Headers = {};
+  for (const name in headers) {
+    const value = headers[name];
+    if (name !== 'content-encoding' && value !== undefined) out[name] = value;
+  }
+  if (!saysVary) out.vary = [...headerList(headers.vary), 'Accept-Encoding'].join(', ');
   return { headers: out, body: identity, forms };
 }
+
+/** Whether a Vary field names Accept-Encoding: one test of the field, no list of its names. */
+export function variesByEncoding(vary: string | string[] | undefined): boolean {
+  if (vary === undefined) return false;
+  return VARY_ENCODING.test(Array.isArray(vary) ? vary.join(',') : vary);
+}
+
+/** Accept-Encoding as one item of a Vary list, in any case, with the whitespace String.trim drops. */
+const VARY_ENCODING = /(?:^|,)\s*accept-encoding\s*(?:,|$)/i;
 
 /**
  * RFC 9110 §8.8.3: a strong entity tag names one representation, and each

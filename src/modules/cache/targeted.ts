@@ -1,5 +1,6 @@
+import { boundedMemo } from '../../utils/bounded-memo.js';
 import { type HeaderMap, headerValue } from '../../utils/headers.js';
-import { type Directives, parseDirectives } from './directives.js';
+import { type Directives, NO_DIRECTIVES, parseDirectives } from './directives.js';
 
 /**
  * Targeted cache control (RFC 9213): tagcache's target list is
@@ -32,11 +33,18 @@ export function effectiveControl(headers: HeaderMap): EffectiveControl {
   if (cdn !== undefined && cdn.map.size > 0) return { directives: cdn, source: 'cdn-cache-control' };
   const surrogate = headerValue(headers, 'surrogate-control');
   if (surrogate !== undefined) {
-    const d = parseDirectives(surrogate);
+    const d = directivesOf(surrogate);
     if (CACHING.some((name) => d.map.has(name))) return { directives: d, source: 'surrogate-control' };
   }
-  return { directives: parseDirectives(headerValue(headers, 'cache-control')), source: 'cache-control' };
+  const cc = headerValue(headers, 'cache-control');
+  return { directives: cc === undefined ? NO_DIRECTIVES : directivesOf(cc), source: 'cache-control' };
 }
+
+/**
+ * A backend sends the same few Cache-Control values over and over: each
+ * distinct one parsed once (Directives are read-only, so one object serves all).
+ */
+const directivesOf = boundedMemo(1000, parseDirectives);
 
 const KEY = /^[a-z*][a-z0-9_.*-]*$/;
 const TOKEN = /^[A-Za-z*][!#$%&'*+\-.^_`|~0-9A-Za-z:/]*$/;

@@ -86,7 +86,11 @@ function join(
   again?: true,
 ): Verdict {
   const role = collapser.join(key);
-  if (role.role === 'leader') return { ...v, leader: role };
+  // Literals, not a spread of v: a spread then a field cost a shape change on every miss.
+  if (role.role === 'leader')
+    return v.kind === 'miss'
+      ? { kind: 'miss', fwd: v.fwd, leader: role }
+      : { kind: 'must-revalidate', found: v.found, fwd: v.fwd, asked: v.asked, leader: role };
   if (role.role === 'follower')
     return { kind: 'busy', wait: role.result, otherwise: v, ...(again ? { again } : {}) };
   return v;

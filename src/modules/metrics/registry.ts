@@ -48,6 +48,11 @@ export function createMetrics(
     for (const name of DEFAULT_GAUGES_NAMED_TOTAL) registry.removeSingleMetric(`tagcache_${name}`);
   }
   const registers = [registry];
+  // Observed on every stored miss (and store get or put): in plain numbers on the metrics fast path.
+  const histogram = (opts: { name: string; help: string; labelNames: string[]; buckets: number[] }) =>
+    fast
+      ? (new PlainHistogram(registry, opts) as LabelledHistogram)
+      : (new Histogram({ ...opts, registers }) as LabelledHistogram);
   return {
     registry,
     /** tagcache_requests_total and tagcache_request_duration_seconds. */
@@ -86,19 +91,17 @@ export function createMetrics(
       labelNames: ['route'] as const,
       registers,
     }),
-    storedTtl: new Histogram({
+    storedTtl: histogram({
       name: 'tagcache_stored_ttl_seconds',
       help: 'Freshness lifetime of entries when stored, by route.',
-      labelNames: ['route'] as const,
+      labelNames: ['route'],
       buckets: TTL_BUCKETS,
-      registers,
     }),
-    storedBytes: new Histogram({
+    storedBytes: histogram({
       name: 'tagcache_stored_bytes',
       help: 'Bytes of entries when stored (the body and each encoded form), by route.',
-      labelNames: ['route'] as const,
+      labelNames: ['route'],
       buckets: SIZE_BUCKETS,
-      registers,
     }),
     compressedResponses: new Counter({
       name: 'tagcache_compressed_responses_total',
@@ -118,12 +121,11 @@ export function createMetrics(
       labelNames: ['encoding'] as const,
       registers,
     }),
-    storeDuration: new Histogram({
+    storeDuration: histogram({
       name: 'tagcache_store_operation_duration_seconds',
       help: 'Store operation latency by operation (get, put, invalidate), timed by the cache.',
-      labelNames: ['operation'] as const,
+      labelNames: ['operation'],
       buckets: LATENCY_BUCKETS,
-      registers,
     }),
     storeErrors: new Counter({
       name: 'tagcache_store_errors_total',

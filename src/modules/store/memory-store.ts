@@ -182,6 +182,36 @@ export function createMemoryStore(options: MemoryStoreOptions): MemoryStore {
     return { ids, matches: (e) => wanted.has(e.key) };
   }
 
+  /** Writes the entry unless a tombstone, its TTL or its weight refuses it (see Store.put). */
+  function write(entry: StoredEntry, ttlMs: number): boolean {
+    if (!(ttlMs >= 1)) {
+      cache.delete(entry.id); // useless already; an older entry of the id must not outlive it
+      return false;
+    }
+    if (entry.body.length > maxObjectBytes) {
+      cache.delete(entry.id); // refused: an older entry of the id must not outlive it
+      return false;
+    }
+    const verdict = tombstones.judge(entry);
+    if (!verdict.write) return false; // fetched before a hard purge of one of its targets: dropped
+    // The store keeps the caller's object (see Store.put): no copy, and no Object.freeze, which
+    // gave every entry and its headers hidden classes of their own (~700 bytes per entry).
+    const stored =
+      verdict.softPurgedAt === entry.softPurgedAt ? entry : { ...entry, softPurgedAt: verdict.softPurgedAt };
+    // Weighed here, once, rather than by lru-cache and then a peek to learn whether it took it.
+    const size = entryWeight(stored);
+    if (size > maxBytes) {
+      cache.delete(entry.id); // heavier than the whole store: refused, and no older entry outlives it
+      return false;
+    }
+    // dispose() drops the memberships of any entry this replaces; the new ones are added after.
+    cache.set(entry.id, stored, { ttl: Math.ceil(ttlMs), size });
+    paths.add(stored.id);
+    for (const tag of stored.tags) tags.add(tag, stored.id);
+    if (stored.id !== stored.key) keys.add(stored.key, stored.id);
+    return true;
+  }
+
   /** peek: a look-up must not count as use, nor move the entry in the LRU. */
   function inspect(ids: Iterable<string>, limit: number): InspectedEntry[] {
     const found: InspectedEntry[] = [];
@@ -202,30 +232,13 @@ export function createMemoryStore(options: MemoryStoreOptions): MemoryStore {
   return {
     kind: 'memory',
     get: (id) => cache.get(id),
-    async put(entry, ttlMs) {
-      if (!(ttlMs >= 1)) {
-        cache.delete(entry.id); // useless already; an older entry of the id must not outlive it
-        return false;
+    put(entry, ttlMs) {
+      // Settled promises made once: an async function made a new one for every stored miss.
+      try {
+        return write(entry, ttlMs) ? WRITTEN : NOT_WRITTEN;
+      } catch (err) {
+        return Promise.reject(err);
       }
-      if (entry.body.length > maxObjectBytes) {
-        cache.delete(entry.id); // refused: an older entry of the id must not outlive it
-        return false;
-      }
-      const verdict = tombstones.judge(entry);
-      if (!verdict.write) return false; // fetched before a hard purge of one of its targets: dropped
-      // The store keeps the caller's object (see Store.put): no copy, and no Object.freeze, which
-      // gave every entry and its headers hidden classes of their own (~700 bytes per entry).
-      const stored =
-        verdict.softPurgedAt === entry.softPurgedAt
-          ? entry
-          : { ...entry, softPurgedAt: verdict.softPurgedAt };
-      // dispose() drops the memberships of any entry this replaces; the new ones are added after.
-      cache.set(entry.id, stored, { ttl: Math.ceil(ttlMs) });
-      if (cache.peek(entry.id) !== stored) return false; // heavier than the whole store: refused
-      paths.add(stored.id);
-      for (const tag of stored.tags) tags.add(tag, stored.id);
-      if (stored.id !== stored.key) keys.add(stored.key, stored.id);
-      return true;
     },
     async delete(id) {
       const existed = cache.has(id);
@@ -268,6 +281,9 @@ export function createMemoryStore(options: MemoryStoreOptions): MemoryStore {
     },
   };
 }
+
+const WRITTEN = Promise.resolve(true);
+const NOT_WRITTEN = Promise.resolve(false);
 
 function union(index: MembershipIndex, names: ReadonlySet<string>): string[] {
   if (names.size === 1) {

@@ -79,6 +79,8 @@ export function createMemoryTombstones(tombstoneMs: number, max: number): Memory
         if (stone.softAt > softAt) softAt = stone.softAt;
       };
       if (overflow.until > Date.now()) take(overflow);
+      // No purge within tombstoneMs (the usual case): no names to build and look up.
+      if (stones.size === 0) return judgePut(hardAt, softAt, entry);
       take(stones.peek(ALL));
       take(stones.peek(`k:${entry.key}`));
       const site = splitKey(entry.key)?.site;

@@ -77,12 +77,18 @@ export function decodeEntry(
 export function encodeBlob(entry: object): Buffer {
   const buffers: Buffer[] = [];
   const paths: [(string | number)[], number][] = [];
-  const stripped = strip(entry, [], buffers, paths);
-  const json = Buffer.from(JSON.stringify({ e: stripped, b: paths }));
-  const head = Buffer.allocUnsafe(HEAD);
-  MAGIC.copy(head, 0);
-  head.writeUInt32BE(json.length, MAGIC.length);
-  return Buffer.concat([head, json, ...buffers]);
+  const stripped = strip(entry, undefined, buffers, paths);
+  // Written straight into the one Buffer sent: no Buffer of the JSON alone, then a concat copying it.
+  const json = JSON.stringify({ e: stripped, b: paths });
+  const jsonBytes = Buffer.byteLength(json);
+  let size = HEAD + jsonBytes;
+  for (const buffer of buffers) size += buffer.length;
+  const blob = Buffer.allocUnsafe(size);
+  MAGIC.copy(blob, 0);
+  blob.writeUInt32BE(jsonBytes, MAGIC.length);
+  let offset = HEAD + blob.write(json, HEAD, 'utf8');
+  for (const buffer of buffers) offset += buffer.copy(blob, offset);
+  return blob;
 }
 
 /** The object encodeBlob was given, or undefined for a blob that is not one (other version, corrupt). */
@@ -108,21 +114,40 @@ export function decodeBlob(blob: Buffer): Record<string, unknown> | undefined {
   return offset === blob.length ? (entry as Record<string, unknown>) : undefined;
 }
 
+/** Where strip is, as a chain up to the root: a path array is made only for a Buffer found. */
+interface Step {
+  readonly up: Step | undefined;
+  readonly name: string | number;
+}
+
+function pathTo(step: Step | undefined): (string | number)[] {
+  const path: (string | number)[] = [];
+  for (let at = step; at !== undefined; at = at.up) path.push(at.name);
+  return path.reverse();
+}
+
+/** The value with each Buffer replaced by null, its path and length noted; strings, numbers and the like as they are. */
 function strip(
-  value: unknown,
-  path: (string | number)[],
+  value: object,
+  at: Step | undefined,
   buffers: Buffer[],
   paths: [(string | number)[], number][],
 ): unknown {
   if (Buffer.isBuffer(value)) {
     buffers.push(value);
-    paths.push([path, value.length]);
+    paths.push([pathTo(at), value.length]);
     return null;
   }
-  if (Array.isArray(value)) return value.map((item, i) => strip(item, [...path, i], buffers, paths));
-  if (typeof value !== 'object' || value === null) return value;
+  if (Array.isArray(value)) {
+    const items = value as unknown[];
+    return items.map((item, i) =>
+      typeof item === 'object' && item !== null ? strip(item, { up: at, name: i }, buffers, paths) : item,
+    );
+  }
   const out: Record<string, unknown> = {};
-  for (const [name, item] of Object.entries(value)) out[name] = strip(item, [...path, name], buffers, paths);
+  for (const [name, item] of Object.entries(value))
+    out[name] =
+      typeof item === 'object' && item !== null ? strip(item, { up: at, name }, buffers, paths) : item;
   return out;
 }
 

@@ -1,0 +1,57 @@
+import CachePolicy from 'http-cache-semantics';
+
+/** What computePolicy asks of http-cache-semantics. */
+export interface HcsVerdict {
+  readonly storable: boolean;
+  /** Seconds. */
+  readonly maxAge: number;
+}
+
+/** Distinct inputs remembered at once; the table is emptied whole when full (a new Date each second fills it slowly). */
+const MAX_REMEMBERED = 1000;
+const known = new Map<string, HcsVerdict>();
+
+/**
+ * http-cache-semantics' storable() and maxAge() for a GET, as a shared
+ * cache, of a response whose headers are policyHeaders' normalised ones.
+ * Both are a pure function of the status, whether the request carried
+ * Authorization, and those five fields, and of the clock only when there is
+ * no Date and an Expires or Last-Modified to measure against it: so a backend
+ * answering alike (same directives, same second) is asked once, not once per
+ * stored miss (a CachePolicy parses Cache-Control and copies the fields).
+ */
+export function hcsVerdict(
+  status: number,
+  authorization: string | undefined,
+  headers: Readonly<Record<string, string>>,
+): HcsVerdict {
+  const date = headers.date;
+  const expires = headers.expires;
+  const lm = headers['last-modified'];
+  if (date === undefined && (expires !== undefined || lm !== undefined))
+    return ask(status, authorization, headers);
+  const cc = headers['cache-control'];
+  const vary = headers.vary;
+  // Length-prefixed where a value may hold any character; the dates are formatHttpDate's.
+  const key = `${status} ${authorization ? 1 : 0} ${cc === undefined ? '-' : `${cc.length}:${cc}`} ${vary === undefined ? '-' : `${vary.length}:${vary}`} ${date ?? '-'} ${expires ?? '-'} ${lm ?? '-'}`;
+  let verdict = known.get(key);
+  if (verdict === undefined) {
+    verdict = ask(status, authorization, headers);
+    if (known.size >= MAX_REMEMBERED) known.clear();
+    known.set(key, verdict);
+  }
+  return verdict;
+}
+
+function ask(
+  status: number,
+  authorization: string | undefined,
+  headers: Readonly<Record<string, string>>,
+): HcsVerdict {
+  const policy = new CachePolicy(
+    { method: 'GET', url: '/', headers: authorization === undefined ? {} : { authorization } },
+    { status, headers },
+    { shared: true },
+  );
+  return { storable: policy.storable(), maxAge: policy.maxAge() };
+}
