@@ -3,6 +3,7 @@ import { TagcacheError } from '../../utils/errors.js';
 import type { Logger } from '../../utils/logger.js';
 import { decodeEntry, ENTRY_FIELDS } from './redis-codec.js';
 import { createRedisConnection, type RedisSentinels } from './redis-connection.js';
+import { createEntryMemo } from './redis-entry-memo.js';
 import { toStoreError } from './redis-errors.js';
 import { purgeTarget } from './redis-invalidate.js';
 import { createRedisKeys } from './redis-keys.js';
@@ -89,6 +90,7 @@ export function createRedisStore(options: RedisStoreOptions): RedisStore {
   const putContext = { conn, keys, indexGraceMs };
   let closed = false;
   const leases = createRedisLeases(conn, prefix, (operation, work) => run(operation, work), log);
+  const decodeHit = createEntryMemo();
 
   /**
    * Every operation's way to Redis: refused after close(), held until the first connection
@@ -152,7 +154,7 @@ export function createRedisStore(options: RedisStoreOptions): RedisStore {
       run(
         'get',
         () => client.hmgetBuffer(keys.entry(id), ...ENTRY_FIELDS),
-        (values) => decodeEntry(id, values),
+        (values) => decodeHit(id, values),
       ),
     put: (entry, ttlMs) =>
       leases.track(
