@@ -95,7 +95,7 @@ export function createRedisStore(options: RedisStoreOptions): RedisStore {
   const reads = tickReads((id) =>
     run(
       'get',
-      () => client.hmgetBuffer(keys.entry(id), ...ENTRY_FIELDS),
+      () => conn.hmgetBuffer(keys.entry(id), ENTRY_FIELDS),
       (values) => decodeHit(id, values),
     ),
   );
