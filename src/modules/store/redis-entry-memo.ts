@@ -57,7 +57,7 @@ export function createEntryMemo(limits: EntryMemoLimits = DEFAULT_ENTRY_MEMO) {
     }
     if (blob.length > limits.maxValueBytes) return decodeEntry(id, values);
     // Copies: a reply's values are views of the socket's read, which may be far larger.
-    const own = { blob: Buffer.from(blob), softPurgedAt: Buffer.from(softPurgedAt) };
+    const own = { blob: ownCopy(blob), softPurgedAt: ownCopy(softPurgedAt) };
     // A value that is no entry of this id (another version, corrupt) is remembered too: a miss again.
     const entry = decodeEntry(id, [own.blob, own.softPurgedAt]);
     while (known.size > 0 && (known.size >= limits.entries || bytes + own.blob.length > limits.bytes)) {
@@ -68,4 +68,11 @@ export function createEntryMemo(limits: EntryMemoLimits = DEFAULT_ENTRY_MEMO) {
     bytes += own.blob.length;
     return entry;
   };
+}
+
+/** A copy in memory of its own: Buffer.from would take a slice of the shared pool and keep all of it alive. */
+function ownCopy(value: Buffer): Buffer {
+  const copy = Buffer.allocUnsafeSlow(value.length);
+  value.copy(copy);
+  return copy;
 }
