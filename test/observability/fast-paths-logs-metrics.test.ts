@@ -129,6 +129,12 @@ describe('FAST_PATHS access-log and metrics: hand-rolled vs the libraries', () =
         ['a', 0.0001],
       ] as const)
         m.upstreamDuration.labels(route).observe(seconds);
+      for (const [operation, seconds] of [
+        ['get', 0.0003],
+        ['get', 0.00002],
+        ['put', 0.004],
+      ] as const)
+        m.storeDuration.labels(operation).observe(seconds);
       m.inFlight.inc();
       m.inFlight.inc();
       m.inFlight.dec();
@@ -140,6 +146,7 @@ describe('FAST_PATHS access-log and metrics: hand-rolled vs the libraries', () =
     const text = await fastMetrics.registry.metrics();
     expect(text).toBe(await plainMetrics.registry.metrics());
     expect(text).toContain('tagcache_upstream_duration_seconds_count{route="a"} 2');
+    expect(text).toContain('tagcache_store_operation_duration_seconds_count{operation="get"} 2');
     // A cluster's primary sums what each worker's registry reports.
     const fastJson = await fastMetrics.registry.getMetricsAsJSON();
     const plainJson = await plainMetrics.registry.getMetricsAsJSON();

@@ -155,6 +155,20 @@ describe('single Redis store', () => {
     await store.close();
   });
 
+  it('shares a read of an id within a turn, but never answers a get sent after a write with one sent before it', async () => {
+    const store = await open();
+    await store.put(makeEntry('shared'), 60_000);
+    const first = store.get('shared');
+    const second = store.get('shared');
+    expect(second).toBe(first);
+    const deleted = store.delete('shared');
+    const after = store.get('shared');
+    expect((await first)?.id).toBe('shared');
+    expect(await deleted).toBe(true);
+    expect(await after).toBeUndefined();
+    await store.close();
+  });
+
   it("reads version 1's entries as misses and overwrites them, and tells version 1 its entries are not its own", async () => {
     const prefix = uniquePrefix('version1');
     const store = await open(prefix);

@@ -1,4 +1,4 @@
-import { Cluster, type ClusterOptions, Redis, type RedisOptions } from 'ioredis';
+import { Cluster, type ClusterOptions, Command, Redis, type RedisOptions } from 'ioredis';
 import type { Logger } from '../../utils/logger.js';
 import { LEASE_SCRIPTS } from './redis-lease-scripts.js';
 import { STORE_SCRIPTS } from './redis-scripts.js';
@@ -40,6 +40,8 @@ export interface RedisConnection {
    * save (a Cluster keeps auto-pipelining: it groups commands per node).
    */
   batch(): void;
+  /** HMGET with Buffer values: the hit's one command, built for less than ioredis's own way costs (see hmgetBuffer). */
+  hmgetBuffer(key: string, fields: readonly string[]): Promise<(Buffer | null)[]>;
   /** One connection per master, for SCAN. */
   masters(): Redis[];
   /** False until the first connection settles; until then commands wait for it (at most commandTimeoutMs). */
@@ -129,6 +131,8 @@ export function createRedisConnection(options: RedisConnectionOptions): RedisCon
     client,
     group: cluster ? groupBySlot : together,
     batch: client instanceof Cluster ? () => {} : writeBatcher(client),
+    hmgetBuffer:
+      client instanceof Cluster ? (key, fields) => client.hmgetBuffer(key, ...fields) : hmgetBuffer(client),
     groupByNode:
       client instanceof Cluster ? (keys) => groupByOwner(keys, (slot) => client.slots[slot]?.[0]) : together,
     masters: () => (client instanceof Cluster ? client.nodes('master') : [client]),
@@ -169,6 +173,23 @@ function writeBatcher(client: Redis): () => void {
     corked = stream;
     stream.cork();
     setImmediate(flush);
+  };
+}
+
+const BUFFER_REPLY = { replyEncoding: null } as const;
+
+/**
+ * HMGET on one node as client.hmgetBuffer sends it, less the copy of its arguments: a Command copies
+ * them with Array.prototype.flat, which on Node 20 costs more than the rest of building the command
+ * (about 0.6 µs for three strings). These are flat strings already, and HMGET has no argument
+ * transformer, so they are handed over as they are. (A Cluster keeps hmgetBuffer: it pipelines it.)
+ */
+function hmgetBuffer(client: Redis) {
+  return (key: string, fields: readonly string[]): Promise<(Buffer | null)[]> => {
+    const command = new Command('hmget', [], BUFFER_REPLY);
+    command.args = [key, ...fields];
+    void client.sendCommand(command);
+    return command.promise as Promise<(Buffer | null)[]>;
   };
 }
 

@@ -3,12 +3,14 @@ import { TagcacheError } from '../../utils/errors.js';
 import type { Logger } from '../../utils/logger.js';
 import { decodeEntry, ENTRY_FIELDS } from './redis-codec.js';
 import { createRedisConnection, type RedisSentinels } from './redis-connection.js';
+import { createEntryMemo } from './redis-entry-memo.js';
 import { toStoreError } from './redis-errors.js';
 import { purgeTarget } from './redis-invalidate.js';
 import { createRedisKeys } from './redis-keys.js';
 import { createRedisLeases } from './redis-lease.js';
 import { createInvalidationChannel } from './redis-pubsub.js';
 import { putEntry } from './redis-put.js';
+import { tickReads } from './tick-reads.js';
 import { DEFAULT_TOMBSTONE_MS, requireTombstoneMs } from './tombstones.js';
 import {
   HISTORY_LIMIT,
@@ -89,6 +91,14 @@ export function createRedisStore(options: RedisStoreOptions): RedisStore {
   const putContext = { conn, keys, indexGraceMs };
   let closed = false;
   const leases = createRedisLeases(conn, prefix, (operation, work) => run(operation, work), log);
+  const decodeHit = createEntryMemo();
+  const reads = tickReads((id) =>
+    run(
+      'get',
+      () => conn.hmgetBuffer(keys.entry(id), ENTRY_FIELDS),
+      (values) => decodeHit(id, values),
+    ),
+  );
 
   /**
    * Every operation's way to Redis: refused after close(), held until the first connection
@@ -103,6 +113,8 @@ export function createRedisStore(options: RedisStoreOptions): RedisStore {
         new TagcacheError('TC_STORE_UNAVAILABLE', `redis store: ${operation} after close()`, 503),
       );
     }
+    // A get after any other operation is sent again, never answered by one sent before it.
+    if (operation !== 'get') reads.forget();
     if (conn.started) {
       conn.batch();
       return attempt(work).then(then, (err: unknown) => {
@@ -148,12 +160,7 @@ export function createRedisStore(options: RedisStoreOptions): RedisStore {
 
   return {
     kind: conn.kind,
-    get: (id) =>
-      run(
-        'get',
-        () => client.hmgetBuffer(keys.entry(id), ...ENTRY_FIELDS),
-        (values) => decodeEntry(id, values),
-      ),
+    get: (id) => reads.read(id),
     put: (entry, ttlMs) =>
       leases.track(
         entry.key,
@@ -217,6 +224,7 @@ export function createRedisStore(options: RedisStoreOptions): RedisStore {
     async close() {
       if (closed) return;
       closed = true;
+      reads.forget();
       channel.close();
       leases.close();
       await conn.close();

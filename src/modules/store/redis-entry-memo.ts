@@ -1,0 +1,78 @@
+import { decodeEntry } from './redis-codec.js';
+import type { StoredEntry } from './types.js';
+
+export interface EntryMemoLimits {
+  /** Entries remembered at most; the oldest remembered goes first. */
+  readonly entries: number;
+  /** Bytes of stored values remembered at most (each is held as a copy). */
+  readonly bytes: number;
+  /** Values larger than this are decoded on every read and never held. */
+  readonly maxValueBytes: number;
+}
+
+/**
+ * Small enough to cost nothing beside the process (no local tier means no memory cache on
+ * purpose); large enough for the entries that take most hits, which are the ones that pay.
+ */
+export const DEFAULT_ENTRY_MEMO: EntryMemoLimits = {
+  entries: 1024,
+  bytes: 8 * 1024 * 1024,
+  maxValueBytes: 64 * 1024,
+};
+
+interface Remembered {
+  readonly blob: Buffer;
+  readonly softPurgedAt: Buffer;
+  readonly entry: StoredEntry | undefined;
+}
+
+/**
+ * decodeEntry for get(), remembering what it made: when Redis hands back, for
+ * the same id, byte for byte the values decoded last time, the entry made then
+ * is handed back again. Nothing is served that Redis did not just answer (every
+ * read still goes to Redis, and a purge changes or deletes the values), but a
+ * repeat hit skips the JSON parse and the object building, and the cache's
+ * per-entry memos (policy, forms view) find the entry they saw, as with the
+ * memory store, which hands back one object too. Entries are never mutated.
+ */
+export function createEntryMemo(limits: EntryMemoLimits = DEFAULT_ENTRY_MEMO) {
+  const known = new Map<string, Remembered>();
+  let bytes = 0;
+
+  const forget = (id: string, held: Remembered) => {
+    known.delete(id);
+    bytes -= held.blob.length;
+  };
+
+  return function decode(id: string, values: readonly (Buffer | null)[]): StoredEntry | undefined {
+    const [blob, softPurgedAt] = values;
+    const held = known.get(id);
+    if (blob == null || softPurgedAt == null) {
+      if (held !== undefined) forget(id, held);
+      return undefined;
+    }
+    if (held !== undefined) {
+      if (held.blob.equals(blob) && held.softPurgedAt.equals(softPurgedAt)) return held.entry;
+      forget(id, held);
+    }
+    if (blob.length > limits.maxValueBytes) return decodeEntry(id, values);
+    // Copies: a reply's values are views of the socket's read, which may be far larger.
+    const own = { blob: ownCopy(blob), softPurgedAt: ownCopy(softPurgedAt) };
+    // A value that is no entry of this id (another version, corrupt) is remembered too: a miss again.
+    const entry = decodeEntry(id, [own.blob, own.softPurgedAt]);
+    while (known.size > 0 && (known.size >= limits.entries || bytes + own.blob.length > limits.bytes)) {
+      const [oldestId, oldest] = known.entries().next().value as [string, Remembered];
+      forget(oldestId, oldest);
+    }
+    known.set(id, { ...own, entry });
+    bytes += own.blob.length;
+    return entry;
+  };
+}
+
+/** A copy in memory of its own: Buffer.from would take a slice of the shared pool and keep all of it alive. */
+function ownCopy(value: Buffer): Buffer {
+  const copy = Buffer.allocUnsafeSlow(value.length);
+  value.copy(copy);
+  return copy;
+}

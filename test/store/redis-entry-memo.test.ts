@@ -1,0 +1,84 @@
+import { describe, expect, it } from 'vitest';
+import { encodeBlob } from '../../src/modules/store/redis-codec.js';
+import { createEntryMemo, type EntryMemoLimits } from '../../src/modules/store/redis-entry-memo.js';
+import type { StoredEntry } from '../../src/modules/store/types.js';
+import { makeEntry } from './entries.js';
+
+/** What HMGET of ENTRY_FIELDS answers for an entry as stored. */
+function reply(entry: StoredEntry, softPurgedAt = entry.softPurgedAt): Buffer[] {
+  return [encodeBlob(entry), Buffer.from(String(softPurgedAt))];
+}
+
+const roomy: EntryMemoLimits = { entries: 100, bytes: 1 << 20, maxValueBytes: 1 << 16 };
+
+describe('entry memo (Redis get)', () => {
+  it('hands back the entry it made while Redis answers the same bytes', () => {
+    const decode = createEntryMemo(roomy);
+    const stored = makeEntry('a', { tags: ['t'] });
+    const first = decode('a', reply(stored));
+    expect(first).toEqual(stored);
+    expect(decode('a', reply(stored))).toBe(first);
+  });
+
+  it('decodes again when the blob or softPurgedAt changed', () => {
+    const decode = createEntryMemo(roomy);
+    const stored = makeEntry('a');
+    const first = decode('a', reply(stored));
+    const soft = decode('a', reply(stored, 1234));
+    expect(soft).not.toBe(first);
+    expect(soft?.softPurgedAt).toBe(1234);
+    const refilled = makeEntry('a', { body: Buffer.from('new body') });
+    expect(decode('a', reply(refilled, 1234))?.body.toString()).toBe('new body');
+  });
+
+  it('forgets an entry Redis no longer has', () => {
+    const decode = createEntryMemo(roomy);
+    const stored = makeEntry('a');
+    const first = decode('a', reply(stored));
+    expect(decode('a', [null, null])).toBeUndefined();
+    const again = decode('a', reply(stored));
+    expect(again).toEqual(stored);
+    expect(again).not.toBe(first);
+  });
+
+  it('holds copies: the reply buffers may be reused once read', () => {
+    const decode = createEntryMemo(roomy);
+    const stored = makeEntry('a', { body: Buffer.from('original') });
+    const values = reply(stored);
+    const first = decode('a', values);
+    values[0]?.fill(0);
+    expect(first?.body.toString()).toBe('original');
+    expect(decode('a', reply(stored))).toBe(first);
+  });
+
+  it('never serves one id the entry of another', () => {
+    const decode = createEntryMemo(roomy);
+    const other = reply(makeEntry('b'));
+    expect(decode('a', other)).toBeUndefined();
+    expect(decode('b', other)?.id).toBe('b');
+  });
+
+  it('evicts the oldest past its entry limit, and holds no value past its size limit', () => {
+    const decode = createEntryMemo({ entries: 2, bytes: 1 << 20, maxValueBytes: 1 << 16 });
+    const entries = ['a', 'b', 'c'].map((id) => makeEntry(id));
+    const made = entries.map((e) => decode(e.id, reply(e)));
+    expect(decode('c', reply(entries[2] as StoredEntry))).toBe(made[2]);
+    expect(decode('b', reply(entries[1] as StoredEntry))).toBe(made[1]);
+    expect(decode('a', reply(entries[0] as StoredEntry))).not.toBe(made[0]);
+
+    const big = makeEntry('big', { body: Buffer.alloc(2048, 'x') });
+    const small = createEntryMemo({ entries: 10, bytes: 1 << 20, maxValueBytes: 1024 });
+    const once = small('big', reply(big));
+    expect(once).toEqual(big);
+    expect(small('big', reply(big))).not.toBe(once);
+  });
+
+  it('keeps its held bytes under the byte limit', () => {
+    const one = reply(makeEntry('a', { body: Buffer.alloc(600, 'a') }))[0]?.length ?? 0;
+    const decode = createEntryMemo({ entries: 100, bytes: one * 2, maxValueBytes: 1 << 16 });
+    const entries = ['a', 'b', 'c'].map((id) => makeEntry(id, { body: Buffer.alloc(600, id) }));
+    const made = entries.map((e) => decode(e.id, reply(e)));
+    expect(decode('c', reply(entries[2] as StoredEntry))).toBe(made[2]);
+    expect(decode('a', reply(entries[0] as StoredEntry))).not.toBe(made[0]);
+  });
+});
