@@ -169,6 +169,22 @@ describe('single Redis store', () => {
     await store.close();
   });
 
+  it('reads the same entries with the redis fast path off (client.hmgetBuffer) as with it on', async () => {
+    const prefix = uniquePrefix('fast-commands');
+    const fast = await open(prefix);
+    const plain = await open(prefix, { fastCommands: false });
+    const entry = makeEntry('both', { tags: ['a', 'b'], headers: { link: ['</a>', '</b>'] } });
+    await fast.put(entry, 60_000);
+    const [viaFast, viaPlain] = await Promise.all([fast.get('both'), plain.get('both')]);
+    const { body, ...rest } = entry;
+    expect(viaFast).toMatchObject(rest);
+    expect(viaPlain).toEqual(viaFast);
+    expect(viaPlain?.body.equals(body)).toBe(true);
+    expect(await plain.get('absent')).toBeUndefined();
+    expect(await fast.get('absent')).toBeUndefined();
+    await Promise.all([fast.close(), plain.close()]);
+  });
+
   it("reads version 1's entries as misses and overwrites them, and tells version 1 its entries are not its own", async () => {
     const prefix = uniquePrefix('version1');
     const store = await open(prefix);

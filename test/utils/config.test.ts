@@ -101,12 +101,13 @@ describe('loadConfig', () => {
   });
 
   it('turns every fast path on by default, all off with FAST_PATHS=off, or only the ones listed', () => {
-    const all = { 'access-log': true, metrics: true, undici: true, 'lean-start': true };
+    const all = { 'access-log': true, metrics: true, undici: true, 'lean-start': true, redis: true };
     const none = {
       'access-log': false,
       metrics: false,
       undici: false,
       'lean-start': false,
+      redis: false,
     };
     expect(loadConfig({}).fastPaths).toEqual(all);
     expect(loadConfig({ FAST_PATHS: 'on' }).fastPaths).toEqual(all);
@@ -117,7 +118,7 @@ describe('loadConfig', () => {
       undici: true,
     });
     expect(rejects({ FAST_PATHS: 'metrics,relay' }).message).toBe(
-      'FAST_PATHS="metrics,relay": expected on, off, or a comma-separated list of access-log, metrics, undici, lean-start',
+      'FAST_PATHS="metrics,relay": expected on, off, or a comma-separated list of access-log, metrics, undici, lean-start, redis',
     );
     expect(rejects({ FAST_PATHS: 'yes' }).message).toMatch(/^FAST_PATHS="yes": expected on, off/);
   });

@@ -25,6 +25,8 @@ export interface StoreSettings {
   readonly storeTimeoutMs: number;
   readonly cacheMaxBytes: number;
   readonly maxObjectBytes: number;
+  /** The `redis` fast path of FAST_PATHS (default on). */
+  readonly fastPaths?: { readonly redis: boolean };
 }
 
 /** The sentinels and master name, when Redis is reached through Sentinel. */
@@ -66,5 +68,6 @@ export async function createStore(
     instanceId,
     log,
     step,
+    fastCommands: settings.fastPaths?.redis ?? true,
   });
 }

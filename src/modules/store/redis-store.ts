@@ -53,6 +53,8 @@ export interface RedisStoreOptions {
   readonly tombstoneMs?: number;
   /** Times a purge's steps (the Redis work, the pub/sub publish); see StepRunner. */
   readonly step?: StepRunner;
+  /** The `redis` fast path (FAST_PATHS); see RedisConnectionOptions.fastCommands. Default on. */
+  readonly fastCommands?: boolean;
 }
 
 export interface RedisStore extends Store {
@@ -82,6 +84,7 @@ export function createRedisStore(options: RedisStoreOptions): RedisStore {
     sentinels: options.sentinels,
     commandTimeoutMs,
     log,
+    fastCommands: options.fastCommands,
   });
   const { client } = conn;
   const keys = createRedisKeys(prefix);
