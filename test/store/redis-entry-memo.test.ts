@@ -11,19 +11,37 @@ function reply(entry: StoredEntry, softPurgedAt = entry.softPurgedAt): Buffer[] 
 
 const roomy: EntryMemoLimits = { entries: 100, bytes: 1 << 20, maxValueBytes: 1 << 16 };
 
+type Decode = ReturnType<typeof createEntryMemo>;
+/** An id is held from its second read on: reads it twice and answers what the second made. */
+const held = (decode: Decode, id: string, values: Buffer[]) => {
+  decode(id, values);
+  return decode(id, values);
+};
+
 describe('entry memo (Redis get)', () => {
   it('hands back the entry it made while Redis answers the same bytes', () => {
     const decode = createEntryMemo(roomy);
     const stored = makeEntry('a', { tags: ['t'] });
-    const first = decode('a', reply(stored));
+    const first = held(decode, 'a', reply(stored));
     expect(first).toEqual(stored);
     expect(decode('a', reply(stored))).toBe(first);
+  });
+
+  it('holds nothing for an id read once: its first read is decoded and only its name noted', () => {
+    const decode = createEntryMemo(roomy);
+    const stored = makeEntry('a');
+    const once = decode('a', reply(stored));
+    expect(once).toEqual(stored);
+    const second = decode('a', reply(stored));
+    expect(second).toEqual(stored);
+    expect(second).not.toBe(once);
+    expect(decode('a', reply(stored))).toBe(second);
   });
 
   it('decodes again when the blob or softPurgedAt changed', () => {
     const decode = createEntryMemo(roomy);
     const stored = makeEntry('a');
-    const first = decode('a', reply(stored));
+    const first = held(decode, 'a', reply(stored));
     const soft = decode('a', reply(stored, 1234));
     expect(soft).not.toBe(first);
     expect(soft?.softPurgedAt).toBe(1234);
@@ -34,7 +52,7 @@ describe('entry memo (Redis get)', () => {
   it('forgets an entry Redis no longer has', () => {
     const decode = createEntryMemo(roomy);
     const stored = makeEntry('a');
-    const first = decode('a', reply(stored));
+    const first = held(decode, 'a', reply(stored));
     expect(decode('a', [null, null])).toBeUndefined();
     const again = decode('a', reply(stored));
     expect(again).toEqual(stored);
@@ -45,7 +63,7 @@ describe('entry memo (Redis get)', () => {
     const decode = createEntryMemo(roomy);
     const stored = makeEntry('a', { body: Buffer.from('original') });
     const values = reply(stored);
-    const first = decode('a', values);
+    const first = held(decode, 'a', values);
     values[0]?.fill(0);
     expect(first?.body.toString()).toBe('original');
     expect(decode('a', reply(stored))).toBe(first);
@@ -54,21 +72,22 @@ describe('entry memo (Redis get)', () => {
   it('never serves one id the entry of another', () => {
     const decode = createEntryMemo(roomy);
     const other = reply(makeEntry('b'));
+    expect(held(decode, 'a', other)).toBeUndefined();
     expect(decode('a', other)).toBeUndefined();
-    expect(decode('b', other)?.id).toBe('b');
+    expect(held(decode, 'b', other)?.id).toBe('b');
   });
 
   it('evicts the oldest past its entry limit, and holds no value past its size limit', () => {
     const decode = createEntryMemo({ entries: 2, bytes: 1 << 20, maxValueBytes: 1 << 16 });
     const entries = ['a', 'b', 'c'].map((id) => makeEntry(id));
-    const made = entries.map((e) => decode(e.id, reply(e)));
+    const made = entries.map((e) => held(decode, e.id, reply(e)));
     expect(decode('c', reply(entries[2] as StoredEntry))).toBe(made[2]);
     expect(decode('b', reply(entries[1] as StoredEntry))).toBe(made[1]);
     expect(decode('a', reply(entries[0] as StoredEntry))).not.toBe(made[0]);
 
     const big = makeEntry('big', { body: Buffer.alloc(2048, 'x') });
     const small = createEntryMemo({ entries: 10, bytes: 1 << 20, maxValueBytes: 1024 });
-    const once = small('big', reply(big));
+    const once = held(small, 'big', reply(big));
     expect(once).toEqual(big);
     expect(small('big', reply(big))).not.toBe(once);
   });
@@ -77,8 +96,19 @@ describe('entry memo (Redis get)', () => {
     const one = reply(makeEntry('a', { body: Buffer.alloc(600, 'a') }))[0]?.length ?? 0;
     const decode = createEntryMemo({ entries: 100, bytes: one * 2, maxValueBytes: 1 << 16 });
     const entries = ['a', 'b', 'c'].map((id) => makeEntry(id, { body: Buffer.alloc(600, id) }));
-    const made = entries.map((e) => decode(e.id, reply(e)));
+    const made = entries.map((e) => held(decode, e.id, reply(e)));
     expect(decode('c', reply(entries[2] as StoredEntry))).toBe(made[2]);
     expect(decode('a', reply(entries[0] as StoredEntry))).not.toBe(made[0]);
+  });
+
+  it('notes a bounded number of ids read once', () => {
+    const decode = createEntryMemo({ entries: 1, bytes: 1 << 20, maxValueBytes: 1 << 16 });
+    const a = makeEntry('a');
+    decode('a', reply(a));
+    // Four names fit beside one held entry; the fifth empties the notes, so 'a' is read as new again.
+    for (const id of ['b', 'c', 'd', 'e']) decode(id, reply(makeEntry(id)));
+    const again = decode('a', reply(a));
+    expect(decode('a', reply(a))).toBe(decode('a', reply(a)));
+    expect(decode('a', reply(a))).not.toBe(again);
   });
 });

@@ -22,7 +22,8 @@ export const DEFAULT_ENTRY_MEMO: EntryMemoLimits = {
 
 interface Remembered {
   readonly blob: Buffer;
-  readonly softPurgedAt: Buffer;
+  /** The field's text: a few digits, kept as a string rather than a Buffer of its own. */
+  readonly softPurgedAt: string;
   readonly entry: StoredEntry | undefined;
 }
 
@@ -34,9 +35,16 @@ interface Remembered {
  * repeat hit skips the JSON parse and the object building, and the cache's
  * per-entry memos (policy, forms view) find the entry they saw, as with the
  * memory store, which hands back one object too. Entries are never mutated.
+ * An id is held from its second read on: the first is only noted (a bounded
+ * set of names), so ids read once, most of them where hits spread over many
+ * keys, cost no copy and no eviction (measured: holding every first read
+ * doubled the decode of a spread read, ~4 to ~8 µs).
  */
 export function createEntryMemo(limits: EntryMemoLimits = DEFAULT_ENTRY_MEMO) {
   const known = new Map<string, Remembered>();
+  // Ids read once lately; emptied whole when full, so an id read twice within that many reads is held.
+  let seen = new Set<string>();
+  const maxSeen = limits.entries * 4;
   let bytes = 0;
 
   const forget = (id: string, held: Remembered) => {
@@ -51,21 +59,27 @@ export function createEntryMemo(limits: EntryMemoLimits = DEFAULT_ENTRY_MEMO) {
       if (held !== undefined) forget(id, held);
       return undefined;
     }
+    const soft = softPurgedAt.toString('latin1');
     if (held !== undefined) {
-      if (held.blob.equals(blob) && held.softPurgedAt.equals(softPurgedAt)) return held.entry;
+      if (held.softPurgedAt === soft && held.blob.equals(blob)) return held.entry;
       forget(id, held);
+    } else if (!seen.has(id)) {
+      if (seen.size >= maxSeen) seen = new Set();
+      seen.add(id);
+      return decodeEntry(id, values);
     }
     if (blob.length > limits.maxValueBytes) return decodeEntry(id, values);
-    // Copies: a reply's values are views of the socket's read, which may be far larger.
-    const own = { blob: ownCopy(blob), softPurgedAt: ownCopy(softPurgedAt) };
+    seen.delete(id);
+    // A copy: a reply's values are views of the socket's read, which may be far larger.
+    const own = ownCopy(blob);
     // A value that is no entry of this id (another version, corrupt) is remembered too: a miss again.
-    const entry = decodeEntry(id, [own.blob, own.softPurgedAt]);
-    while (known.size > 0 && (known.size >= limits.entries || bytes + own.blob.length > limits.bytes)) {
+    const entry = decodeEntry(id, [own, softPurgedAt]);
+    while (known.size > 0 && (known.size >= limits.entries || bytes + own.length > limits.bytes)) {
       const [oldestId, oldest] = known.entries().next().value as [string, Remembered];
       forget(oldestId, oldest);
     }
-    known.set(id, { ...own, entry });
-    bytes += own.blob.length;
+    known.set(id, { blob: own, softPurgedAt: soft, entry });
+    bytes += own.length;
     return entry;
   };
 }
