@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { decodeBlob, encodeBlob } from '../../src/modules/store/redis-codec.js';
+import { decodeBlob, decodeEntry, encodeBlob } from '../../src/modules/store/redis-codec.js';
 
 /** Version 2's layout, spelled out: MAGIC, the JSON part's length, the JSON part, then the Buffers in order. */
 function layout(json: string, ...buffers: Buffer[]): Buffer {
@@ -64,5 +64,42 @@ describe('encodeBlob(): the bytes of entry format 2', () => {
     expect(blob.equals(layout(json, Buffer.from([0, 255]), Buffer.from('x')))).toBe(true);
     expect(decodeBlob(blob)).toEqual(nested);
     expect(decodeBlob(encodeBlob(entry))).toEqual({ ...entry, forms: { ...entry.forms } });
+  });
+});
+
+describe('decodeEntry(): an HMGET reply of the blob and softPurgedAt', () => {
+  const entry = {
+    id: 'e1',
+    key: 'https://example.test/a',
+    status: 200,
+    headers: { 'content-type': 'text/plain' },
+    body: Buffer.from('hello'),
+    policy: '{"v":1}',
+    tags: [],
+    url: 'https://example.test/a',
+    route: 'r',
+    storedAt: 5,
+    softPurgedAt: 0,
+  };
+  const blob = encodeBlob(entry);
+
+  it('takes softPurgedAt from its own field, not the blob', () => {
+    expect(decodeEntry('e1', [blob, Buffer.from('0')])).toEqual(entry);
+    expect(decodeEntry('e1', [blob, Buffer.from('1700000000123')])?.softPurgedAt).toBe(1700000000123);
+    expect(decodeEntry('e1', [blob, Buffer.from('7')])?.softPurgedAt).toBe(7);
+  });
+
+  it('is a miss for a softPurgedAt that is no number, a missing field, another id or another magic', () => {
+    expect(decodeEntry('e1', [blob, Buffer.from('x')])).toBeUndefined();
+    expect(decodeEntry('e1', [blob, Buffer.from('0x')])).toBeUndefined();
+    expect(decodeEntry('e1', [blob, null])).toBeUndefined();
+    expect(decodeEntry('e1', [null, Buffer.from('0')])).toBeUndefined();
+    expect(decodeEntry('e2', [blob, Buffer.from('0')])).toBeUndefined();
+    expect(decodeEntry(undefined, [blob, Buffer.from('0')])?.id).toBe('e1');
+    for (let i = 0; i < 4; i++) {
+      const foreign = Buffer.from(blob);
+      foreign[i] = (foreign[i] ?? 0) ^ 1;
+      expect(decodeEntry('e1', [foreign, Buffer.from('0')])).toBeUndefined();
+    }
   });
 });
