@@ -59,14 +59,16 @@ export function createEntryMemo(limits: EntryMemoLimits = DEFAULT_ENTRY_MEMO) {
       if (held !== undefined) forget(id, held);
       return undefined;
     }
+    if (held === undefined && !seen.has(id)) {
+      // A first read, most reads where hits spread: decoded with nothing else made for it.
+      if (seen.size >= maxSeen) seen = new Set();
+      seen.add(id);
+      return decodeEntry(id, values);
+    }
     const soft = softPurgedAt.toString('latin1');
     if (held !== undefined) {
       if (held.softPurgedAt === soft && held.blob.equals(blob)) return held.entry;
       forget(id, held);
-    } else if (!seen.has(id)) {
-      if (seen.size >= maxSeen) seen = new Set();
-      seen.add(id);
-      return decodeEntry(id, values);
     }
     if (blob.length > limits.maxValueBytes) return decodeEntry(id, values);
     seen.delete(id);
