@@ -31,31 +31,44 @@ export function createStoreAccess(store: Store, metrics: Metrics, log: Logger) {
     }
   };
 
+  /**
+   * get(), then `then` on an answer that comes as a promise (Redis), in the same promise step as
+   * the get's own accounting, where `get(id).then(then)` would take one more per hit. An answer
+   * found at once (memory, or a store that failed at once) comes back as it is, without `then`.
+   */
+  function getThen<R>(
+    id: string,
+    then: (entry: StoredEntry | undefined) => R | Promise<R>,
+  ): StoredEntry | undefined | Promise<R> {
+    let found: StoredEntry | undefined | Promise<StoredEntry | undefined>;
+    try {
+      found = store.get(id);
+    } catch (err) {
+      getErrors.inc();
+      failed('get', err);
+      return undefined;
+    }
+    if (!(found instanceof Promise)) return found;
+    const started = performance.now();
+    return found.then(
+      (entry) => {
+        getDuration.observe((performance.now() - started) / 1000);
+        if (!healthy) succeeded();
+        return then(entry);
+      },
+      (err: unknown) => {
+        failed('get', err);
+        return then(undefined);
+      },
+    );
+  }
+
   return {
     /** The entry, or undefined when absent or the store failed. Memory answers without a promise. */
     get(id: string): StoredEntry | undefined | Promise<StoredEntry | undefined> {
-      let found: StoredEntry | undefined | Promise<StoredEntry | undefined>;
-      try {
-        found = store.get(id);
-      } catch (err) {
-        getErrors.inc();
-        failed('get', err);
-        return undefined;
-      }
-      if (!(found instanceof Promise)) return found;
-      const started = performance.now();
-      return found.then(
-        (entry) => {
-          getDuration.observe((performance.now() - started) / 1000);
-          if (!healthy) succeeded();
-          return entry;
-        },
-        (err: unknown) => {
-          failed('get', err);
-          return undefined;
-        },
-      );
+      return getThen(id, same);
     },
+    getThen,
     /** 'refused': the store would not keep it (a purge after its fetch); 'failed': the store is in trouble. */
     async put(entry: StoredEntry, ttlMs: number): Promise<PutOutcome> {
       const started = performance.now();
@@ -90,6 +103,8 @@ export function createStoreAccess(store: Store, metrics: Metrics, log: Logger) {
     },
   };
 }
+
+const same = <T>(value: T): T => value;
 
 export type StoreAccess = ReturnType<typeof createStoreAccess>;
 
