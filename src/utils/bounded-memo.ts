@@ -1,14 +1,19 @@
 /**
  * A string-keyed memo of at most `max` results, emptied whole when full: for
  * values that repeat on nearly every request (hosts, labels, header values),
- * where a client or backend can also send endless distinct ones.
+ * where a client or backend can also send endless distinct ones. `compute`
+ * may take an input beside the key, for a key that stands for it (made of
+ * it) but is not all compute needs to read.
  */
-export function boundedMemo<V>(max: number, compute: (key: string) => V): (key: string) => V {
+export function boundedMemo<V, I = void>(
+  max: number,
+  compute: (key: string, input: I) => V,
+): (key: string, input: I) => V {
   const known = new Map<string, V>();
-  return (key) => {
+  return (key, input) => {
     let value = known.get(key);
     if (value === undefined) {
-      value = compute(key);
+      value = compute(key, input);
       if (known.size >= max) known.clear();
       known.set(key, value);
     }

@@ -1,4 +1,5 @@
 import CachePolicy from 'http-cache-semantics';
+import { boundedMemo } from '../../utils/bounded-memo.js';
 
 /** What computePolicy asks of http-cache-semantics. */
 export interface HcsVerdict {
@@ -7,9 +8,14 @@ export interface HcsVerdict {
   readonly maxAge: number;
 }
 
-/** Distinct inputs remembered at once; the table is emptied whole when full (a new Date each second fills it slowly). */
-const MAX_REMEMBERED = 1000;
-const known = new Map<string, HcsVerdict>();
+interface HcsInput {
+  readonly status: number;
+  readonly authorization: string | undefined;
+  readonly headers: Readonly<Record<string, string>>;
+}
+
+/** 1,000 distinct inputs at once, emptied whole when full (a new Date each second fills it slowly). */
+const remembered = boundedMemo(1000, (_key, input: HcsInput) => ask(input));
 
 /**
  * http-cache-semantics' storable() and maxAge() for a GET, as a shared
@@ -29,25 +35,15 @@ export function hcsVerdict(
   const expires = headers.expires;
   const lm = headers['last-modified'];
   if (date === undefined && (expires !== undefined || lm !== undefined))
-    return ask(status, authorization, headers);
+    return ask({ status, authorization, headers });
   const cc = headers['cache-control'];
   const vary = headers.vary;
   // Length-prefixed where a value may hold any character; the dates are formatHttpDate's.
   const key = `${status} ${authorization ? 1 : 0} ${cc === undefined ? '-' : `${cc.length}:${cc}`} ${vary === undefined ? '-' : `${vary.length}:${vary}`} ${date ?? '-'} ${expires ?? '-'} ${lm ?? '-'}`;
-  let verdict = known.get(key);
-  if (verdict === undefined) {
-    verdict = ask(status, authorization, headers);
-    if (known.size >= MAX_REMEMBERED) known.clear();
-    known.set(key, verdict);
-  }
-  return verdict;
+  return remembered(key, { status, authorization, headers });
 }
 
-function ask(
-  status: number,
-  authorization: string | undefined,
-  headers: Readonly<Record<string, string>>,
-): HcsVerdict {
+function ask({ status, authorization, headers }: HcsInput): HcsVerdict {
   const policy = new CachePolicy(
     { method: 'GET', url: '/', headers: authorization === undefined ? {} : { authorization } },
     { status, headers },
