@@ -43,10 +43,10 @@ export function createBalancer(opts: BalancerOptions): Balancer {
   const turns = new WeakMap<readonly URL[], number>();
 
   const isEjected = (origin: URL, now: number): boolean => {
-    const until = ejectedUntil.get(origin.origin);
+    const until = ejectedUntil.get(originKey(origin));
     if (until === undefined) return false;
     if (now < until) return true;
-    ejectedUntil.delete(origin.origin);
+    ejectedUntil.delete(originKey(origin));
     return false;
   };
 
@@ -55,11 +55,10 @@ export function createBalancer(opts: BalancerOptions): Balancer {
       // Most routes have one backend: no lists to build for it.
       if (origins.length === 1) {
         const only = origins[0] as URL;
-        // A first try has tried nothing: no origin string to build (URL#origin is made on each read).
-        return (tried.size === 0 || !tried.has(only.origin)) && admits(only) ? only : undefined;
+        return !tried.has(originKey(only)) && admits(only) ? only : undefined;
       }
       const now = Date.now();
-      const open = origins.filter((o) => !tried.has(o.origin) && admits(o));
+      const open = origins.filter((o) => !tried.has(originKey(o)) && admits(o));
       if (open.length <= 1) return open[0];
       const healthy = open.filter((o) => !isEjected(o, now));
       const pool = healthy.length > 0 ? healthy : open;
@@ -73,7 +72,7 @@ export function createBalancer(opts: BalancerOptions): Balancer {
       for (let i = 0; i < pool.length; i++) {
         const origin = pool[(start + i) % pool.length];
         if (origin === undefined) continue;
-        const n = inFlight.get(origin.origin) ?? 0;
+        const n = inFlight.get(originKey(origin)) ?? 0;
         if (n < fewest) {
           best = origin;
           fewest = n;
@@ -98,9 +97,9 @@ export function createBalancer(opts: BalancerOptions): Balancer {
       const now = Date.now();
       // An origin already out stays out until its first ejection ends; a new failure does not extend it silently.
       if (isEjected(origin, now)) return;
-      ejectedUntil.set(origin.origin, now + opts.ejectMs);
+      ejectedUntil.set(originKey(origin), now + opts.ejectMs);
       opts.onEject?.(origin);
     },
-    inFlight: (origin) => inFlight.get(origin.origin) ?? 0,
+    inFlight: (origin) => inFlight.get(originKey(origin)) ?? 0,
   };
 }

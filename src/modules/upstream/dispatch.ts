@@ -5,6 +5,7 @@ import type { Metrics } from '../metrics/registry.js';
 import type { Balancer } from './balancer.js';
 import { isBackendFailure, type OriginBreakers, type OriginCircuit } from './breaker.js';
 import type { UpstreamClient, UpstreamRequest, UpstreamResponse } from './client.js';
+import { originKey } from './origin-key.js';
 import { mayRetry } from './retry.js';
 
 export interface DispatchDeps {
@@ -83,7 +84,7 @@ export function createDispatch(deps: DispatchDeps): Dispatch {
             throw asOutage(err, picked, circuit);
           }
           tried ??= new Set<string>();
-          tried.add(picked.origin);
+          tried.add(originKey(picked));
           return attempt(n + 1, { err, origin: picked });
         },
       );

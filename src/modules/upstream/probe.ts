@@ -1,4 +1,5 @@
 import { connect } from 'node:net';
+import { originKey } from './origin-key.js';
 
 /**
  * A cheap reachability check for /health/ready: a TCP connect to the origin,
@@ -8,12 +9,12 @@ export function createOriginProbe({ timeoutMs = 1_000, cacheMs = 2_000 } = {}) {
   const last = new Map<string, { at: number; result: Promise<void> }>();
   return function probe(origin: URL): Promise<void> {
     const now = Date.now();
-    const cached = last.get(origin.origin);
+    const cached = last.get(originKey(origin));
     if (cached !== undefined && now - cached.at < cacheMs) return cached.result;
     const result = tcpConnect(origin, timeoutMs);
     // The remembered promise must not count as an unhandled rejection while nobody awaits it.
     result.catch(() => undefined);
-    last.set(origin.origin, { at: now, result });
+    last.set(originKey(origin), { at: now, result });
     return result;
   };
 }
