@@ -135,6 +135,10 @@ describe('FAST_PATHS access-log and metrics: hand-rolled vs the libraries', () =
         ['put', 0.004],
       ] as const)
         m.storeDuration.labels(operation).observe(seconds);
+      m.storedTtl.labels('a').observe(3600);
+      m.storedTtl.labels('b').observe(0);
+      m.storedBytes.labels('a').observe(1024);
+      m.storedBytes.labels('a').observe(20_000_000);
       m.inFlight.inc();
       m.inFlight.inc();
       m.inFlight.dec();
@@ -147,6 +151,8 @@ describe('FAST_PATHS access-log and metrics: hand-rolled vs the libraries', () =
     expect(text).toBe(await plainMetrics.registry.metrics());
     expect(text).toContain('tagcache_upstream_duration_seconds_count{route="a"} 2');
     expect(text).toContain('tagcache_store_operation_duration_seconds_count{operation="get"} 2');
+    expect(text).toContain('tagcache_stored_bytes_bucket{le="+Inf",route="a"} 2');
+    expect(text).toContain('tagcache_stored_ttl_seconds_count{route="b"} 1');
     // A cluster's primary sums what each worker's registry reports.
     const fastJson = await fastMetrics.registry.getMetricsAsJSON();
     const plainJson = await plainMetrics.registry.getMetricsAsJSON();
