@@ -112,4 +112,21 @@ describe('entry memo (Redis get)', () => {
     expect(decode('a', reply(a))).toBe(decode('a', reply(a)));
     expect(decode('a', reply(a))).not.toBe(again);
   });
+
+  it('holds a hot variant id read between others that share its length and ending', () => {
+    // Variant ids end alike (the Vary variant): the slot must depend on more than their ends.
+    const decode = createEntryMemo({ entries: 1024, bytes: 1 << 22, maxValueBytes: 1 << 16 });
+    const id = (page: string) => `https://shop.example/p/${page}\naccept-encoding=gzip`;
+    const hot = makeEntry(id('aa'));
+    let heldCount = 0;
+    for (const other of ['ab', 'ba', 'cd', 'xy', 'q1', 'zz', '07', 'k9']) {
+      const first = decode(hot.id, reply(hot));
+      decode(id(other), reply(makeEntry(id(other))));
+      const second = decode(hot.id, reply(hot));
+      if (decode(hot.id, reply(hot)) === second && second !== first) heldCount++;
+    }
+    // Held at its second read in the first round; every later round hands back that same entry.
+    expect(heldCount).toBeGreaterThanOrEqual(1);
+    expect(decode(hot.id, reply(hot))).toBe(decode(hot.id, reply(hot)));
+  });
 });

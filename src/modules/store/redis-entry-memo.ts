@@ -94,18 +94,15 @@ export function createEntryMemo(limits: EntryMemoLimits = DEFAULT_ENTRY_MEMO) {
 }
 
 /**
- * The id's slot: its length and last characters, where ids (URLs) differ most. A poor spread
- * only holds an id sooner or later; what is held is still checked byte for byte against Redis.
+ * The id's slot: FNV-1a over every character. Variant ids end alike ("\naccept-encoding=gzip"),
+ * so a hash of their ends alone would put most ids of one length in one slot, and a hot key
+ * would keep losing its note to others. A poor spread only holds an id later; what is held is
+ * still checked byte for byte against what Redis answers.
  */
 function doorSlot(id: string, slots: number): number {
-  const n = id.length;
-  const h =
-    n * 31 +
-    (id.charCodeAt(n - 1) | 0) * 7919 +
-    (id.charCodeAt(n - 2) | 0) * 131 +
-    (id.charCodeAt(n - 3) | 0) * 17 +
-    (id.charCodeAt(n - 4) | 0);
-  return h % slots;
+  let h = 0x811c9dc5;
+  for (let i = 0; i < id.length; i++) h = Math.imul(h ^ id.charCodeAt(i), 0x01000193);
+  return (h >>> 0) % slots;
 }
 
 /** A copy in memory of its own: Buffer.from would take a slice of the shared pool and keep all of it alive. */
