@@ -38,10 +38,42 @@ export function hcsVerdict(
     return ask({ status, authorization, headers });
   const cc = headers['cache-control'];
   const vary = headers.vary;
+  const authorized = authorization ? 1 : 0;
+  // A backend answers one stored miss after another alike: the last input, compared field by field
+  // (mostly the very same strings: canonical Cache-Control, formatHttpDate's Date), is the likeliest
+  // hit, without building and hashing the memo's key on every stored miss.
+  const l = last;
+  if (
+    l !== undefined &&
+    l.status === status &&
+    l.authorized === authorized &&
+    l.cc === cc &&
+    l.vary === vary &&
+    l.date === date &&
+    l.expires === expires &&
+    l.lm === lm
+  )
+    return l.verdict;
   // Length-prefixed where a value may hold any character; the dates are formatHttpDate's.
-  const key = `${status} ${authorization ? 1 : 0} ${cc === undefined ? '-' : `${cc.length}:${cc}`} ${vary === undefined ? '-' : `${vary.length}:${vary}`} ${date ?? '-'} ${expires ?? '-'} ${lm ?? '-'}`;
-  return remembered(key, { status, authorization, headers });
+  const key = `${status} ${authorized} ${cc === undefined ? '-' : `${cc.length}:${cc}`} ${vary === undefined ? '-' : `${vary.length}:${vary}`} ${date ?? '-'} ${expires ?? '-'} ${lm ?? '-'}`;
+  const verdict = remembered(key, { status, authorization, headers });
+  last = { status, authorized, cc, vary, date, expires, lm, verdict };
+  return verdict;
 }
+
+/** The memo's last answer and what it was asked (see hcsVerdict). */
+let last:
+  | {
+      readonly status: number;
+      readonly authorized: 0 | 1;
+      readonly cc: string | undefined;
+      readonly vary: string | undefined;
+      readonly date: string | undefined;
+      readonly expires: string | undefined;
+      readonly lm: string | undefined;
+      readonly verdict: HcsVerdict;
+    }
+  | undefined;
 
 function ask({ status, authorization, headers }: HcsInput): HcsVerdict {
   const policy = new CachePolicy(
