@@ -17,7 +17,9 @@ describeCache(
       if (h.store.name === 'redis') {
         // Until this instance sees its subscriber drop, its local tier still answers (it cannot know
         // sooner); the test is about what follows, so it waits for the tier to be emptied.
-        await expect.poll(() => h.proxy.lines.some((l) => l.msg.includes('local tier emptied')), POLL).toBe(true);
+        await expect
+          .poll(() => h.proxy.lines.some((l) => l.msg.includes('local tier emptied')), POLL)
+          .toBe(true);
       }
       const during = await Promise.all(Array.from({ length: 20 }, () => fetchRaw(`${h.proxy.url}/item`)));
       expect(during.map((r) => r.status)).toEqual(Array(20).fill(200));
