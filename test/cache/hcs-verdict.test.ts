@@ -37,6 +37,37 @@ describe('hcsVerdict(): http-cache-semantics asked once per distinct input', () 
     expect(hcsVerdict(s, a, { ...h })).toEqual(expected);
   });
 
+  it('tells apart inputs asked one right after the other that differ only in Authorization or status', () => {
+    // The last input is checked before the memo: a check that missed a field would hand the
+    // authorised request the unauthorised verdict (storable), or one status another's.
+    const headers = { 'cache-control': 'max-age=60', date: DATE };
+    const pairs: [number, string | undefined][][] = [
+      [
+        [200, undefined],
+        [200, 'Bearer x'],
+      ],
+      [
+        [200, 'Bearer x'],
+        [200, undefined],
+      ],
+      [
+        [200, undefined],
+        [299, undefined],
+      ],
+      [
+        [299, undefined],
+        [200, undefined],
+      ],
+    ];
+    for (const pair of pairs) {
+      for (const [status, authorization] of pair) {
+        expect(hcsVerdict(status, authorization, { ...headers })).toEqual(
+          fresh(status, authorization, headers),
+        );
+      }
+    }
+  });
+
   it('follows the clock when there is no Date to measure an Expires against', () => {
     vi.useFakeTimers();
     vi.setSystemTime(Date.parse(DATE));
